@@ -1,0 +1,245 @@
+"""The REST API, /api/v1/, with bearer-token auth and a generated OpenAPI document (/api/v1/docs).
+
+Every endpoint is scoped to the token owner's account (staff see everything); another tenant's
+object is a 404, exactly like a missing one."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import NinjaAPI, Schema
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+
+from otomat.accounts.models import ApiToken
+from otomat.accounts.services import record_audit
+from otomat.catalog.models import Product
+from otomat.catalog.schema_form import ConfigError, keep_blank_secrets
+from otomat.instances import services
+from otomat.instances.models import Instance
+from otomat.runtime.logs import tail
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        row = (
+            ApiToken.objects.select_related("user")
+            .filter(digest=ApiToken.hash(token), revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+        if row is None:
+            return None
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        request.user = row.user
+        return row.user
+
+
+api = NinjaAPI(
+    title="Otomat API",
+    version="1",
+    description="Catalog and instances. Authenticate with `Authorization: Bearer <token>` "
+    "(create a token under Account → API tokens).",
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+
+
+class Error(Schema):
+    detail: Any
+
+
+class VersionOut(Schema):
+    version: str
+    runtime: str
+    config_schema: dict
+
+
+class ProductOut(Schema):
+    slug: str
+    name: str
+    description: str
+    latest_version: VersionOut | None
+
+
+class InstanceIn(Schema):
+    product: str
+    name: str = ""
+    config: dict[str, Any]
+
+
+class ConfigIn(Schema):
+    config: dict[str, Any]
+
+
+class InstanceOut(Schema):
+    id: UUID
+    name: str
+    product: str
+    version: str
+    state: str
+    desired: str
+    config: dict  # public fields only: secrets are never returned
+    restarts: int
+    updates_handled: int
+    created_at: Any
+    state_changed_at: Any
+
+
+class LogsOut(Schema):
+    lines: list[str]
+
+
+def _product_out(product: Product) -> dict:
+    version = product.latest_version()
+    return {
+        "slug": product.slug,
+        "name": product.name,
+        "description": product.description,
+        "latest_version": version,
+    }
+
+
+def _instance_out(instance: Instance) -> dict:
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "product": instance.version.product.slug,
+        "version": instance.version.version,
+        "state": instance.state,
+        "desired": instance.desired,
+        "config": instance.config,
+        "restarts": instance.restarts,
+        "updates_handled": instance.updates_handled,
+        "created_at": instance.created_at,
+        "state_changed_at": instance.state_changed_at,
+    }
+
+
+def _instances(request: HttpRequest):
+    qs = Instance.objects.select_related("version__product", "account")
+    if request.user.is_staff:
+        return qs
+    if request.user.account is None:
+        return qs.none()
+    return qs.filter(account=request.user.account)
+
+
+def _get_instance(request: HttpRequest, instance_id: UUID) -> Instance:
+    return get_object_or_404(_instances(request), pk=instance_id)
+
+
+@api.get("/products", response=list[ProductOut], tags=["catalog"])
+def list_products(request):
+    return [_product_out(p) for p in Product.objects.filter(is_listed=True)]
+
+
+@api.get("/products/{slug}", response={200: ProductOut, 404: Error}, tags=["catalog"])
+def get_product(request, slug: str):
+    return _product_out(get_object_or_404(Product, slug=slug, is_listed=True))
+
+
+@api.get("/instances", response=list[InstanceOut], tags=["instances"])
+def list_instances(request, state: str | None = None):
+    qs = _instances(request)
+    if state:
+        if state not in Instance.State.values:
+            raise HttpError(400, f"Unknown state {state!r}; one of {', '.join(Instance.State.values)}")
+        qs = qs.filter(state=state)
+    return [_instance_out(i) for i in qs[:500]]
+
+
+@api.post("/instances", response={201: InstanceOut, 400: Error, 404: Error}, tags=["instances"])
+def create_instance(request, body: InstanceIn):
+    account = request.user.account
+    if account is None:
+        raise HttpError(400, "Only customer accounts can install instances.")
+    product = get_object_or_404(Product, slug=body.product, is_listed=True)
+    version = product.latest_version()
+    if version is None:
+        raise HttpError(400, "This product has no version to install.")
+    try:
+        instance = services.install_instance(
+            account=account, version=version, name=body.name, config=body.config, actor=request.user
+        )
+    except ConfigError as exc:
+        return 400, {"detail": exc.errors}
+    except services.InstanceError as exc:
+        return 400, {"detail": str(exc)}
+    return 201, _instance_out(instance)
+
+
+@api.get("/instances/{instance_id}", response={200: InstanceOut, 404: Error}, tags=["instances"])
+def get_instance(request, instance_id: UUID):
+    return _instance_out(_get_instance(request, instance_id))
+
+
+@api.post(
+    "/instances/{instance_id}/{action}",
+    response={200: InstanceOut, 400: Error, 404: Error},
+    tags=["instances"],
+    summary="Run an action: start, stop or restart",
+)
+def instance_action(request, instance_id: UUID, action: str):
+    instance = _get_instance(request, instance_id)
+    service = {
+        "start": services.start_instance,
+        "stop": services.stop_instance,
+        "restart": services.restart_instance,
+    }.get(action)
+    if service is None:
+        return 400, {"detail": f"Unknown action {action!r}; use start, stop or restart."}
+    try:
+        service(instance, actor=request.user)
+    except services.InstanceError as exc:
+        return 400, {"detail": str(exc)}
+    instance.refresh_from_db()
+    return _instance_out(instance)
+
+
+@api.patch(
+    "/instances/{instance_id}/config",
+    response={200: InstanceOut, 400: Error, 404: Error},
+    tags=["instances"],
+    summary="Replace the configuration; omitted or empty secret fields keep their value",
+)
+def update_config(request, instance_id: UUID, body: ConfigIn):
+    instance = _get_instance(request, instance_id)
+    schema = instance.version.config_schema
+    config = keep_blank_secrets(body.config, instance.full_config(), schema)
+    try:
+        services.update_config(instance, config=config, actor=request.user)
+    except ConfigError as exc:
+        return 400, {"detail": exc.errors}
+    except services.InstanceError as exc:
+        return 400, {"detail": str(exc)}
+    instance.refresh_from_db()
+    return _instance_out(instance)
+
+
+@api.delete(
+    "/instances/{instance_id}", response={200: InstanceOut, 400: Error, 404: Error},
+    tags=["instances"],
+)
+def remove_instance(request, instance_id: UUID):
+    instance = _get_instance(request, instance_id)
+    try:
+        services.remove_instance(instance, actor=request.user)
+    except services.InstanceError as exc:
+        return 400, {"detail": str(exc)}
+    instance.refresh_from_db()
+    return _instance_out(instance)
+
+
+@api.get("/instances/{instance_id}/logs", response={200: LogsOut, 404: Error}, tags=["instances"])
+def instance_logs(request, instance_id: UUID, lines: int = 100):
+    instance = _get_instance(request, instance_id)
+    if not 1 <= lines <= 1000:
+        raise HttpError(400, "lines must be between 1 and 1000")
+    return {"lines": tail(instance.log_path, lines)}
+
+
+__all__ = ["api", "record_audit"]

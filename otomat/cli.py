@@ -1,0 +1,185 @@
+"""``otomat``: the operations command line.
+
+    otomat run            set up and run everything (web, worker, runner, emulator) with demo data
+    otomat web            the web server only          otomat runner   the runner only
+    otomat worker         the task worker only         otomat tgemu    the Telegram emulator only
+    otomat createowner    create or reset the owner    otomat product import PATH
+    otomat demo           create the demo owner, customer and products
+    otomat manage ...     any Django management command (migrate, shell, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otomat.settings")
+    import django
+
+    django.setup()
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otomat.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["otomat manage", *args.rest])
+    return 0
+
+
+def cmd_createowner(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from otomat.accounts.services import create_owner
+
+    password = args.password or os.environ.get("OTOMAT_OWNER_PASSWORD", "")
+    if not password:
+        import getpass
+
+        password = getpass.getpass("Owner password: ")
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        print("Password refused: " + " ".join(exc.messages), file=sys.stderr)
+        return 2
+    user = create_owner(email=args.email, password=password)
+    print(f"Owner {user.email} is ready.")
+    return 0
+
+
+def cmd_product_import(args: argparse.Namespace) -> int:
+    _setup_django()
+    from pathlib import Path
+
+    from otomat.catalog.errors import CatalogError
+    from otomat.catalog.services import import_product
+
+    try:
+        version = import_product(Path(args.path), actor=None)
+    except CatalogError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"Imported {version.product.slug} {version.version}.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup_django()
+    from otomat.demo import ensure_demo_data
+
+    for line in ensure_demo_data():
+        print(line)
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otomat.settings")
+    import uvicorn
+
+    uvicorn.run(
+        "otomat.asgi:application", host=args.host, port=args.port, log_level="warning", lifespan="off"
+    )
+    return 0
+
+
+def cmd_runner(args: argparse.Namespace) -> int:
+    _setup_django()
+    from otomat.runtime.runner import run_runner
+
+    return run_runner()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("db_worker", interval=1)
+    return 0
+
+
+def cmd_tgemu(args: argparse.Namespace) -> int:
+    from otomat.tgemu.cli import main as tgemu_main
+
+    return tgemu_main(args.rest)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from otomat.supervisor import run_all
+
+    return run_all(host=args.host, port=args.port, emulator_port=args.emulator_port, demo=not args.no_demo)
+
+
+def cmd_compilemessages(args: argparse.Namespace) -> int:
+    from otomat.lib.i18n import compile_catalogs
+
+    for line in compile_catalogs():
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otomat",
+        description="Otomat: sell, install, run and bill prebuilt bots. "
+        "Settings come from OTOMAT_* environment variables (docs/configuration.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="set up and run everything: web, worker, runner, emulator")
+    run.add_argument("--host", default="127.0.0.1", help="web server address (default 127.0.0.1)")
+    run.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
+    run.add_argument(
+        "--emulator-port", type=int, default=8081,
+        help="Telegram emulator port (default 8081); ignored when OTOMAT_BOT_API_URL is set",
+    )
+    run.add_argument("--no-demo", action="store_true", help="do not create the demo owner and customer")
+    run.set_defaults(func=cmd_run)
+
+    web = sub.add_parser("web", help="run the web server only")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.set_defaults(func=cmd_web)
+
+    sub.add_parser("runner", help="run the runner (reconciler) only").set_defaults(func=cmd_runner)
+    sub.add_parser("worker", help="run the background task worker only").set_defaults(func=cmd_worker)
+
+    tgemu = sub.add_parser("tgemu", help="run the Telegram Bot API emulator (see --help after it)")
+    tgemu.add_argument("rest", nargs=argparse.REMAINDER)
+    tgemu.set_defaults(func=cmd_tgemu)
+
+    owner = sub.add_parser("createowner", help="create the owner, or reset their password")
+    owner.add_argument("--email", required=True)
+    owner.add_argument("--password", help="default: $OTOMAT_OWNER_PASSWORD, else asked")
+    owner.set_defaults(func=cmd_createowner)
+
+    product = sub.add_parser("product", help="manage products")
+    product_sub = product.add_subparsers(dest="product_command", required=True, metavar="ACTION")
+    imp = product_sub.add_parser("import", help="import a product version from a folder or archive")
+    imp.add_argument("path", help="a folder with otomat.toml, or a .tar.gz/.zip of one")
+    imp.set_defaults(func=cmd_product_import)
+
+    sub.add_parser("demo", help="create the demo owner, customer and products (idempotent)").set_defaults(
+        func=cmd_demo
+    )
+    sub.add_parser("compilemessages", help="compile translations (no gettext needed)").set_defaults(
+        func=cmd_compilemessages
+    )
+    manage = sub.add_parser("manage", help="run a Django management command")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Instances: a product version + configuration + state, owned by a customer account.
+
+The state machine (``Instance.State`` and ``TRANSITIONS``) is the single source of truth for what
+may happen to an instance; ``otomat.instances.services`` is the only code that changes ``state``
+and it records every transition as an :class:`InstanceEvent` with its cause.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from otomat.accounts.models import Account
+from otomat.catalog.models import ProductVersion
+from otomat.instances.crypto import EncryptedJSONField
+
+
+class Instance(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")  # created, waiting for payment / provisioning
+        PROVISIONING = "provisioning", _("Provisioning")  # asked to run, not yet answering
+        RUNNING = "running", _("Running")
+        STOPPED = "stopped", _("Stopped")
+        SUSPENDED = "suspended", _("Suspended")  # stopped by billing (unpaid) or staff
+        FAILED = "failed", _("Failed")  # crash loop or could not start
+        TERMINATED = "terminated", _("Terminated")  # removed; data kept for a grace period
+
+    class Desired(models.TextChoices):
+        RUNNING = "running", _("Running")
+        STOPPED = "stopped", _("Stopped")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="instances")
+    version = models.ForeignKey(ProductVersion, on_delete=models.PROTECT, related_name="instances")
+    name = models.CharField(_("name"), max_length=100)
+    config = models.JSONField(default=dict)  # public part of the configuration
+    secrets = EncryptedJSONField(default=dict)  # secret fields, Fernet-encrypted at rest
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # What the runner should make true. Only services change it; the runner only reads it.
+    desired = models.CharField(max_length=16, choices=Desired.choices, default=Desired.STOPPED)
+    # Bumped whenever what runs must be replaced (config change, upgrade, restart request):
+    # the runner restarts a process whose generation is older.
+    generation = models.PositiveIntegerField(default=1)
+
+    # Observed by the runner (never set by people).
+    pid = models.IntegerField(null=True, blank=True)
+    restarts = models.PositiveIntegerField(default=0)
+    last_exit_code = models.IntegerField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    updates_handled = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    status_message = models.TextField(blank=True)  # e.g. the last log lines on failure
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    data_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The runner's reconcile query: everything not terminated, by desired state.
+            models.Index(fields=["state", "desired"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def product(self):
+        return self.version.product
+
+    @property
+    def is_active(self) -> bool:
+        return self.state != self.State.TERMINATED
+
+    @property
+    def data_dir(self):
+        from pathlib import Path
+
+        return Path(settings.INSTANCES_DIR) / str(self.id)
+
+    @property
+    def log_path(self):
+        from pathlib import Path
+
+        return Path(settings.LOGS_DIR) / "instances" / f"{self.id}.log"
+
+    def full_config(self) -> dict:
+        """Public config with the decrypted secrets merged back in. Never render or log it."""
+        from otomat.catalog.schema_form import merge_secrets
+
+        return merge_secrets(self.config, self.secrets)
+
+
+S = Instance.State
+
+# from-state → allowed to-states. Anything else is refused by services.transition().
+TRANSITIONS: dict[str, set[str]] = {
+    S.PENDING: {S.PROVISIONING, S.TERMINATED},
+    S.PROVISIONING: {S.RUNNING, S.STOPPED, S.FAILED, S.SUSPENDED, S.TERMINATED},
+    S.RUNNING: {S.PROVISIONING, S.STOPPED, S.FAILED, S.SUSPENDED, S.TERMINATED},
+    S.STOPPED: {S.PROVISIONING, S.SUSPENDED, S.TERMINATED},
+    S.FAILED: {S.PROVISIONING, S.STOPPED, S.SUSPENDED, S.TERMINATED},
+    S.SUSPENDED: {S.PROVISIONING, S.STOPPED, S.TERMINATED},
+    S.TERMINATED: set(),
+}
+
+
+class InstanceEvent(models.Model):
+    """One recorded state transition (or notable runtime event) with its cause."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, blank=True)
+    cause = models.CharField(max_length=300)  # e.g. "customer stopped it", "process exited (-9)"
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100, blank=True)  # "system:runner" etc.
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state}→{self.to_state}: {self.cause}"

@@ -1,0 +1,279 @@
+"""Business actions on instances. The only code that changes ``Instance.state``.
+
+Every action is atomic, validates the transition against ``TRANSITIONS``, records an
+:class:`InstanceEvent` with its cause and an audit event, and pokes the runner after commit (the
+runner also reconciles periodically, so a lost poke only delays, never loses, an action).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from otomat.accounts.models import Account, User
+from otomat.accounts.services import record_audit
+from otomat.catalog.models import ProductVersion
+from otomat.catalog.schema_form import ConfigError, split_secrets, validate_config
+from otomat.instances.models import TRANSITIONS, Instance, InstanceEvent
+from otomat.runtime.notify import poke_runner
+
+S = Instance.State
+
+
+class InstanceError(Exception):
+    """A refused action; the message is shown to the person who asked."""
+
+
+def _actor_kwargs(actor: User | None, actor_label: str) -> dict[str, Any]:
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return {"actor": actor, "actor_label": actor_label or ("" if actor else "system")}
+
+
+def transition(
+    instance: Instance,
+    to_state: str,
+    *,
+    cause: str,
+    actor: User | None = None,
+    actor_label: str = "",
+    expected_from: set[str] | None = None,
+    **fields: Any,
+) -> Instance:
+    """Move ``instance`` to ``to_state`` and set ``fields``, recording the cause.
+
+    The update is conditional on the state read from the database (``UPDATE ... WHERE state=``),
+    so two concurrent actions can never both apply. Raises InstanceError when the transition is
+    not allowed from the current state. A transition to the current state only updates fields.
+    """
+    with transaction.atomic():
+        current = Instance.objects.select_for_update().get(pk=instance.pk)
+        from_state = current.state
+        if expected_from is not None and from_state not in expected_from:
+            raise InstanceError(
+                f"This action is not possible while the instance is {current.get_state_display()}."
+            )
+        if to_state != from_state and to_state not in TRANSITIONS[from_state]:
+            raise InstanceError(
+                f"An instance that is {current.get_state_display()} cannot become "
+                f"{S(to_state).label}."
+            )
+        now = timezone.now()
+        values = dict(fields)
+        if to_state != from_state:
+            values.update(state=to_state, state_changed_at=now)
+        if values:
+            updated = Instance.objects.filter(pk=instance.pk, state=from_state).update(**values)
+            if updated != 1:  # pragma: no cover - the row lock makes this unreachable
+                raise InstanceError("The instance changed meanwhile; try again.")
+        if to_state != from_state:
+            InstanceEvent.objects.create(
+                instance=current,
+                from_state=from_state,
+                to_state=to_state,
+                cause=cause[:300],
+                **_actor_kwargs(actor, actor_label),
+            )
+        transaction.on_commit(poke_runner)
+    instance.refresh_from_db()
+    return instance
+
+
+@transaction.atomic
+def create_instance(
+    *,
+    account: Account,
+    version: ProductVersion,
+    name: str,
+    config: dict[str, Any],
+    actor: User | None,
+) -> Instance:
+    """Validate ``config`` against the version's schema, encrypt its secrets and record a new
+    pending instance. Raises ConfigError (field → messages) or InstanceError."""
+    if account.status != Account.Status.ACTIVE:
+        raise InstanceError("This account is closed to new orders.")
+    if not version.product.is_listed and not (actor and actor.is_staff):
+        raise InstanceError("This product is not available.")
+    name = (name or "").strip() or version.product.name
+    if len(name) > 100:
+        raise InstanceError("The name is too long (100 characters at most).")
+    validate_config(version.config_schema, config)
+    public, secret = split_secrets(version.config_schema, config)
+    instance = Instance.objects.create(
+        account=account,
+        version=version,
+        name=name,
+        config=public,
+        secrets=secret,
+        created_by=actor if actor and actor.is_authenticated else None,
+    )
+    InstanceEvent.objects.create(
+        instance=instance, from_state="", to_state=S.PENDING, cause="created", actor=instance.created_by
+    )
+    record_audit("instance.created", actor=actor, account=account, target=instance,
+                 data={"product": version.product.slug, "version": version.version})
+    return instance
+
+
+def provision_instance(
+    instance: Instance, *, actor: User | None = None, actor_label: str = "", cause: str = "provisioned"
+) -> Instance:
+    """Ask the runner to run the instance (pending/stopped/failed/suspended → provisioning)."""
+    transition(
+        instance,
+        S.PROVISIONING,
+        cause=cause,
+        actor=actor,
+        actor_label=actor_label,
+        expected_from={S.PENDING, S.STOPPED, S.FAILED, S.SUSPENDED, S.PROVISIONING},
+        desired=Instance.Desired.RUNNING,
+        status_message="",
+        restarts=0,
+        generation=instance.generation + 1,
+    )
+    record_audit("instance.provisioned", actor=actor, actor_label=actor_label,
+                 account=instance.account, target=instance, data={"cause": cause})
+    return instance
+
+
+def install_instance(
+    *, account: Account, version: ProductVersion, name: str, config: dict[str, Any], actor: User
+) -> Instance:
+    """The customer's "install": create and, as long as no billing asks for payment first,
+    provision at once. Raises ConfigError or InstanceError, storing nothing."""
+    with transaction.atomic():
+        instance = create_instance(
+            account=account, version=version, name=name, config=config, actor=actor
+        )
+        provision_instance(instance, actor=actor, cause="installed")
+    return instance
+
+
+def start_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
+    if instance.state == S.SUSPENDED and not (actor and actor.is_staff):
+        raise InstanceError("This instance is suspended; it starts again when the suspension ends.")
+    if instance.state in (S.RUNNING, S.PROVISIONING):
+        raise InstanceError("The instance is already running.")
+    return provision_instance(instance, actor=actor, actor_label=actor_label, cause="started")
+
+
+def stop_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
+    transition(
+        instance,
+        S.STOPPED,
+        cause="stopped",
+        actor=actor,
+        actor_label=actor_label,
+        expected_from={S.RUNNING, S.PROVISIONING, S.FAILED},
+        desired=Instance.Desired.STOPPED,
+        pid=None,
+    )
+    record_audit("instance.stopped", actor=actor, actor_label=actor_label,
+                 account=instance.account, target=instance)
+    return instance
+
+
+def restart_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
+    if instance.state not in (S.RUNNING, S.PROVISIONING, S.FAILED):
+        raise InstanceError("Only a running or failed instance can be restarted; start it instead.")
+    return provision_instance(instance, actor=actor, actor_label=actor_label, cause="restarted")
+
+
+def update_config(
+    instance: Instance, *, config: dict[str, Any], actor: User | None, actor_label: str = ""
+) -> Instance:
+    """Replace the configuration (already merged with kept secrets by the caller), re-validated;
+    a running instance is restarted to apply it. Raises ConfigError or InstanceError."""
+    if instance.state == S.TERMINATED:
+        raise InstanceError("A removed instance cannot be changed.")
+    schema = instance.version.config_schema
+    validate_config(schema, config)
+    public, secret = split_secrets(schema, config)
+    changed = sorted(
+        key for key in set(public) | set(instance.config) if public.get(key) != instance.config.get(key)
+    )
+    secrets_changed = secret != instance.secrets
+    with transaction.atomic():
+        instance.config, instance.secrets = public, secret
+        instance.generation += 1
+        instance.save(update_fields=["config", "secrets", "generation"])
+        record_audit(
+            "instance.config_changed",
+            actor=actor,
+            actor_label=actor_label,
+            account=instance.account,
+            target=instance,
+            # Names of changed fields only: values may be personal, secrets are never logged.
+            data={"fields": changed, "secrets_changed": secrets_changed},
+        )
+        if instance.desired == Instance.Desired.RUNNING:
+            provision_instance(
+                instance, actor=actor, actor_label=actor_label, cause="configuration changed"
+            )
+        else:
+            transaction.on_commit(poke_runner)
+    return instance
+
+
+def remove_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
+    """Terminate: stop it for good. Data is kept for TERMINATED_DATA_GRACE_DAYS, then deleted."""
+    transition(
+        instance,
+        S.TERMINATED,
+        cause="removed",
+        actor=actor,
+        actor_label=actor_label,
+        desired=Instance.Desired.STOPPED,
+        terminated_at=timezone.now(),
+        pid=None,
+    )
+    record_audit("instance.removed", actor=actor, actor_label=actor_label,
+                 account=instance.account, target=instance)
+    return instance
+
+
+def purge_terminated_data(*, now=None) -> int:
+    """Delete the data directories of instances terminated longer than the grace period ago.
+    Idempotent; returns how many were purged."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.TERMINATED_DATA_GRACE_DAYS)
+    purged = 0
+    due = Instance.objects.filter(
+        state=S.TERMINATED, terminated_at__lte=cutoff, data_deleted_at__isnull=True
+    ).only("id", "account_id", "name")
+    for instance in due.iterator(chunk_size=200):
+        shutil.rmtree(instance.data_dir, ignore_errors=True)
+        claimed = Instance.objects.filter(pk=instance.pk, data_deleted_at__isnull=True).update(
+            data_deleted_at=now, secrets={}
+        )
+        if claimed:
+            purged += 1
+            record_audit(
+                "instance.data_deleted",
+                actor_label="system:scheduler",
+                account=instance.account,
+                target=instance,
+                data={"reason": f"terminated over {settings.TERMINATED_DATA_GRACE_DAYS} days ago"},
+            )
+    return purged
+
+
+__all__ = [
+    "ConfigError",
+    "InstanceError",
+    "create_instance",
+    "install_instance",
+    "provision_instance",
+    "purge_terminated_data",
+    "remove_instance",
+    "restart_instance",
+    "start_instance",
+    "stop_instance",
+    "transition",
+    "update_config",
+]

@@ -1,0 +1,217 @@
+"""Customer and staff pages for instances. Thin: scope, parse, call a service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from otomat.catalog import schema_form
+from otomat.catalog.models import Product
+from otomat.instances import services
+from otomat.instances.models import Instance
+from otomat.runtime.logs import tail
+
+ACTIONS = {
+    "start": services.start_instance,
+    "stop": services.stop_instance,
+    "restart": services.restart_instance,
+}
+
+
+def scoped_instances(request: HttpRequest):
+    """Every instance the person may see: staff all, a customer their account's, others none."""
+    qs = Instance.objects.select_related("version__product", "account")
+    if request.user.is_staff:
+        return qs
+    account = request.user.account
+    if account is None:
+        return qs.none()
+    return qs.filter(account=account)
+
+
+def get_instance(request: HttpRequest, instance_id) -> Instance:
+    """The instance if the person may see it; 404 otherwise (never 403: no existence oracle)."""
+    return get_object_or_404(scoped_instances(request), pk=instance_id)
+
+
+@login_required
+def instance_list(request: HttpRequest) -> HttpResponse:
+    instances = scoped_instances(request)
+    if request.user.is_staff and request.user.account is None:
+        return redirect("instances:manage")
+    instances = instances.filter(account=request.user.account).exclude(
+        state=Instance.State.TERMINATED
+    )
+    return render(request, "instances/list.html", {"instances": instances})
+
+
+@login_required
+def manage(request: HttpRequest) -> HttpResponse:
+    """Staff: every instance of every customer, filtered by state, product and customer."""
+    if not request.user.is_staff:
+        raise Http404
+    instances = scoped_instances(request)
+    state = request.GET.get("state", "")
+    product = request.GET.get("product", "")
+    query = request.GET.get("q", "").strip()
+    if state in Instance.State.values:
+        instances = instances.filter(state=state)
+    if product:
+        instances = instances.filter(version__product__slug=product)
+    if query:
+        instances = instances.filter(account__name__icontains=query) | instances.filter(
+            name__icontains=query
+        )
+    page = Paginator(instances.order_by("-created_at"), 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "instances/manage.html",
+        {
+            "page": page,
+            "states": Instance.State.choices,
+            "products": Product.objects.all(),
+            "state": state,
+            "product": product,
+            "q": query,
+        },
+    )
+
+
+@login_required
+def install(request: HttpRequest, slug: str) -> HttpResponse:
+    product = get_object_or_404(Product, slug=slug, is_listed=True)
+    version = product.latest_version()
+    account = request.user.account
+    if version is None:
+        raise Http404
+    if account is None:
+        messages.error(request, _("Staff accounts cannot install; log in as a customer."))
+        return redirect("catalog:detail", slug=slug)
+    form_class = schema_form.build_form_class(version.config_schema, product_slug=product.slug)
+    form = form_class(request.POST or None, initial=None)
+    name = request.POST.get("instance_name", "").strip() if request.method == "POST" else ""
+    if request.method == "POST" and form.is_valid():
+        config = schema_form.form_to_config(form.cleaned_data, version.config_schema)
+        try:
+            instance = services.install_instance(
+                account=account, version=version, name=name, config=config, actor=request.user
+            )
+        except schema_form.ConfigError as exc:
+            schema_form.add_config_errors(form, exc)
+        except services.InstanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("%(name)s is being installed.") % {"name": instance.name})
+            return redirect("instances:detail", instance_id=instance.id)
+    return render(
+        request,
+        "instances/install.html",
+        {"product": product, "version": version, "form": form, "instance_name": name},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def detail(request: HttpRequest, instance_id) -> HttpResponse:
+    instance = get_instance(request, instance_id)
+    return render(
+        request,
+        "instances/detail.html",
+        {
+            "instance": instance,
+            "events": instance.events.select_related("actor")[:30],
+            "logs": tail(instance.log_path, 100),
+        },
+    )
+
+
+@login_required
+def status_partial(request: HttpRequest, instance_id) -> HttpResponse:
+    """HTMX: the live status card, polled every few seconds."""
+    instance = get_instance(request, instance_id)
+    return render(request, "instances/_status.html", {"instance": instance})
+
+
+@login_required
+def logs_partial(request: HttpRequest, instance_id) -> HttpResponse:
+    instance = get_instance(request, instance_id)
+    return render(
+        request, "instances/_logs.html", {"instance": instance, "logs": tail(instance.log_path, 100)}
+    )
+
+
+@login_required
+@require_POST
+def action(request: HttpRequest, instance_id, name: str) -> HttpResponse:
+    instance = get_instance(request, instance_id)
+    service = ACTIONS.get(name)
+    if service is None:
+        raise Http404
+    try:
+        service(instance, actor=request.user)
+    except services.InstanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        labels = {"start": _("Starting…"), "stop": _("Stopped."), "restart": _("Restarting…")}
+        messages.success(request, labels[name])
+    return redirect("instances:detail", instance_id=instance.id)
+
+
+@login_required
+def remove(request: HttpRequest, instance_id) -> HttpResponse:
+    """GET asks for confirmation (typing the name); POST removes."""
+    instance = get_instance(request, instance_id)
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() != instance.name:
+            error = _("Type the instance's name exactly to confirm.")
+        else:
+            try:
+                services.remove_instance(instance, actor=request.user)
+            except services.InstanceError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, _("%(name)s was removed.") % {"name": instance.name})
+                return redirect("instances:list")
+    return render(
+        request,
+        "instances/remove.html",
+        {"instance": instance, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+def edit(request: HttpRequest, instance_id) -> HttpResponse:
+    instance = get_instance(request, instance_id)
+    if instance.state == Instance.State.TERMINATED:
+        raise Http404
+    schema = instance.version.config_schema
+    form_class = schema_form.build_form_class(
+        schema, product_slug=instance.version.product.slug, editing=True
+    )
+    initial = schema_form.config_to_initial(instance.config, schema)
+    form = form_class(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        config = schema_form.form_to_config(form.cleaned_data, schema)
+        config = schema_form.keep_blank_secrets(config, instance.full_config(), schema)
+        try:
+            services.update_config(instance, config=config, actor=request.user)
+        except schema_form.ConfigError as exc:
+            schema_form.add_config_errors(form, exc)
+        except services.InstanceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Settings saved; the bot restarts to apply them."))
+            return redirect("instances:detail", instance_id=instance.id)
+    return render(
+        request,
+        "instances/edit.html",
+        {"instance": instance, "form": form},
+        status=400 if form.errors else 200,
+    )

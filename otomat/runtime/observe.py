@@ -1,0 +1,64 @@
+"""Write what a backend observes back to the database, turning phases into recorded transitions."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from otomat.instances.models import Instance
+from otomat.instances.services import InstanceError, transition
+from otomat.runtime.backends.base import ActualState, Phase
+
+log = logging.getLogger("otomat.runner")
+S = Instance.State
+RUNNER = "system:runner"
+
+
+def record_observations(observations: list[ActualState]) -> None:
+    for observed in observations:
+        try:
+            record_observation(observed)
+        except Instance.DoesNotExist:
+            continue
+        except InstanceError as exc:
+            log.info("ignored observation for %s: %s", observed.instance_id, exc)
+
+
+def record_observation(observed: ActualState) -> None:
+    """Apply one observation. Idempotent: the same observation twice changes nothing more."""
+    with transaction.atomic():
+        instance = Instance.objects.select_for_update().get(pk=observed.instance_id)
+        counters = {
+            "pid": observed.pid if observed.phase in (Phase.STARTING, Phase.RUNNING) else None,
+            "last_exit_code": observed.last_exit_code,
+            "last_heartbeat_at": observed.last_heartbeat or instance.last_heartbeat_at,
+            "updates_handled": observed.updates_handled,
+            "errors": observed.errors,
+        }
+        current = observed.generation == instance.generation
+        if not current:
+            # An older generation (being replaced) or a stop of a terminated instance: it must
+            # not move the state, only say that its process is gone.
+            if observed.phase == Phase.STOPPED:
+                Instance.objects.filter(pk=instance.pk, pid=observed.pid).update(pid=None)
+            return
+        counters["restarts"] = observed.restarts
+        wants_running = instance.desired == Instance.Desired.RUNNING
+        to_state, cause = instance.state, ""
+        if wants_running and instance.state in (S.PROVISIONING, S.RUNNING):
+            if observed.phase == Phase.RUNNING and instance.state != S.RUNNING:
+                to_state, cause = S.RUNNING, f"process {observed.pid} is answering"
+            elif observed.phase == Phase.BACKOFF and instance.state == S.RUNNING:
+                to_state = S.PROVISIONING
+                cause = (
+                    f"process exited (code {observed.last_exit_code}); "
+                    f"restart #{observed.restarts} with backoff"
+                )
+            elif observed.phase == Phase.FAILED:
+                to_state = S.FAILED
+                cause = f"gave up after {observed.restarts} restarts"
+                counters["status_message"] = observed.message[-4000:]
+        Instance.objects.filter(pk=instance.pk).update(**counters)
+    if to_state != instance.state:
+        transition(instance, to_state, cause=cause, actor_label=RUNNER)

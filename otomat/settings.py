@@ -1,0 +1,213 @@
+"""Otomat settings: every value comes from an ``OTOMAT_*`` environment variable with an embedded
+default, so that one command runs everything on a fresh machine (SQLite in WAL mode, the database
+task queue, the built-in Telegram emulator). See docs/configuration.md for each variable."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from otomat.lib.env import env_bool, env_int, env_list, env_path, env_str
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BASE_DIR = PACKAGE_DIR.parent
+
+# Everything Otomat writes (database, secret keys, product files, instance data, logs) lives here.
+# It is never visible to a sandboxed bot process.
+DATA_DIR = env_path("OTOMAT_DATA_DIR", Path.cwd() / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _persistent_secret(name: str, generate) -> str:
+    """Read a secret from the environment, else from DATA_DIR/keys/<name>, generating it once."""
+    value = env_str(f"OTOMAT_{name.upper()}", "")
+    if value:
+        return value
+    key_file = DATA_DIR / "keys" / name
+    if not key_file.exists():
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(generate())
+    return key_file.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = _persistent_secret("secret_key", lambda: secrets.token_urlsafe(50))
+# Fernet keys for secrets at rest, newest first (comma separated): rotation = prepend a new key.
+ENCRYPTION_KEYS = [
+    key.strip() for key in _persistent_secret("encryption_keys", _fernet_key).split(",") if key.strip()
+]
+
+DEBUG = env_bool("OTOMAT_DEBUG", False)
+ALLOWED_HOSTS = env_list("OTOMAT_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("OTOMAT_CSRF_TRUSTED_ORIGINS", [])
+BASE_URL = env_str("OTOMAT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "otomat.accounts",
+    "otomat.catalog",
+    "otomat.instances",
+    "otomat.runtime",
+    "otomat.api",
+    "otomat.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "otomat.accounts.middleware.AccountLocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "otomat.accounts.middleware.AccountTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "otomat.urls"
+WSGI_APPLICATION = "otomat.wsgi.application"
+ASGI_APPLICATION = "otomat.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "otomat.accounts.context_processors.current_account",
+            ],
+        },
+    },
+]
+
+# Database: SQLite (WAL) under DATA_DIR by default; OTOMAT_DATABASE_URL for PostgreSQL or MariaDB,
+# e.g. postgres://user@127.0.0.1:5432/otomat or mysql://root@127.0.0.1:3306/otomat.
+_database_url = env_str("OTOMAT_DATABASE_URL", "")
+if _database_url:
+    if _database_url.startswith("mysql"):
+        import pymysql
+
+        pymysql.version_info = (2, 2, 7, "final", 0)  # Django checks mysqlclient's version
+        pymysql.install_as_MySQLdb()
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+        DATABASES["default"].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
+        DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "otomat.sqlite3",
+            # The runner, the worker and the web server share one file: wait on locks instead of
+            # failing, and take the write lock at BEGIN so two writers never deadlock on upgrade.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # A file (not :memory:) so the runner process started by end-to-end tests sees it.
+            "TEST": {"NAME": str(DATA_DIR / "test-otomat.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["otomat.accounts.backends.EmailBackend"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Failed logins allowed per (email, address) and per address in the window before refusing.
+LOGIN_MAX_FAILURES = env_int("OTOMAT_LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_FAILURE_WINDOW = env_int("OTOMAT_LOGIN_FAILURE_WINDOW", 900, minimum=1)  # seconds
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("id", _("Indonesian")), ("pl", _("Polish"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve straight from the apps' static/ dirs; no collectstatic needed
+MEDIA_ROOT = DATA_DIR / "media"
+
+EMAIL_BACKEND = env_str("OTOMAT_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("OTOMAT_FROM_EMAIL", "otomat@localhost")
+EMAIL_HOST = env_str("OTOMAT_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("OTOMAT_EMAIL_PORT", 25)
+
+TASKS = {
+    "default": {
+        "BACKEND": env_str("OTOMAT_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = BASE_URL.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Runtime ------------------------------------------------------------------------------------
+# Bot API base URL given to every bot; the built-in emulator in the main command.
+BOT_API_URL = env_str("OTOMAT_BOT_API_URL", "https://api.telegram.org").rstrip("/")
+PRODUCTS_DIR = DATA_DIR / "products"  # imported product versions, one folder per version
+INSTANCES_DIR = DATA_DIR / "instances"  # private data dir per instance
+LOGS_DIR = DATA_DIR / "logs"
+RUN_DIR = DATA_DIR / "run"  # pidfiles and the runner's notification socket
+RUNTIME_BACKEND = env_str("OTOMAT_RUNTIME_BACKEND", "process")
+RUNTIME_SANDBOX = env_str("OTOMAT_RUNTIME_SANDBOX", "auto")  # auto | bwrap | none
+RUNTIME_SPARES = env_int("OTOMAT_RUNTIME_SPARES", 1, minimum=0)
+RUNNER_RECONCILE_SECONDS = env_int("OTOMAT_RUNNER_RECONCILE_SECONDS", 10, minimum=1)
+# Terminated instances keep their data this many days before it is deleted.
+TERMINATED_DATA_GRACE_DAYS = env_int("OTOMAT_TERMINATED_DATA_GRACE_DAYS", 7, minimum=0)
+
+# Product archives: refused beyond these limits (size bombs).
+PRODUCT_ARCHIVE_MAX_BYTES = env_int("OTOMAT_PRODUCT_ARCHIVE_MAX_BYTES", 20 * 1024 * 1024)
+PRODUCT_UNPACKED_MAX_BYTES = env_int("OTOMAT_PRODUCT_UNPACKED_MAX_BYTES", 100 * 1024 * 1024)
+PRODUCT_MAX_FILES = env_int("OTOMAT_PRODUCT_MAX_FILES", 2000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("OTOMAT_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
