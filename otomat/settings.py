@@ -108,7 +108,17 @@ TEMPLATES = [
 # Database: SQLite (WAL) under DATA_DIR by default; OTOMAT_DATABASE_URL for PostgreSQL or MariaDB,
 # e.g. postgres://user@127.0.0.1:5432/otomat or mysql://root@127.0.0.1:3306/otomat.
 _database_url = env_str("OTOMAT_DATABASE_URL", "")
-if _database_url:
+_SQLITE_OPTIONS = {
+    # The runner, the worker and the web server share one file: wait on locks instead of failing,
+    # and take the write lock at BEGIN so two writers never deadlock on a lock upgrade.
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+if _database_url.startswith("sqlite"):
+    DATABASES = {"default": dj_database_url.parse(_database_url)}
+    DATABASES["default"]["OPTIONS"] = dict(_SQLITE_OPTIONS)
+elif _database_url:
     if _database_url.startswith("mysql"):
         import pymysql
 
@@ -123,13 +133,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "otomat.sqlite3",
-            # The runner, the worker and the web server share one file: wait on locks instead of
-            # failing, and take the write lock at BEGIN so two writers never deadlock on upgrade.
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
             # A file (not :memory:) so the runner process started by end-to-end tests sees it.
             "TEST": {"NAME": str(DATA_DIR / "test-otomat.sqlite3")},
         }
@@ -160,6 +164,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing root even with finders
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -209,5 +214,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("OTOMAT_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs request URLs at INFO, and a Bot API URL contains the bot token.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.forms import PasswordResetForm
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -108,14 +107,28 @@ def _require_responsible(account: Account, actor: User) -> None:
 
 
 def send_password_link(user: User) -> None:
-    form = PasswordResetForm({"email": user.email})
-    if form.is_valid():
-        form.save(
-            domain_override=settings.BASE_URL.split("://", 1)[-1],
-            use_https=settings.BASE_URL.startswith("https://"),
-            subject_template_name="registration/password_reset_subject.txt",
-            email_template_name="registration/password_reset_email.html",
-        )
+    """Email ``user`` a link to choose a password (new members have none yet, so Django's
+    PasswordResetForm, which skips users without a usable password, cannot be used)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+    from django.utils.translation import override
+
+    scheme, _, domain = settings.BASE_URL.partition("://")
+    context = {
+        "email": user.email,
+        "protocol": scheme,
+        "domain": domain,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+        "user": user,
+    }
+    with override(user.language):
+        subject = render_to_string("registration/password_reset_subject.txt", context).strip()
+        body = render_to_string("registration/password_reset_email.html", context)
+    send_mail(subject, body, None, [user.email])
 
 
 def create_owner(*, email: str, password: str) -> User:

@@ -11,14 +11,19 @@ from uuid import UUID
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from otomat.accounts.models import ApiToken
 from otomat.accounts.services import record_audit
 from otomat.catalog.models import Product
-from otomat.catalog.schema_form import ConfigError, keep_blank_secrets
+from otomat.catalog.schema_form import (
+    ConfigError,
+    keep_blank_secrets,
+    run_live_checks,
+    validate_config,
+)
 from otomat.instances import services
 from otomat.instances.models import Instance
 from otomat.runtime.logs import tail
@@ -162,14 +167,16 @@ def create_instance(request, body: InstanceIn):
     if version is None:
         raise HttpError(400, "This product has no version to install.")
     try:
+        validate_config(version.config_schema, body.config)
+        run_live_checks(version.config_schema, body.config)
         instance = services.install_instance(
             account=account, version=version, name=body.name, config=body.config, actor=request.user
         )
     except ConfigError as exc:
-        return 400, {"detail": exc.errors}
+        return Status(400, {"detail": exc.as_paths()})
     except services.InstanceError as exc:
-        return 400, {"detail": str(exc)}
-    return 201, _instance_out(instance)
+        return Status(400, {"detail": str(exc)})
+    return Status(201, _instance_out(instance))
 
 
 @api.get("/instances/{instance_id}", response={200: InstanceOut, 404: Error}, tags=["instances"])
@@ -178,7 +185,7 @@ def get_instance(request, instance_id: UUID):
 
 
 @api.post(
-    "/instances/{instance_id}/{action}",
+    "/instances/{instance_id}/actions/{action}",
     response={200: InstanceOut, 400: Error, 404: Error},
     tags=["instances"],
     summary="Run an action: start, stop or restart",
@@ -191,11 +198,11 @@ def instance_action(request, instance_id: UUID, action: str):
         "restart": services.restart_instance,
     }.get(action)
     if service is None:
-        return 400, {"detail": f"Unknown action {action!r}; use start, stop or restart."}
+        return Status(400, {"detail": f"Unknown action {action!r}; use start, stop or restart."})
     try:
         service(instance, actor=request.user)
     except services.InstanceError as exc:
-        return 400, {"detail": str(exc)}
+        return Status(400, {"detail": str(exc)})
     instance.refresh_from_db()
     return _instance_out(instance)
 
@@ -209,13 +216,16 @@ def instance_action(request, instance_id: UUID, action: str):
 def update_config(request, instance_id: UUID, body: ConfigIn):
     instance = _get_instance(request, instance_id)
     schema = instance.version.config_schema
-    config = keep_blank_secrets(body.config, instance.full_config(), schema)
+    current = instance.full_config()
+    config = keep_blank_secrets(body.config, current, schema)
     try:
+        validate_config(schema, config)
+        run_live_checks(schema, config, current=current)
         services.update_config(instance, config=config, actor=request.user)
     except ConfigError as exc:
-        return 400, {"detail": exc.errors}
+        return Status(400, {"detail": exc.as_paths()})
     except services.InstanceError as exc:
-        return 400, {"detail": str(exc)}
+        return Status(400, {"detail": str(exc)})
     instance.refresh_from_db()
     return _instance_out(instance)
 
@@ -229,7 +239,7 @@ def remove_instance(request, instance_id: UUID):
     try:
         services.remove_instance(instance, actor=request.user)
     except services.InstanceError as exc:
-        return 400, {"detail": str(exc)}
+        return Status(400, {"detail": str(exc)})
     instance.refresh_from_db()
     return _instance_out(instance)
 

@@ -93,10 +93,10 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, _("Staff accounts cannot install; log in as a customer."))
         return redirect("catalog:detail", slug=slug)
     form_class = schema_form.build_form_class(version.config_schema, product_slug=product.slug)
-    form = form_class(request.POST or None, initial=None)
+    form = form_class(request.POST or None)
     name = request.POST.get("instance_name", "").strip() if request.method == "POST" else ""
     if request.method == "POST" and form.is_valid():
-        config = schema_form.form_to_config(form.cleaned_data, version.config_schema)
+        config = form.config
         try:
             instance = services.install_instance(
                 account=account, version=version, name=name, config=config, actor=request.user
@@ -192,16 +192,13 @@ def edit(request: HttpRequest, instance_id) -> HttpResponse:
     if instance.state == Instance.State.TERMINATED:
         raise Http404
     schema = instance.version.config_schema
-    form_class = schema_form.build_form_class(
-        schema, product_slug=instance.version.product.slug, editing=True
-    )
-    initial = schema_form.config_to_initial(instance.config, schema)
-    form = form_class(request.POST or None, initial=initial)
+    form_class = schema_form.build_form_class(schema, product_slug=instance.version.product.slug)
+    # With ``current`` the form shows the stored values (never the secrets) and a blank secret
+    # keeps its stored value.
+    form = form_class(request.POST or None, current=instance.full_config())
     if request.method == "POST" and form.is_valid():
-        config = schema_form.form_to_config(form.cleaned_data, schema)
-        config = schema_form.keep_blank_secrets(config, instance.full_config(), schema)
         try:
-            services.update_config(instance, config=config, actor=request.user)
+            services.update_config(instance, config=form.config, actor=request.user)
         except schema_form.ConfigError as exc:
             schema_form.add_config_errors(form, exc)
         except services.InstanceError as exc:

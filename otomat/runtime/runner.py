@@ -80,6 +80,8 @@ def load_plan() -> tuple[list[InstanceSpec], set[str], list[InstanceSpec]]:
 
 
 def spec_for(instance) -> InstanceSpec:
+    from otomat.catalog.schema_form import apply_defaults
+
     version = instance.version
     return InstanceSpec(
         instance_id=str(instance.id),
@@ -88,7 +90,7 @@ def spec_for(instance) -> InstanceSpec:
         source_dir=version.source_path,
         entry=version.entry or None,
         command=tuple(version.command) if version.command else None,
-        config=instance.full_config(),
+        config=apply_defaults(version.config_schema, instance.full_config()),
         data_dir=instance.data_dir,
         log_path=instance.log_path,
         bot_api_url=settings.BOT_API_URL,

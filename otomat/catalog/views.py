@@ -1,0 +1,163 @@
+"""Catalog pages: the public product list and detail, the live field check (HTMX), and the
+staff pages to upload and review product versions. Views parse, call a service, render."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from otomat.catalog import services
+from otomat.catalog.checks import run_check
+from otomat.catalog.errors import CatalogError, CheckError
+from otomat.catalog.forms import ARCHIVE_SUFFIXES, UploadForm
+from otomat.catalog.models import Product, ProductVersion
+from otomat.catalog.schema_form import field_specs
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous visitors go to the login page; logged-in non-staff get a 404, so the staff
+    pages do not even admit they exist."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_staff:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _visible_product(request: HttpRequest, slug: str) -> Product:
+    """A listed product, or any product for staff; 404 otherwise."""
+    product = get_object_or_404(Product, slug=slug)
+    if not product.is_listed and not request.user.is_staff:
+        raise Http404
+    return product
+
+
+def product_list(request: HttpRequest) -> HttpResponse:
+    latest = ProductVersion.objects.filter(product=OuterRef("pk")).order_by("-created_at", "-id")
+    products = (
+        Product.objects.filter(is_listed=True, versions__isnull=False)
+        .distinct()
+        .annotate(latest_version=Subquery(latest.values("version")[:1]))
+        .order_by("name")
+    )
+    return render(request, "catalog/list.html", {"products": products})
+
+
+def detail(request: HttpRequest, slug: str) -> HttpResponse:
+    product = _visible_product(request, slug)
+    versions = list(product.versions.order_by("-created_at", "-id"))
+    if not versions:
+        raise Http404
+    latest = versions[0]
+    settings_fields = [
+        {
+            "label": spec.schema.get("title") or spec.dotted,
+            "description": spec.schema.get("description", ""),
+            "required": spec.required,
+            "secret": spec.secret,
+        }
+        for spec in field_specs(latest.config_schema)
+    ]
+    return render(
+        request,
+        "catalog/detail.html",
+        {
+            "product": product,
+            "latest": latest,
+            "versions": versions,
+            "settings_fields": settings_fields,
+        },
+    )
+
+
+@require_POST
+def check_field(request: HttpRequest, slug: str, field: str) -> HttpResponse:
+    """HTMX: run the live check of one field of the product's latest version.
+
+    Answers 200 with a small fragment (the confirmation or the error) so htmx swaps it in; the
+    submitted value is never echoed. Logged-in people only: the check calls a remote service.
+    """
+    if not request.user.is_authenticated:
+        return HttpResponse(_("Log in to check this value."), status=403)
+    product = _visible_product(request, slug)
+    version = product.latest_version()
+    spec = {s.name: s for s in field_specs(version.config_schema)}.get(field) if version else None
+    if spec is None or not spec.check:
+        raise Http404
+    value = _posted_value(request, field).strip()
+    context: dict[str, Any] = {"ok": None, "message": ""}
+    if value:
+        try:
+            context = {"ok": True, "message": run_check(spec.check, value)}
+        except CheckError as exc:
+            context = {"ok": False, "message": str(exc)}
+    return render(request, "catalog/_check_result.html", context)
+
+
+def _posted_value(request: HttpRequest, field: str) -> str:
+    # hx-post sends the enclosing form, where the field may carry a form prefix ("cfg-field").
+    if field in request.POST:
+        return request.POST[field]
+    for key in request.POST:
+        if key.endswith(f"-{field}"):
+            return request.POST[key]
+    return ""
+
+
+@staff_required
+def manage(request: HttpRequest) -> HttpResponse:
+    versions = ProductVersion.objects.select_related("created_by").order_by("-created_at", "-id")
+    products = Product.objects.prefetch_related(Prefetch("versions", queryset=versions)).order_by(
+        "name"
+    )
+    return render(request, "catalog/manage.html", {"products": products})
+
+
+@staff_required
+def upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = _import_upload(form.cleaned_data["archive"], actor=request.user)
+        except CatalogError as exc:
+            form.add_error("archive", str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(product)s %(version)s was imported.")
+                % {"product": version.product.name, "version": version.version},
+            )
+            return redirect("catalog:detail", slug=version.product.slug)
+    return render(
+        request, "catalog/upload.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def _import_upload(upload: UploadedFile, *, actor: Any) -> ProductVersion:
+    """Write the upload to a private temporary file and import it; the file is always removed."""
+    name = (upload.name or "").lower()
+    suffix = next((s for s in ARCHIVE_SUFFIXES if name.endswith(s)), "")
+    with tempfile.NamedTemporaryFile(prefix="otomat-upload-", suffix=suffix, delete=False) as fh:
+        path = Path(fh.name)
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    try:
+        return services.import_product(path, actor=actor, source_name=upload.name or "")
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,90 @@
+"""Fixtures shared by every app's tests: a fixed cast of people (alice and her teammate bob,
+charlie from another account who must see nothing, staff and the owner), isolated data
+directories, the product catalog, and real emulator and runner processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(request, tmp_path):
+    """Every test writes products, instance data, logs and sockets under its own tmp_path."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    # Real password hashing costs ~1 s per person in the cast; it is not what tests check.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    for name in ("PRODUCTS_DIR", "INSTANCES_DIR", "LOGS_DIR", "RUN_DIR"):
+        path = tmp_path / name.removesuffix("_DIR").lower()
+        path.mkdir()
+        setattr(settings, name, path)
+    yield
+
+
+@pytest.fixture
+def cast(db):
+    from otomat.accounts.models import Account, Membership, User
+    from otomat.accounts.services import add_member, create_owner, sign_up
+
+    alice = sign_up(email="alice@example.com", password=PASSWORD, full_name="Alice Anders",
+                    account_name="Alice's Bots")
+    bob = add_member(alice.account, email="bob@example.com", full_name="Bob Berg", actor=alice)
+    bob.set_password(PASSWORD)
+    bob.save()
+    charlie = sign_up(email="charlie@example.com", password=PASSWORD, full_name="Charlie Chen",
+                      account_name="Charlie Corp")
+    staff = User.objects.create_user(email="staff@example.com", password=PASSWORD, is_staff=True)
+    owner = create_owner(email="owner@example.com", password=PASSWORD)
+
+    class Cast:
+        pass
+
+    c = Cast()
+    c.alice, c.bob, c.charlie, c.staff, c.owner = alice, bob, charlie, staff, owner
+    c.password = PASSWORD
+    assert Membership.objects.filter(account=alice.account).count() == 2
+    assert Account.objects.count() == 2
+    return c
+
+
+@pytest.fixture
+def greeter(db):
+    """The greeter product imported into this test's PRODUCTS_DIR."""
+    from otomat.catalog.services import import_product
+
+    return import_product(REPO / "products" / "greeter", actor=None)
+
+
+@pytest.fixture
+def emulator(tmp_path, settings):
+    from otomat.testing.processes import Emulator
+
+    emu = Emulator(tmp_path / "tgemu.json")
+    settings.BOT_API_URL = emu.url
+    yield emu
+    emu.close()
+
+
+@pytest.fixture
+def runner_factory(transactional_db, tmp_path, settings, emulator):
+    """Start (and restart) real ``otomat runner`` processes; all stopped at teardown."""
+    from otomat.testing.processes import RunnerProcess
+
+    settings.RUNNER_RECONCILE_SECONDS = 2
+    started: list[RunnerProcess] = []
+
+    def start() -> RunnerProcess:
+        runner = RunnerProcess(tmp_path).start()
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.stop()

@@ -1,0 +1,162 @@
+"""Real processes for end-to-end tests: the Telegram emulator and the runner, started on free
+loopback ports against the test database, stopped (and their children with them) at teardown."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+from django.db import connection
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = ""):
+    """Poll ``predicate`` until it returns a truthy value; raise AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(message or f"condition not met within {timeout}s (last: {last!r})")
+
+
+class Emulator:
+    def __init__(self, state_file: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "otomat.tgemu", "--host", "127.0.0.1", "--port", str(self.port),
+             "--state", str(state_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_until(self._healthy, 20, message="the emulator did not start")
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"emulator exited: {self.proc.stderr.read().decode()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{self.url}/control/health", timeout=1).status_code == 200
+        return False
+
+    def create_bot(self, username: str) -> str:
+        response = self.client.post("/control/bots", json={"username": username, "first_name": username})
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def say(self, bot: str, text: str, user_id: int = 1001, first_name: str = "Alice") -> dict:
+        response = self.client.post(
+            f"/control/bots/{bot}/messages",
+            json={"user_id": user_id, "first_name": first_name, "text": text},
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def bot_replies(self, bot: str, chat_id: int, after: int, wait: float = 0) -> list[dict]:
+        response = self.client.get(
+            f"/control/bots/{bot}/chats/{chat_id}/messages",
+            params={"after": after, "wait": wait},
+        )
+        response.raise_for_status()
+        payload = response.json()
+        messages = payload if isinstance(payload, list) else payload.get("messages", [])
+        return [m for m in messages if m.get("from_bot") and not m.get("deleted")]
+
+    def ask(self, bot: str, text: str, *, timeout: float = 15, user_id: int = 1001) -> str | None:
+        """Send ``text`` as a user and return the bot's first answer, or None within timeout."""
+        sent = self.say(bot, text, user_id=user_id)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            remaining = max(0.5, min(5.0, deadline - time.monotonic()))
+            replies = self.bot_replies(bot, user_id, sent["message_id"], wait=remaining)
+            if replies:
+                return replies[0].get("text", "")
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def database_url() -> str:
+    """The URL of the database the tests use right now (the test database)."""
+    db = connection.settings_dict
+    engine = db["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    scheme = "postgres" if "postgresql" in engine else "mysql"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"{scheme}://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}"
+
+
+class RunnerProcess:
+    """``otomat runner`` against the test database and the test's data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.log_file = data_dir / "runner-output.log"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
+        env.update(
+            OTOMAT_DATA_DIR=str(self.data_dir),
+            OTOMAT_DATABASE_URL=database_url(),
+            OTOMAT_SECRET_KEY=settings.SECRET_KEY,
+            OTOMAT_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),
+            OTOMAT_BOT_API_URL=settings.BOT_API_URL,
+            OTOMAT_RUNNER_RECONCILE_SECONDS="2",
+            OTOMAT_RUNTIME_SANDBOX=settings.RUNTIME_SANDBOX,
+            OTOMAT_RUNTIME_SPARES=str(settings.RUNTIME_SPARES),
+            DJANGO_SETTINGS_MODULE="otomat.settings",
+        )
+        return env
+
+    def start(self) -> RunnerProcess:
+        handle = self.log_file.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "otomat.cli", "runner"],
+            env=self.env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+        )
+        handle.close()
+        return self
+
+    def output(self) -> str:
+        return self.log_file.read_text(errors="replace")[-5000:] if self.log_file.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
