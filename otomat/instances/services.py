@@ -123,14 +123,15 @@ def create_instance(
 def provision_instance(
     instance: Instance, *, actor: User | None = None, actor_label: str = "", cause: str = "provisioned"
 ) -> Instance:
-    """Ask the runner to run the instance (pending/stopped/failed/suspended → provisioning)."""
+    """Ask the runner to run the instance, or to replace what runs (a new generation): any
+    non-terminated state → provisioning."""
     transition(
         instance,
         S.PROVISIONING,
         cause=cause,
         actor=actor,
         actor_label=actor_label,
-        expected_from={S.PENDING, S.STOPPED, S.FAILED, S.SUSPENDED, S.PROVISIONING},
+        expected_from={S.PENDING, S.STOPPED, S.FAILED, S.SUSPENDED, S.PROVISIONING, S.RUNNING},
         desired=Instance.Desired.RUNNING,
         status_message="",
         restarts=0,

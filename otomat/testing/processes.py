@@ -160,3 +160,31 @@ class RunnerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Live processes (bubblewrap wrappers excluded) whose working directory is ``directory``.
+
+    Compares inodes, so it sees through sandboxes (inside bubblewrap the path is /data) and
+    through renames (a warm spare's directory becomes the instance's)."""
+    try:
+        target = os.stat(directory)
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            if b"bwrap" in argv0 or not argv0:
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state in ("Z", "X"):
+                continue
+            cwd = os.stat(entry / "cwd")
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+        if (cwd.st_dev, cwd.st_ino) == (target.st_dev, target.st_ino):
+            found.append(int(entry.name))
+    return found
