@@ -3,6 +3,7 @@
     otomat run            set up and run everything (web, worker, runner, emulator) with demo data
     otomat web            the web server only          otomat runner   the runner only
     otomat worker         the task worker only         otomat tgemu    the Telegram emulator only
+    otomat scheduler      the periodic job scheduler
     otomat createowner    create or reset the owner    otomat product import PATH
     otomat demo           create the demo owner, customer and products
     otomat manage ...     any Django management command (migrate, shell, ...)
@@ -94,6 +95,13 @@ def cmd_runner(args: argparse.Namespace) -> int:
     return run_runner()
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    _setup_django()
+    from otomat.ops.scheduler import run_scheduler
+
+    return run_scheduler()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import call_command
@@ -147,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runner", help="run the runner (reconciler) only").set_defaults(func=cmd_runner)
     sub.add_parser("worker", help="run the background task worker only").set_defaults(func=cmd_worker)
+    sub.add_parser(
+        "scheduler", help="run the periodic job scheduler only (enqueues tasks; one active at a time)"
+    ).set_defaults(func=cmd_scheduler)
 
     tgemu = sub.add_parser("tgemu", help="run the Telegram Bot API emulator (see --help after it)")
     tgemu.add_argument("rest", nargs=argparse.REMAINDER)

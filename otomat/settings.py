@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "otomat.instances",
     "otomat.runtime",
     "otomat.api",
+    "otomat.ops",
     "otomat.web",
 ]
 

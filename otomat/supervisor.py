@@ -126,7 +126,7 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
 
         import_builtin_products(actor=None)
 
-    for name, sub in (("runner", ["runner"]), ("worker", ["worker"]),
+    for name, sub in (("runner", ["runner"]), ("worker", ["worker"]), ("scheduler", ["scheduler"]),
                       ("web", ["web", "--host", host, "--port", str(port)])):
         service = Service(name, [py, "-m", "otomat.cli", *sub])
         service.start()

@@ -1,0 +1,67 @@
+"""``otomat scheduler``: APScheduler in one process that only enqueues tasks on the task queue.
+
+Only the holder of the "scheduler" lease enqueues; a second scheduler (another machine, or a
+restart that overlaps) stays idle until the lease expires. Jobs are idempotent anyway, so a rare
+double enqueue is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+
+from django.db import close_old_connections
+
+from otomat.ops import leases
+
+log = logging.getLogger("otomat.scheduler")
+LEASE = "scheduler"
+LEASE_SECONDS = 90
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def jobs() -> list[tuple[str, object, dict]]:
+    """(name, task, trigger kwargs) of every periodic job."""
+    from otomat.instances.tasks import purge_terminated_data_task
+
+    return [("purge-terminated-data", purge_terminated_data_task, {"minutes": 60})]
+
+
+def run_scheduler() -> int:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    holder = _holder()
+    stop = threading.Event()
+    scheduler = BackgroundScheduler(timezone="UTC")
+
+    def enqueue(name: str, task) -> None:
+        close_old_connections()
+        try:
+            if not leases.acquire(LEASE, holder, LEASE_SECONDS):
+                log.debug("not the lease holder; %s skipped", name)
+                return
+            task.enqueue()
+            log.info("enqueued %s", name)
+        except Exception:
+            log.exception("could not enqueue %s", name)
+
+    for name, task, trigger in jobs():
+        scheduler.add_job(enqueue, "interval", args=[name, task], id=name, **trigger,
+                          coalesce=True, max_instances=1, next_run_time=None)
+        scheduler.add_job(enqueue, "date", args=[name, task], id=f"{name}-now")
+    scheduler.add_job(lambda: leases.acquire(LEASE, holder, LEASE_SECONDS), "interval",
+                      seconds=LEASE_SECONDS // 3, id="renew-lease")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    scheduler.start()
+    log.info("scheduler started as %s", holder)
+    stop.wait()
+    scheduler.shutdown(wait=False)
+    leases.release(LEASE, holder)
+    return 0
