@@ -12,6 +12,13 @@ REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-9"
 
 
+def pytest_configure(config):
+    # Translations are compiled by the setup commands; do it here too so a bare `pytest` works.
+    from otomat.lib.i18n import compile_catalogs
+
+    compile_catalogs()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(request, tmp_path):
     """Every test writes products, instance data, logs and sockets under its own tmp_path."""
@@ -33,13 +40,21 @@ def cast(db):
     from otomat.accounts.models import Account, Membership, User
     from otomat.accounts.services import add_member, create_owner, sign_up
 
-    alice = sign_up(email="alice@example.com", password=PASSWORD, full_name="Alice Anders",
-                    account_name="Alice's Bots")
+    alice = sign_up(
+        email="alice@example.com",
+        password=PASSWORD,
+        full_name="Alice Anders",
+        account_name="Alice's Bots",
+    )
     bob = add_member(alice.account, email="bob@example.com", full_name="Bob Berg", actor=alice)
     bob.set_password(PASSWORD)
     bob.save()
-    charlie = sign_up(email="charlie@example.com", password=PASSWORD, full_name="Charlie Chen",
-                      account_name="Charlie Corp")
+    charlie = sign_up(
+        email="charlie@example.com",
+        password=PASSWORD,
+        full_name="Charlie Chen",
+        account_name="Charlie Corp",
+    )
     staff = User.objects.create_user(email="staff@example.com", password=PASSWORD, is_staff=True)
     owner = create_owner(email="owner@example.com", password=PASSWORD)
 
