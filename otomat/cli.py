@@ -1,12 +1,12 @@
 """``otomat``: the operations command line.
 
-    otomat run            set up and run everything (web, worker, runner, emulator) with demo data
-    otomat web            the web server only          otomat runner   the runner only
-    otomat worker         the task worker only         otomat tgemu    the Telegram emulator only
-    otomat scheduler      the periodic job scheduler
-    otomat createowner    create or reset the owner    otomat product import PATH
-    otomat demo           create the demo owner, customer and products
-    otomat manage ...     any Django management command (migrate, shell, ...)
+otomat run            set up and run everything (web, worker, runner, emulator) with demo data
+otomat web            the web server only          otomat runner   the runner only
+otomat worker         the task worker only         otomat tgemu    the Telegram emulator only
+otomat scheduler      the periodic job scheduler
+otomat createowner    create or reset the owner    otomat product import PATH
+otomat demo           create the demo owner, customer and products
+otomat manage ...     any Django management command (migrate, shell, ...)
 """
 
 from __future__ import annotations
@@ -83,7 +83,11 @@ def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
     uvicorn.run(
-        "otomat.asgi:application", host=args.host, port=args.port, log_level="warning", lifespan="off"
+        "otomat.asgi:application",
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
     )
     return 0
 
@@ -119,7 +123,9 @@ def cmd_tgemu(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from otomat.supervisor import run_all
 
-    return run_all(host=args.host, port=args.port, emulator_port=args.emulator_port, demo=not args.no_demo)
+    return run_all(
+        host=args.host, port=args.port, emulator_port=args.emulator_port, demo=not args.no_demo
+    )
 
 
 def cmd_compilemessages(args: argparse.Namespace) -> int:
@@ -142,10 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1", help="web server address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
     run.add_argument(
-        "--emulator-port", type=int, default=8081,
+        "--emulator-port",
+        type=int,
+        default=8081,
         help="Telegram emulator port (default 8081); ignored when OTOMAT_BOT_API_URL is set",
     )
-    run.add_argument("--no-demo", action="store_true", help="do not create the demo owner and customer")
+    run.add_argument(
+        "--no-demo", action="store_true", help="do not create the demo owner and customer"
+    )
     run.set_defaults(func=cmd_run)
 
     web = sub.add_parser("web", help="run the web server only")
@@ -154,9 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     web.set_defaults(func=cmd_web)
 
     sub.add_parser("runner", help="run the runner (reconciler) only").set_defaults(func=cmd_runner)
-    sub.add_parser("worker", help="run the background task worker only").set_defaults(func=cmd_worker)
+    sub.add_parser("worker", help="run the background task worker only").set_defaults(
+        func=cmd_worker
+    )
     sub.add_parser(
-        "scheduler", help="run the periodic job scheduler only (enqueues tasks; one active at a time)"
+        "scheduler",
+        help="run the periodic job scheduler only (enqueues tasks; one active at a time)",
     ).set_defaults(func=cmd_scheduler)
 
     tgemu = sub.add_parser("tgemu", help="run the Telegram Bot API emulator (see --help after it)")
@@ -174,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("path", help="a folder with otomat.toml, or a .tar.gz/.zip of one")
     imp.set_defaults(func=cmd_product_import)
 
-    sub.add_parser("demo", help="create the demo owner, customer and products (idempotent)").set_defaults(
-        func=cmd_demo
-    )
+    sub.add_parser(
+        "demo", help="create the demo owner, customer and products (idempotent)"
+    ).set_defaults(func=cmd_demo)
     sub.add_parser("compilemessages", help="compile translations (no gettext needed)").set_defaults(
         func=cmd_compilemessages
     )

@@ -43,7 +43,9 @@ def _fernet_key() -> str:
 SECRET_KEY = _persistent_secret("secret_key", lambda: secrets.token_urlsafe(50))
 # Fernet keys for secrets at rest, newest first (comma separated): rotation = prepend a new key.
 ENCRYPTION_KEYS = [
-    key.strip() for key in _persistent_secret("encryption_keys", _fernet_key).split(",") if key.strip()
+    key.strip()
+    for key in _persistent_secret("encryption_keys", _fernet_key).split(",")
+    if key.strip()
 ]
 
 DEBUG = env_bool("OTOMAT_DEBUG", False)

@@ -54,8 +54,11 @@ class Service:
             self.failures = 0
         self.failures += 1
         delay = min(30, 2 ** (self.failures - 1))
-        print(f"[otomat] {self.name} exited with {self.proc.returncode}; restarting in {delay}s",
-              file=sys.stderr, flush=True)
+        print(
+            f"[otomat] {self.name} exited with {self.proc.returncode}; restarting in {delay}s",
+            file=sys.stderr,
+            flush=True,
+        )
         self.proc = None
         self.next_start = time.monotonic() + delay
 
@@ -85,10 +88,16 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
         os.environ["OTOMAT_BOT_API_URL"] = emulator_url
     os.environ.setdefault("OTOMAT_BASE_URL", f"http://{host}:{port}")
 
-    for what, p in (("web server", port), *((("emulator", emulator_port),) if use_emulator else ())):
+    for what, p in (
+        ("web server", port),
+        *((("emulator", emulator_port),) if use_emulator else ()),
+    ):
         if not _port_free(host if what == "web server" else "127.0.0.1", p):
-            print(f"[otomat] port {p} for the {what} is in use; pick another with "
-                  f"{'--port' if what == 'web server' else '--emulator-port'}.", file=sys.stderr)
+            print(
+                f"[otomat] port {p} for the {what} is in use; pick another with "
+                f"{'--port' if what == 'web server' else '--emulator-port'}.",
+                file=sys.stderr,
+            )
             return 2
 
     import django
@@ -106,9 +115,20 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
     py = sys.executable
     services: list[Service] = []
     if use_emulator:
-        emulator = Service("emulator", [py, "-m", "otomat.tgemu", "--host", "127.0.0.1",
-                                        "--port", str(emulator_port),
-                                        "--state", str(settings.DATA_DIR / "tgemu.json")])
+        emulator = Service(
+            "emulator",
+            [
+                py,
+                "-m",
+                "otomat.tgemu",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(emulator_port),
+                "--state",
+                str(settings.DATA_DIR / "tgemu.json"),
+            ],
+        )
         emulator.start()
         services.append(emulator)
         if not _wait_http(f"{emulator_url}/control/health", 20):
@@ -126,15 +146,26 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
 
         import_builtin_products(actor=None)
 
-    for name, sub in (("runner", ["runner"]), ("worker", ["worker"]), ("scheduler", ["scheduler"]),
-                      ("web", ["web", "--host", host, "--port", str(port)])):
+    for name, sub in (
+        ("runner", ["runner"]),
+        ("worker", ["worker"]),
+        ("scheduler", ["scheduler"]),
+        ("web", ["web", "--host", host, "--port", str(port)]),
+    ):
         service = Service(name, [py, "-m", "otomat.cli", *sub])
         service.start()
         services.append(service)
 
     web_url = f"http://{host}:{port}/"
-    if not _wait_http(f"http://127.0.0.1:{port}/healthz" if host in ("0.0.0.0", "127.0.0.1") else web_url + "healthz", 30):
-        print("[otomat] the web server did not answer yet; it may still be starting.", file=sys.stderr)
+    if not _wait_http(
+        f"http://127.0.0.1:{port}/healthz"
+        if host in ("0.0.0.0", "127.0.0.1")
+        else web_url + "healthz",
+        30,
+    ):
+        print(
+            "[otomat] the web server did not answer yet; it may still be starting.", file=sys.stderr
+        )
     print("\n" + "=" * 72)
     print(f"  Otomat is running:     {web_url}")
     if use_emulator:

@@ -2,9 +2,9 @@
 
 import zoneinfo
 
+from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.deprecation import MiddlewareMixin
-from django.middleware.locale import LocaleMiddleware
 
 
 class AccountLocaleMiddleware(LocaleMiddleware):

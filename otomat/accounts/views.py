@@ -73,7 +73,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             login(request, user, backend="otomat.accounts.backends.EmailBackend")
             messages.success(request, _("Welcome to Otomat! Pick a product to install."))
             return redirect("catalog:list")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+    return render(
+        request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @login_required
@@ -127,7 +129,9 @@ def preferences(request: HttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
-        services.record_audit("account.preferences_changed", actor=request.user, target=request.user)
+        services.record_audit(
+            "account.preferences_changed", actor=request.user, target=request.user
+        )
         messages.success(request, _("Preferences saved."))
         return redirect("accounts:preferences")
     return render(

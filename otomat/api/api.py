@@ -152,7 +152,9 @@ def list_instances(request, state: str | None = None):
     qs = _instances(request)
     if state:
         if state not in Instance.State.values:
-            raise HttpError(400, f"Unknown state {state!r}; one of {', '.join(Instance.State.values)}")
+            raise HttpError(
+                400, f"Unknown state {state!r}; one of {', '.join(Instance.State.values)}"
+            )
         qs = qs.filter(state=state)
     return [_instance_out(i) for i in qs[:500]]
 
@@ -231,7 +233,8 @@ def update_config(request, instance_id: UUID, body: ConfigIn):
 
 
 @api.delete(
-    "/instances/{instance_id}", response={200: InstanceOut, 400: Error, 404: Error},
+    "/instances/{instance_id}",
+    response={200: InstanceOut, 400: Error, 404: Error},
     tags=["instances"],
 )
 def remove_instance(request, instance_id: UUID):

@@ -113,15 +113,28 @@ def create_instance(
         created_by=actor if actor and actor.is_authenticated else None,
     )
     InstanceEvent.objects.create(
-        instance=instance, from_state="", to_state=S.PENDING, cause="created", actor=instance.created_by
+        instance=instance,
+        from_state="",
+        to_state=S.PENDING,
+        cause="created",
+        actor=instance.created_by,
     )
-    record_audit("instance.created", actor=actor, account=account, target=instance,
-                 data={"product": version.product.slug, "version": version.version})
+    record_audit(
+        "instance.created",
+        actor=actor,
+        account=account,
+        target=instance,
+        data={"product": version.product.slug, "version": version.version},
+    )
     return instance
 
 
 def provision_instance(
-    instance: Instance, *, actor: User | None = None, actor_label: str = "", cause: str = "provisioned"
+    instance: Instance,
+    *,
+    actor: User | None = None,
+    actor_label: str = "",
+    cause: str = "provisioned",
 ) -> Instance:
     """Ask the runner to run the instance, or to replace what runs (a new generation): any
     non-terminated state → provisioning."""
@@ -137,8 +150,14 @@ def provision_instance(
         restarts=0,
         generation=instance.generation + 1,
     )
-    record_audit("instance.provisioned", actor=actor, actor_label=actor_label,
-                 account=instance.account, target=instance, data={"cause": cause})
+    record_audit(
+        "instance.provisioned",
+        actor=actor,
+        actor_label=actor_label,
+        account=instance.account,
+        target=instance,
+        data={"cause": cause},
+    )
     return instance
 
 
@@ -174,8 +193,13 @@ def stop_instance(instance: Instance, *, actor: User | None, actor_label: str = 
         desired=Instance.Desired.STOPPED,
         pid=None,
     )
-    record_audit("instance.stopped", actor=actor, actor_label=actor_label,
-                 account=instance.account, target=instance)
+    record_audit(
+        "instance.stopped",
+        actor=actor,
+        actor_label=actor_label,
+        account=instance.account,
+        target=instance,
+    )
     return instance
 
 
@@ -196,7 +220,9 @@ def update_config(
     validate_config(schema, config)
     public, secret = split_secrets(schema, config)
     changed = sorted(
-        key for key in set(public) | set(instance.config) if public.get(key) != instance.config.get(key)
+        key
+        for key in set(public) | set(instance.config)
+        if public.get(key) != instance.config.get(key)
     )
     secrets_changed = secret != instance.secrets
     with transaction.atomic():
@@ -233,8 +259,13 @@ def remove_instance(instance: Instance, *, actor: User | None, actor_label: str 
         terminated_at=timezone.now(),
         pid=None,
     )
-    record_audit("instance.removed", actor=actor, actor_label=actor_label,
-                 account=instance.account, target=instance)
+    record_audit(
+        "instance.removed",
+        actor=actor,
+        actor_label=actor_label,
+        account=instance.account,
+        target=instance,
+    )
     return instance
 
 

@@ -141,7 +141,9 @@ def status_partial(request: HttpRequest, instance_id) -> HttpResponse:
 def logs_partial(request: HttpRequest, instance_id) -> HttpResponse:
     instance = get_instance(request, instance_id)
     return render(
-        request, "instances/_logs.html", {"instance": instance, "logs": tail(instance.log_path, 100)}
+        request,
+        "instances/_logs.html",
+        {"instance": instance, "logs": tail(instance.log_path, 100)},
     )
 
 

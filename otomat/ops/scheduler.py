@@ -52,11 +52,23 @@ def run_scheduler() -> int:
             log.exception("could not enqueue %s", name)
 
     for name, task, trigger in jobs():
-        scheduler.add_job(enqueue, "interval", args=[name, task], id=name, **trigger,
-                          coalesce=True, max_instances=1, next_run_time=None)
+        scheduler.add_job(
+            enqueue,
+            "interval",
+            args=[name, task],
+            id=name,
+            **trigger,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=None,
+        )
         scheduler.add_job(enqueue, "date", args=[name, task], id=f"{name}-now")
-    scheduler.add_job(lambda: leases.acquire(LEASE, holder, LEASE_SECONDS), "interval",
-                      seconds=LEASE_SECONDS // 3, id="renew-lease")
+    scheduler.add_job(
+        lambda: leases.acquire(LEASE, holder, LEASE_SECONDS),
+        "interval",
+        seconds=LEASE_SECONDS // 3,
+        id="renew-lease",
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     scheduler.start()

@@ -168,7 +168,9 @@ class Runner:
                 item = self._observations.get_nowait()
                 batch[item.instance_id] = item
             try:
-                await sync_to_async(record_observations, thread_sensitive=True)(list(batch.values()))
+                await sync_to_async(record_observations, thread_sensitive=True)(
+                    list(batch.values())
+                )
             except Exception:
                 log.exception("could not record observations; they will be re-reported")
 
@@ -215,10 +217,13 @@ class Runner:
                     await self.reconcile()
                 except Exception:
                     log.exception("reconcile failed; retrying")
-                waiters = [asyncio.create_task(self._wake.wait()),
-                           asyncio.create_task(self._stopping.wait())]
+                waiters = [
+                    asyncio.create_task(self._wake.wait()),
+                    asyncio.create_task(self._stopping.wait()),
+                ]
                 await asyncio.wait(
-                    waiters, timeout=settings.RUNNER_RECONCILE_SECONDS,
+                    waiters,
+                    timeout=settings.RUNNER_RECONCILE_SECONDS,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 for waiter in waiters:

@@ -40,8 +40,17 @@ class Emulator:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "otomat.tgemu", "--host", "127.0.0.1", "--port", str(self.port),
-             "--state", str(state_file)],
+            [
+                sys.executable,
+                "-m",
+                "otomat.tgemu",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--state",
+                str(state_file),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -56,7 +65,9 @@ class Emulator:
         return False
 
     def create_bot(self, username: str) -> str:
-        response = self.client.post("/control/bots", json={"username": username, "first_name": username})
+        response = self.client.post(
+            "/control/bots", json={"username": username, "first_name": username}
+        )
         response.raise_for_status()
         return response.json()["token"]
 

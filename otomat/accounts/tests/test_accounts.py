@@ -14,10 +14,16 @@ pytestmark = pytest.mark.smoke
 
 
 def test_a_visitor_signs_up_and_becomes_the_responsible_person(client, db):
-    response = client.post(reverse("accounts:signup"), {
-        "full_name": "Dewi Lestari", "email": "Dewi@Example.com", "account_name": "Toko Dewi",
-        "password": "pisang-goreng-42", "language": "id",
-    })
+    response = client.post(
+        reverse("accounts:signup"),
+        {
+            "full_name": "Dewi Lestari",
+            "email": "Dewi@Example.com",
+            "account_name": "Toko Dewi",
+            "password": "pisang-goreng-42",
+            "language": "id",
+        },
+    )
     assert response.status_code == 302
     user = User.objects.get(email="dewi@example.com")
     assert user.language == "id"
@@ -33,7 +39,15 @@ def test_a_visitor_signs_up_and_becomes_the_responsible_person(client, db):
         ({"full_name": "A", "email": "not-an-email", "password": "pisang-goreng-42"}, "email"),
         ({"full_name": "A", "email": "a@example.com", "password": "123"}, "password"),
         ({"full_name": "A", "email": "a@example.com", "password": "password"}, "password"),
-        ({"full_name": "A", "email": "a@example.com", "password": "pisang-goreng-42", "language": "xx"}, "language"),
+        (
+            {
+                "full_name": "A",
+                "email": "a@example.com",
+                "password": "pisang-goreng-42",
+                "language": "xx",
+            },
+            "language",
+        ),
     ],
 )
 def test_bad_sign_ups_show_the_error_next_to_the_field_and_store_nothing(client, db, data, field):
@@ -45,10 +59,16 @@ def test_bad_sign_ups_show_the_error_next_to_the_field_and_store_nothing(client,
 
 
 def test_a_taken_email_is_refused(client, cast):
-    response = client.post(reverse("accounts:signup"), {
-        "full_name": "Imposter", "email": "ALICE@example.com", "password": "pisang-goreng-42",
-        "language": "en", "account_name": "",
-    })
+    response = client.post(
+        reverse("accounts:signup"),
+        {
+            "full_name": "Imposter",
+            "email": "ALICE@example.com",
+            "password": "pisang-goreng-42",
+            "language": "en",
+            "account_name": "",
+        },
+    )
     assert response.status_code == 400
     assert Account.objects.count() == 2
 
@@ -57,7 +77,10 @@ def test_login_is_refused_after_too_many_failures(client, cast, settings):
     settings.LOGIN_MAX_FAILURES = 3
     url = reverse("accounts:login")
     for _ in range(3):
-        assert client.post(url, {"username": "alice@example.com", "password": "wrong"}).status_code == 200
+        assert (
+            client.post(url, {"username": "alice@example.com", "password": "wrong"}).status_code
+            == 200
+        )
     blocked = client.post(url, {"username": "alice@example.com", "password": cast.password})
     assert blocked.status_code == 429
     assert "Too many failed attempts" in blocked.content.decode()
@@ -78,9 +101,13 @@ def test_password_reset_sends_a_working_link(client, cast):
     link = re.search(r"https?://[^/]+(/\S+)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)
     assert form_page.context["validlink"]
-    response = client.post(form_page.redirect_chain[-1][0], {
-        "new_password1": "a-brand-new-secret-77", "new_password2": "a-brand-new-secret-77",
-    })
+    response = client.post(
+        form_page.redirect_chain[-1][0],
+        {
+            "new_password1": "a-brand-new-secret-77",
+            "new_password2": "a-brand-new-secret-77",
+        },
+    )
     assert response.status_code == 302
     cast.alice.refresh_from_db()
     assert cast.alice.check_password("a-brand-new-secret-77")
@@ -106,7 +133,9 @@ def test_the_responsible_person_adds_and_removes_a_member(
 
 def test_a_member_cannot_manage_the_team(client, cast):
     client.force_login(cast.bob)
-    response = client.post(reverse("accounts:members"), {"full_name": "X", "email": "x@example.com"})
+    response = client.post(
+        reverse("accounts:members"), {"full_name": "X", "email": "x@example.com"}
+    )
     assert response.status_code == 400
     assert not User.objects.filter(email="x@example.com").exists()
     client.post(reverse("accounts:remove_member", args=[cast.alice.id]))

@@ -32,8 +32,11 @@ def test_it_lists_products_and_creates_an_instance(alice_api, greeter, emulator)
     products = alice_api("get", "/products").json()
     assert [p["slug"] for p in products] == ["greeter"]
     assert products[0]["latest_version"]["version"] == greeter.version
-    response = alice_api("post", "/instances", {"product": "greeter", "name": "via api",
-                                                "config": {"bot_token": token}})
+    response = alice_api(
+        "post",
+        "/instances",
+        {"product": "greeter", "name": "via api", "config": {"bot_token": token}},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["state"] == "provisioning"
@@ -57,12 +60,30 @@ def test_it_lists_products_and_creates_an_instance(alice_api, greeter, emulator)
         (json.dumps({"product": "greeter", "config": "nope"}), "config"),
         (json.dumps({"product": "greeter", "config": {}}), "bot_token"),
         (json.dumps({"product": "greeter", "config": {"bot_token": "not-a-token"}}), "bot_token"),
-        (json.dumps({"product": "greeter", "config": {"bot_token": "123456:" + "A" * 35,
-                                                       "max_daily_greetings": 0}}), "max_daily_greetings"),
-        (json.dumps({"product": "greeter", "config": {"bot_token": "123456:" + "A" * 35,
-                                                       "language": "xx"}}), "language"),
-        (json.dumps({"product": "greeter", "config": {"bot_token": "123456:" + "A" * 35,
-                                                       "surprise": 1}}), "surprise"),
+        (
+            json.dumps(
+                {
+                    "product": "greeter",
+                    "config": {"bot_token": "123456:" + "A" * 35, "max_daily_greetings": 0},
+                }
+            ),
+            "max_daily_greetings",
+        ),
+        (
+            json.dumps(
+                {
+                    "product": "greeter",
+                    "config": {"bot_token": "123456:" + "A" * 35, "language": "xx"},
+                }
+            ),
+            "language",
+        ),
+        (
+            json.dumps(
+                {"product": "greeter", "config": {"bot_token": "123456:" + "A" * 35, "surprise": 1}}
+            ),
+            "surprise",
+        ),
     ],
 )
 def test_bad_bodies_get_a_clear_error_and_store_nothing(alice_api, greeter, raw, fragment):
@@ -81,8 +102,13 @@ def test_an_unknown_product_is_a_404(alice_api, greeter):
 def test_unknown_action_and_bad_state_filter_are_refused(alice_api, greeter, cast):
     from otomat.instances import services
 
-    instance = services.create_instance(account=cast.alice.account, version=greeter, name="x",
-                                        config={"bot_token": "123456:" + "A" * 35}, actor=cast.alice)
+    instance = services.create_instance(
+        account=cast.alice.account,
+        version=greeter,
+        name="x",
+        config={"bot_token": "123456:" + "A" * 35},
+        actor=cast.alice,
+    )
     assert alice_api("post", f"/instances/{instance.id}/actions/explode").status_code == 400
     assert alice_api("get", "/instances?state=bogus").status_code == 400
     assert alice_api("get", f"/instances/{instance.id}/logs?lines=0").status_code == 400
@@ -94,11 +120,18 @@ def test_a_config_patch_keeps_the_secret_and_validates(alice_api, greeter, cast)
     from otomat.instances import services
 
     token = "123456:" + "C" * 35
-    instance = services.create_instance(account=cast.alice.account, version=greeter, name="x",
-                                        config={"bot_token": token}, actor=cast.alice)
+    instance = services.create_instance(
+        account=cast.alice.account,
+        version=greeter,
+        name="x",
+        config={"bot_token": token},
+        actor=cast.alice,
+    )
     bad = alice_api("patch", f"/instances/{instance.id}/config", {"config": {"welcome_text": ""}})
     assert bad.status_code == 400
-    ok = alice_api("patch", f"/instances/{instance.id}/config", {"config": {"welcome_text": "Hi {name}"}})
+    ok = alice_api(
+        "patch", f"/instances/{instance.id}/config", {"config": {"welcome_text": "Hi {name}"}}
+    )
     assert ok.status_code == 200, ok.content
     instance.refresh_from_db()
     assert instance.config["welcome_text"] == "Hi {name}"

@@ -33,7 +33,9 @@ def wait_state(instance: Instance, state: str, runner, timeout: float = 30) -> N
     )
 
 
-def test_a_customer_installs_a_bot_that_keeps_answering(client, cast, greeter, emulator, runner_factory):
+def test_a_customer_installs_a_bot_that_keeps_answering(
+    client, cast, greeter, emulator, runner_factory
+):
     token = emulator.create_bot(BOT)
     runner = runner_factory()
     client.force_login(cast.alice)
@@ -42,11 +44,21 @@ def test_a_customer_installs_a_bot_that_keeps_answering(client, cast, greeter, e
     assert "Greeter Bot" in client.get(reverse("catalog:list")).content.decode()
     form = client.get(reverse("instances:install", args=["greeter"]))
     assert form.status_code == 200 and 'name="bot_token"' in form.content.decode()
-    response = client.post(reverse("instances:install", args=["greeter"]), {
-        "instance_name": "Alice's greeter", "bot_token": token, "welcome_text": "Hello {name}, v1",
-        "language": "en", "show_buttons": "on", "max_daily_greetings": "50",
-        "reply_delay_seconds": "0", "admins": "alice_admin", "help__text": "Ask me", "help__contact": "",
-    })
+    response = client.post(
+        reverse("instances:install", args=["greeter"]),
+        {
+            "instance_name": "Alice's greeter",
+            "bot_token": token,
+            "welcome_text": "Hello {name}, v1",
+            "language": "en",
+            "show_buttons": "on",
+            "max_daily_greetings": "50",
+            "reply_delay_seconds": "0",
+            "admins": "alice_admin",
+            "help__text": "Ask me",
+            "help__contact": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     instance = Instance.objects.get()
     wait_state(instance, "running", runner)
@@ -61,30 +73,50 @@ def test_a_customer_installs_a_bot_that_keeps_answering(client, cast, greeter, e
     # Stop: no answer. Start: answers again.
     client.post(reverse("instances:action", args=[instance.id, "stop"]))
     wait_state(instance, "stopped", runner)
-    wait_until(lambda: processes_in(instance.data_dir) == [], 15, message="bot process kept running")
+    wait_until(
+        lambda: processes_in(instance.data_dir) == [], 15, message="bot process kept running"
+    )
     assert emulator.ask(BOT, "/start", timeout=3) is None
     client.post(reverse("instances:action", args=[instance.id, "start"]))
     wait_state(instance, "running", runner)
     assert emulator.ask(BOT, "/start", timeout=20) is not None
 
     # A settings change is applied with a restart and visible in the answer.
-    response = client.post(reverse("instances:edit", args=[instance.id]), {
-        "bot_token": "", "welcome_text": "Hi {name}, v2", "language": "en", "show_buttons": "on",
-        "max_daily_greetings": "50", "reply_delay_seconds": "0", "admins": "", "help__text": "Ask me",
-        "help__contact": "",
-    })
+    response = client.post(
+        reverse("instances:edit", args=[instance.id]),
+        {
+            "bot_token": "",
+            "welcome_text": "Hi {name}, v2",
+            "language": "en",
+            "show_buttons": "on",
+            "max_daily_greetings": "50",
+            "reply_delay_seconds": "0",
+            "admins": "",
+            "help__text": "Ask me",
+            "help__contact": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
-    wait_until(lambda: emulator.ask(BOT, "/start", timeout=5) == "Hi Alice, v2", 40,
-               message=f"new welcome text never answered; runner said:\n{runner.output()}")
+    wait_until(
+        lambda: emulator.ask(BOT, "/start", timeout=5) == "Hi Alice, v2",
+        40,
+        message=f"new welcome text never answered; runner said:\n{runner.output()}",
+    )
     assert instance.full_config()["bot_token"] == token  # blank secret kept
 
     # kill -9 of the bot: the runner brings it back by itself.
     wait_state(instance, "running", runner)
     [victim] = processes_in(instance.data_dir)
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: processes_in(instance.data_dir) not in ([], [victim])
-               and state_of(instance) == "running" and instance.restarts >= 1, 40,
-               message=f"bot did not come back; runner said:\n{runner.output()}")
+    wait_until(
+        lambda: (
+            processes_in(instance.data_dir) not in ([], [victim])
+            and state_of(instance) == "running"
+            and instance.restarts >= 1
+        ),
+        40,
+        message=f"bot did not come back; runner said:\n{runner.output()}",
+    )
     assert instance.restarts >= 1
     assert emulator.ask(BOT, "/start", timeout=20) is not None
     assert instance.events.filter(cause__startswith="process exited").exists()
@@ -92,9 +124,11 @@ def test_a_customer_installs_a_bot_that_keeps_answering(client, cast, greeter, e
     # Runner killed and started again: still exactly one bot process, and it answers.
     runner.kill()
     runner = runner_factory()
-    wait_until(lambda: len(processes_in(instance.data_dir)) == 1 and state_of(instance) == "running",
-               40,
-               message=f"not exactly one process after runner restart; runner said:\n{runner.output()}")
+    wait_until(
+        lambda: len(processes_in(instance.data_dir)) == 1 and state_of(instance) == "running",
+        40,
+        message=f"not exactly one process after runner restart; runner said:\n{runner.output()}",
+    )
     assert emulator.ask(BOT, "/start", timeout=20) is not None
     assert len(processes_in(instance.data_dir)) == 1
 
@@ -105,8 +139,12 @@ def test_a_customer_installs_a_bot_that_keeps_answering(client, cast, greeter, e
         client.get(reverse("instances:edit", args=[instance.id])).content.decode(),
         client.get(reverse("instances:list")).content.decode(),
         client.get(reverse("instances:logs", args=[instance.id])).content.decode(),
-        client.get(f"/api/v1/instances/{instance.id}", HTTP_AUTHORIZATION=f"Bearer {api_token}").content.decode(),
-        client.get(f"/api/v1/instances/{instance.id}/logs", HTTP_AUTHORIZATION=f"Bearer {api_token}").content.decode(),
+        client.get(
+            f"/api/v1/instances/{instance.id}", HTTP_AUTHORIZATION=f"Bearer {api_token}"
+        ).content.decode(),
+        client.get(
+            f"/api/v1/instances/{instance.id}/logs", HTTP_AUTHORIZATION=f"Bearer {api_token}"
+        ).content.decode(),
         runner.output(),
         "".join(p.read_text(errors="replace") for p in instance.log_path.parent.glob("*.log*")),
         str(list(AuditEvent.objects.values_list("data", flat=True))),
@@ -121,7 +159,11 @@ def test_a_customer_installs_a_bot_that_keeps_answering(client, cast, greeter, e
     assert "Hi {name}, v2" in seen[-1]  # the public part of the config is stored in clear
 
     # Remove: the process goes away and the instance is terminated.
-    client.post(reverse("instances:remove", args=[instance.id]), {"confirm_name": "Alice's greeter"})
-    wait_until(lambda: processes_in(instance.data_dir) == [], 20, message="process survived removal")
+    client.post(
+        reverse("instances:remove", args=[instance.id]), {"confirm_name": "Alice's greeter"}
+    )
+    wait_until(
+        lambda: processes_in(instance.data_dir) == [], 20, message="process survived removal"
+    )
     assert state_of(instance) == "terminated"
     assert emulator.ask(BOT, "/start", timeout=3) is None

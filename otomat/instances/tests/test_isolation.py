@@ -18,15 +18,24 @@ TOKEN = "123456:" + "A" * 35
 @pytest.fixture
 def alices_instance(cast, greeter):
     return services.install_instance(
-        account=cast.alice.account, version=greeter, name="Alice greeter",
-        config={"bot_token": TOKEN}, actor=cast.alice,
+        account=cast.alice.account,
+        version=greeter,
+        name="Alice greeter",
+        config={"bot_token": TOKEN},
+        actor=cast.alice,
     )
 
 
 def snapshot(instance: Instance) -> tuple:
     instance.refresh_from_db()
-    return (instance.state, instance.desired, instance.generation, instance.config, instance.name,
-            instance.events.count())
+    return (
+        instance.state,
+        instance.desired,
+        instance.generation,
+        instance.config,
+        instance.name,
+        instance.events.count(),
+    )
 
 
 PAGE_URLS = ["detail", "status", "logs", "edit", "remove"]
@@ -39,7 +48,10 @@ def test_it_hides_every_instance_page_from_another_account(client, cast, alices_
     for name in PAGE_URLS:
         url = reverse(f"instances:{name}", args=[alices_instance.id])
         assert client.get(url).status_code == 404, url
-        assert client.post(url, {"confirm_name": "Alice greeter", "bot_token": TOKEN}).status_code == 404, url
+        assert (
+            client.post(url, {"confirm_name": "Alice greeter", "bot_token": TOKEN}).status_code
+            == 404
+        ), url
     for action in ACTIONS:
         url = reverse("instances:action", args=[alices_instance.id, action])
         assert client.post(url).status_code == 404, url
@@ -70,8 +82,15 @@ def test_it_hides_every_api_endpoint_from_another_account(client, cast, alices_i
     assert client.get(f"{base}/logs", **auth).status_code == 404
     for action in ACTIONS:
         assert client.post(f"{base}/actions/{action}", **auth).status_code == 404
-    assert client.patch(f"{base}/config", json.dumps({"config": {"welcome_text": "pwned"}}),
-                        content_type="application/json", **auth).status_code == 404
+    assert (
+        client.patch(
+            f"{base}/config",
+            json.dumps({"config": {"welcome_text": "pwned"}}),
+            content_type="application/json",
+            **auth,
+        ).status_code
+        == 404
+    )
     assert client.delete(base, **auth).status_code == 404
     listing = client.get("/api/v1/instances", **auth).json()
     assert listing == []

@@ -17,7 +17,10 @@ TOKEN = "123456:" + "B" * 35
 @pytest.fixture
 def instance(cast, greeter):
     return services.create_instance(
-        account=cast.alice.account, version=greeter, name="g", config={"bot_token": TOKEN},
+        account=cast.alice.account,
+        version=greeter,
+        name="g",
+        config={"bot_token": TOKEN},
         actor=cast.alice,
     )
 
@@ -50,13 +53,20 @@ def test_a_terminated_instance_cannot_come_back(instance, cast):
 
 def test_transitions_table_has_no_way_out_of_terminated():
     assert TRANSITIONS[S.TERMINATED] == set()
-    assert all(S.TERMINATED in targets for state, targets in TRANSITIONS.items() if state != S.TERMINATED)
+    assert all(
+        S.TERMINATED in targets for state, targets in TRANSITIONS.items() if state != S.TERMINATED
+    )
 
 
 def test_a_suspended_instance_cannot_be_started_by_its_customer(instance, cast):
     services.provision_instance(instance, actor=cast.alice)
-    services.transition(instance, S.SUSPENDED, cause="unpaid", actor_label="system:billing",
-                        desired=Instance.Desired.STOPPED)
+    services.transition(
+        instance,
+        S.SUSPENDED,
+        cause="unpaid",
+        actor_label="system:billing",
+        desired=Instance.Desired.STOPPED,
+    )
     with pytest.raises(services.InstanceError):
         services.start_instance(instance, actor=cast.alice)
     services.start_instance(instance, actor=cast.staff)
@@ -69,12 +79,16 @@ def test_runner_observations_drive_running_backoff_and_failed(instance, cast):
     record_observation(ActualState(str(instance.id), Phase.RUNNING, generation=gen, pid=4242))
     instance.refresh_from_db()
     assert (instance.state, instance.pid) == (S.RUNNING, 4242)
-    record_observation(ActualState(str(instance.id), Phase.BACKOFF, generation=gen, restarts=1,
-                                   last_exit_code=-9))
+    record_observation(
+        ActualState(str(instance.id), Phase.BACKOFF, generation=gen, restarts=1, last_exit_code=-9)
+    )
     instance.refresh_from_db()
     assert instance.state == S.PROVISIONING and instance.restarts == 1
-    record_observation(ActualState(str(instance.id), Phase.FAILED, generation=gen, restarts=5,
-                                   message="Traceback: boom"))
+    record_observation(
+        ActualState(
+            str(instance.id), Phase.FAILED, generation=gen, restarts=5, message="Traceback: boom"
+        )
+    )
     instance.refresh_from_db()
     assert instance.state == S.FAILED
     assert "boom" in instance.status_message

@@ -12,7 +12,9 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(os.environ.get("OTOMAT_SCREENSHOTS", "")) if os.environ.get("OTOMAT_SCREENSHOTS") else None
+SCREENSHOTS = (
+    Path(os.environ.get("OTOMAT_SCREENSHOTS", "")) if os.environ.get("OTOMAT_SCREENSHOTS") else None
+)
 
 
 @pytest.fixture
@@ -26,8 +28,15 @@ def browser_page(live_server, monkeypatch):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.set_default_timeout(20_000)
@@ -70,7 +79,9 @@ def test_a_visitor_signs_up_and_installs_a_running_bot(
     page.get_by_role("button", name="Install and start").click()
 
     expect(page.get_by_role("heading", name="Putri's greeter")).to_be_visible()
-    expect(page.locator("#status [data-state]")).to_have_attribute("data-state", "running", timeout=30_000)
+    expect(page.locator("#status [data-state]")).to_have_attribute(
+        "data-state", "running", timeout=30_000
+    )
     shot(page, "04-running")
     assert token not in page.content()
     answer = emulator.ask("browser_greeter_bot", "/start", timeout=20)

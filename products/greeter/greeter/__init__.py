@@ -1,0 +1,1 @@
+"""Greeter Bot, the first first-party Otomat product (see bot.py)."""
