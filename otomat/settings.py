@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from otomat.lib.env import env_bool, env_int, env_list, env_path, env_str
+from otomat.lib.env import env_bool, env_float, env_int, env_list, env_path, env_str
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BASE_DIR = PACKAGE_DIR.parent
@@ -200,6 +200,11 @@ RUN_DIR = DATA_DIR / "run"  # pidfiles and the runner's notification socket
 RUNTIME_BACKEND = env_str("OTOMAT_RUNTIME_BACKEND", "process")
 RUNTIME_SANDBOX = env_str("OTOMAT_RUNTIME_SANDBOX", "auto")  # auto | bwrap | none
 RUNTIME_SPARES = env_int("OTOMAT_RUNTIME_SPARES", 1, minimum=0)
+# Restarts: the first after RUNTIME_BACKOFF_SECONDS, doubling up to a minute; this many unexpected
+# exits within RUNTIME_CRASH_LOOP_WINDOW seconds is a crash loop and the instance becomes failed.
+RUNTIME_BACKOFF_SECONDS = env_float("OTOMAT_RUNTIME_BACKOFF_SECONDS", 1.0, minimum=0.05)
+RUNTIME_CRASH_LOOP_EXITS = env_int("OTOMAT_RUNTIME_CRASH_LOOP_EXITS", 5, minimum=1)
+RUNTIME_CRASH_LOOP_WINDOW = env_float("OTOMAT_RUNTIME_CRASH_LOOP_WINDOW", 120.0, minimum=1)
 RUNNER_RECONCILE_SECONDS = env_int("OTOMAT_RUNNER_RECONCILE_SECONDS", 10, minimum=1)
 # Terminated instances keep their data this many days before it is deleted.
 TERMINATED_DATA_GRACE_DAYS = env_int("OTOMAT_TERMINATED_DATA_GRACE_DAYS", 7, minimum=0)

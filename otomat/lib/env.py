@@ -56,6 +56,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return parsed
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        parsed = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from exc
+    if minimum is not None and parsed < minimum:
+        raise ImproperlyConfigured(f"{name}={parsed} must be at least {minimum}")
+    return parsed
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:

@@ -37,13 +37,18 @@ def make_backend(name: str, on_change) -> Backend:
     from django.core.exceptions import ImproperlyConfigured
 
     if name == "process":
-        from otomat.runtime.backends.process import ProcessBackend
+        from otomat.runtime.backends.process import ProcessBackend, RestartPolicy
 
         return ProcessBackend(
             on_change=on_change,
             run_dir=Path(settings.RUN_DIR) / "process",
             sandbox=settings.RUNTIME_SANDBOX,
             spares=settings.RUNTIME_SPARES,
+            policy=RestartPolicy(
+                backoff_initial=settings.RUNTIME_BACKOFF_SECONDS,
+                crash_loop_exits=settings.RUNTIME_CRASH_LOOP_EXITS,
+                crash_loop_window=settings.RUNTIME_CRASH_LOOP_WINDOW,
+            ),
         )
     raise ImproperlyConfigured(f"OTOMAT_RUNTIME_BACKEND={name!r} is not a known backend (process)")
 

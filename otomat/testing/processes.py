@@ -139,6 +139,9 @@ class RunnerProcess:
             OTOMAT_RUNNER_RECONCILE_SECONDS="2",
             OTOMAT_RUNTIME_SANDBOX=settings.RUNTIME_SANDBOX,
             OTOMAT_RUNTIME_SPARES=str(settings.RUNTIME_SPARES),
+            OTOMAT_RUNTIME_BACKOFF_SECONDS=str(settings.RUNTIME_BACKOFF_SECONDS),
+            OTOMAT_RUNTIME_CRASH_LOOP_EXITS=str(settings.RUNTIME_CRASH_LOOP_EXITS),
+            OTOMAT_RUNTIME_CRASH_LOOP_WINDOW=str(settings.RUNTIME_CRASH_LOOP_WINDOW),
             DJANGO_SETTINGS_MODULE="otomat.settings",
         )
         return env
