@@ -16,7 +16,7 @@ from otomat.accounts.models import ApiToken, AuditEvent
 from otomat.instances.models import Instance
 from otomat.testing.processes import processes_in, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.smoke]
 BOT = "e2e_greeter_bot"
 
 
