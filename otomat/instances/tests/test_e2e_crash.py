@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 def crashing_product(tmp_path):
     folder = tmp_path / "src" / "crasher"
     folder.mkdir(parents=True)
-    (folder / "otomat.toml").write_text(textwrap.dedent("""
+    (folder / "otomat.toml").write_text(
+        textwrap.dedent("""
         [product]
         slug = "crasher"
         name = "Crasher"
@@ -32,13 +33,16 @@ def crashing_product(tmp_path):
         memory_mb = 64
         [health]
         check = "process"
-    """))
-    (folder / "main.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (folder / "main.py").write_text(
+        textwrap.dedent("""
         import sys
         print("connecting to the database", flush=True)
         print("fatal: database at db.internal:3306 is unreachable", file=sys.stderr, flush=True)
         sys.exit(1)
-    """))
+    """)
+    )
     return import_product(folder, actor=None)
 
 
@@ -49,7 +53,9 @@ def test_a_crashing_bot_ends_failed_with_its_last_log_lines(
     settings.RUNTIME_CRASH_LOOP_EXITS = 3
     runner = runner_factory()
     client.force_login(cast.alice)
-    response = client.post(reverse("instances:install", args=["crasher"]), {"instance_name": "doomed"})
+    response = client.post(
+        reverse("instances:install", args=["crasher"]), {"instance_name": "doomed"}
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     instance = Instance.objects.get()
 

@@ -1,0 +1,117 @@
+"""`otomat run`, the main command, on a fresh data directory: it sets everything up, prints the
+URLs and credentials, serves pages, and Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from otomat.testing.processes import free_port, processes_in, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
+    data = tmp_path / "data"
+    port, emu_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
+    env["OTOMAT_DATA_DIR"] = str(data)
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "otomat.cli",
+                "run",
+                "--port",
+                str(port),
+                "--emulator-port",
+                str(emu_port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        wait_until(
+            lambda: "Stop with Ctrl-C" in log.read_text(),
+            90,
+            message=f"no banner:\n{log.read_text()[-3000:] if log.exists() else ''}",
+        )
+        banner = log.read_text()
+        assert f"http://127.0.0.1:{port}/" in banner
+        assert f"http://127.0.0.1:{emu_port}/" in banner
+        password = re.search(r"Customer: demo@otomat.local / (\S+)", banner).group(1)
+        token = re.search(r"paste it in the install form\): (\S+)", banner).group(1)
+        assert httpx.get(f"http://127.0.0.1:{port}/catalog/", timeout=10).status_code == 200
+        assert "Greeter Bot" in httpx.get(f"http://127.0.0.1:{port}/catalog/").text
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
+            web.get("/accounts/login/")
+            response = web.post(
+                "/accounts/login/",
+                data={
+                    "username": "demo@otomat.local",
+                    "password": password,
+                    "csrfmiddlewaretoken": web.cookies["csrftoken"],
+                },
+                headers={"Referer": f"http://127.0.0.1:{port}/accounts/login/"},
+            )
+            assert response.status_code == 302
+            form = web.get("/instances/install/greeter/")
+            assert form.status_code == 200
+            response = web.post(
+                "/instances/install/greeter/",
+                data={
+                    "csrfmiddlewaretoken": web.cookies["csrftoken"],
+                    "instance_name": "demo",
+                    "bot_token": token,
+                    "welcome_text": "Halo {name}",
+                    "language": "id",
+                    "show_buttons": "on",
+                    "max_daily_greetings": "3",
+                    "reply_delay_seconds": "0",
+                    "admins": "",
+                    "help__text": "",
+                    "help__contact": "",
+                },
+                headers={"Referer": f"http://127.0.0.1:{port}/"},
+            )
+            assert response.status_code == 302, response.text[:2000]
+        emu = httpx.Client(base_url=f"http://127.0.0.1:{emu_port}", timeout=30)
+        sent = emu.post(
+            "/control/bots/demo_greeter_bot/messages",
+            json={"user_id": 5, "first_name": "Budi", "text": "/start"},
+        ).json()
+
+        def answered():
+            replies = emu.get(
+                "/control/bots/demo_greeter_bot/chats/5/messages",
+                params={"after": sent["message_id"], "wait": 2},
+            ).json()
+            replies = replies if isinstance(replies, list) else replies.get("messages", [])
+            return [m["text"] for m in replies if m.get("from_bot")]
+
+        assert wait_until(answered, 30) == ["Halo Budi"]
+        instances = list((data / "instances").iterdir())
+        assert len(instances) == 1 and len(processes_in(instances[0])) == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0
+    assert "[otomat] stopped." in log.read_text()
+    time.sleep(0.5)
+    assert processes_in(instances[0]) == []
+    assert (data / "demo-credentials.json").exists()  # the next run reuses the same passwords
