@@ -61,6 +61,7 @@ def test_createowner_refuses_a_weak_password_and_creates_with_a_good_one(db):
     code, out, _ = run(
         "createowner", "--email", "boss@example.com", "--password", "a-long-boss-passphrase"
     )
+    assert "is ready" in out
     assert code == 0
     boss = User.objects.get(email="boss@example.com")
     assert boss.is_superuser and boss.is_staff and boss.check_password("a-long-boss-passphrase")
