@@ -213,12 +213,14 @@ def build_launch(
             raise RuntimeError("bwrap sandbox requested but bwrap is not installed")
         pythonpath = f"{OTOMAT_MOUNT}:{PRODUCT_MOUNT}"
         argv = [bwrap, *_system_binds()]
+        # The private /tmp first: binds below may live under /tmp (a checkout in /tmp/x keeps
+        # its virtualenv there) and must be mounted on top of it, not hidden by it.
+        argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]  # noqa: S108 - private
         for root in python_roots():
             argv += ["--ro-bind", root, root]
         argv += ["--ro-bind", otomat_package_dir(), f"{OTOMAT_MOUNT}/otomat"]
         argv += ["--ro-bind", str(source_dir), PRODUCT_MOUNT]
         argv += ["--bind", str(data_dir), DATA_MOUNT]
-        argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]  # noqa: S108 - private
         argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         argv += ["--hostname", "otomat", "--cap-drop", "ALL"]
         argv += ["--die-with-parent", "--new-session", "--chdir", DATA_MOUNT, "--clearenv"]
