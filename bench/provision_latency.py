@@ -45,7 +45,7 @@ BARE_BOT = textwrap.dedent("""
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -80,10 +80,18 @@ def main() -> int:
     settings.BOT_API_URL = emulator.url
     os.environ["OTOMAT_BOT_API_URL"] = emulator.url
     version = import_product(REPO / "products" / "greeter", actor=None)
-    customer = sign_up(email="bench@example.com", password="bench-pass-123456", full_name="Bench",
-                       account_name="Bench")
-    runner = subprocess.Popen([sys.executable, "-m", "otomat.cli", "runner"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data)
+    customer = sign_up(
+        email="bench@example.com",
+        password="bench-pass-123456",
+        full_name="Bench",
+        account_name="Bench",
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "otomat.cli", "runner"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=data,
+    )
     results: dict[str, list[float]] = {"platform": [], "bare": []}
     try:
         time.sleep(8 if args.spares else 2)  # let the runner start and fill its spare pool
@@ -91,9 +99,13 @@ def main() -> int:
             bot = f"bench{i}_bot"
             token = emulator.create_bot(bot)
             started = time.perf_counter()
-            instance = services.install_instance(account=customer.account, version=version,
-                                                 name=bot, config={"bot_token": token},
-                                                 actor=customer)
+            instance = services.install_instance(
+                account=customer.account,
+                version=version,
+                name=bot,
+                config={"bot_token": token},
+                actor=customer,
+            )
             answer = emulator.ask(bot, "/start", timeout=30, user_id=7)
             elapsed = time.perf_counter() - started
             if answer is None:
@@ -106,8 +118,11 @@ def main() -> int:
             bot = f"bare{i}_bot"
             token = emulator.create_bot(bot)
             started = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-c", BARE_BOT, emulator.url, token],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", BARE_BOT, emulator.url, token],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             answer = wait_until(lambda b=bot: emulator.ask(b, "/start", timeout=1, user_id=7), 60)
             results["bare"].append(time.perf_counter() - started)
             proc.terminate()
@@ -117,15 +132,21 @@ def main() -> int:
         runner.wait(30)
         emulator.close()
 
-    print(f"\nprovisioning latency, install_instance → first answer (sandbox "
-          f"{settings.RUNTIME_SANDBOX}, spares {args.spares})")
+    print(
+        f"\nprovisioning latency, install_instance → first answer (sandbox "
+        f"{settings.RUNTIME_SANDBOX}, spares {args.spares})"
+    )
     print(f"{'what':38} {'n':>3} {'median s':>9} {'p90 s':>7} {'min s':>7} {'max s':>7}")
-    for name, label in (("platform", "Otomat install (service → answer)"),
-                        ("bare", "bare aiogram bot, cold (spawn → answer)")):
+    for name, label in (
+        ("platform", "Otomat install (service → answer)"),
+        ("bare", "bare aiogram bot, cold (spawn → answer)"),
+    ):
         values = results[name]
         if values:
-            print(f"{label:38} {len(values):>3} {statistics.median(values):>9.3f} "
-                  f"{percentile(values, 0.9):>7.3f} {min(values):>7.3f} {max(values):>7.3f}")
+            print(
+                f"{label:38} {len(values):>3} {statistics.median(values):>9.3f} "
+                f"{percentile(values, 0.9):>7.3f} {min(values):>7.3f} {max(values):>7.3f}"
+            )
     if results["platform"] and results["bare"]:
         ratio = statistics.median(results["platform"]) / statistics.median(results["bare"])
         print(f"ratio of medians (Otomat / bare cold start): {ratio:.3f}")
