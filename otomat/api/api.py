@@ -170,7 +170,7 @@ def create_instance(request, body: InstanceIn):
         raise HttpError(400, "This product has no version to install.")
     try:
         validate_config(version.config_schema, body.config)
-        run_live_checks(version.config_schema, body.config)
+        run_live_checks(version.config_schema, body.config, source_dir=version.source_path)
         instance = services.install_instance(
             account=account, version=version, name=body.name, config=body.config, actor=request.user
         )
@@ -222,7 +222,7 @@ def update_config(request, instance_id: UUID, body: ConfigIn):
     config = keep_blank_secrets(body.config, current, schema)
     try:
         validate_config(schema, config)
-        run_live_checks(schema, config, current=current)
+        run_live_checks(schema, config, current=current, source_dir=instance.version.source_path)
         services.update_config(instance, config=config, actor=request.user)
     except ConfigError as exc:
         return Status(400, {"detail": exc.as_paths()})

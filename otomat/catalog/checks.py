@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from django.conf import settings
@@ -41,13 +42,24 @@ def register(name: str) -> Callable[[Check], Check]:
     return decorator
 
 
-def run_check(name: str, value: str) -> str:
+def run_check(name: str, value: str, *, source_dir: Path | None = None) -> str:
     """Run the check called ``name`` on ``value``; returns the confirmation text.
 
-    Raises :class:`CheckError` when the value is refused or the check cannot run (an unknown
-    check name is a programming error and raises ``KeyError``).
+    ``product:module:function`` checks are the product's own and run sandboxed with the product
+    version's files (``source_dir``). Raises :class:`CheckError` when the value is refused or the
+    check cannot run (an unknown platform check name is a programming error: ``KeyError``).
     """
+    if name.startswith("product:"):
+        from otomat.catalog.product_checks import run_product_check
+
+        return run_product_check(name, value, source_dir=source_dir)
     return CHECKS[name](value)
+
+
+def is_known_check(name: str) -> bool:
+    from otomat.catalog.product_checks import is_product_check
+
+    return name in CHECKS or is_product_check(name)
 
 
 def get_bot_username(token: str, *, timeout: float = DEFAULT_TIMEOUT) -> str:

@@ -283,6 +283,8 @@ def _check_property(prop: Any, *, source: str, path: str, depth: int) -> None:
         allowed += ["x-otomat-secret", "x-otomat-check", "x-otomat-widget"]
     if "enum" in prop or kind == "array":
         allowed.append("x-otomat-enum-labels")
+    if kind == "array" and "enum" not in prop.get("items", {}):
+        allowed.append("x-otomat-check")  # run on each item
     _refuse_unknown_extensions(prop, where, allowed=tuple(allowed))
 
     if "format" in prop:
@@ -303,10 +305,11 @@ def _check_property(prop: Any, *, source: str, path: str, depth: int) -> None:
         raise ManifestError(f"{where}: a secret cannot have a default (it would not be secret)")
     if "x-otomat-check" in prop:
         name = prop["x-otomat-check"]
-        if name not in checks.CHECKS:
+        if not isinstance(name, str) or not checks.is_known_check(name):
             raise ManifestError(
                 f"{where}: x-otomat-check {name!r} is not a known check "
-                f"({_one_of(sorted(checks.CHECKS))})"
+                f"({_one_of(sorted(checks.CHECKS))}, or product:module:function for the "
+                "product's own)"
             )
     if "x-otomat-widget" in prop and prop["x-otomat-widget"] not in WIDGETS:
         raise ManifestError(

@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 from django import forms
@@ -359,6 +360,7 @@ class ConfigForm(forms.Form):
     specs: ClassVar[dict[str, FieldSpec]] = {}
     groups: ClassVar[list[Group]] = []
     edit_form: ClassVar[bool] = False
+    source_dir: ClassVar[Path | None] = None  # the product version's files, for product checks
 
     def __init__(
         self,
@@ -417,18 +419,24 @@ class ConfigForm(forms.Form):
             if not spec.check:
                 continue
             value = _get_path(config, spec.path)
-            if not isinstance(value, str) or not value:
+            if not value or not isinstance(value, str | list):
                 continue
             if self.current is not None and _get_path(self.current, spec.path) == value:
                 continue  # unchanged on edit: no need to bother the remote side again
             try:
-                self.check_results[name] = run_check(spec.check, value)
+                self.check_results[name] = check_value(
+                    spec.check, value, source_dir=self.source_dir
+                )
             except CheckError as exc:
                 self.add_error(name, str(exc))
 
 
 def build_form_class(
-    schema: Mapping[str, Any], *, product_slug: str | None = None, editing: bool = False
+    schema: Mapping[str, Any],
+    *,
+    product_slug: str | None = None,
+    editing: bool = False,
+    source_dir: Path | None = None,
 ) -> type[ConfigForm]:
     """A :class:`ConfigForm` subclass with one field per leaf of ``schema``.
 
@@ -447,7 +455,9 @@ def build_form_class(
     for group in groups:
         for name in group.names:
             attrs[name].group = group.title
-    attrs.update(schema=schema, specs=specs, groups=groups, edit_form=editing)
+    attrs.update(
+        schema=schema, specs=specs, groups=groups, edit_form=editing, source_dir=source_dir
+    )
     return type("ConfigForm", (ConfigForm,), attrs)
 
 
@@ -751,6 +761,7 @@ def run_live_checks(
     config: Mapping[str, Any],
     *,
     current: Mapping[str, Any] | None = None,
+    source_dir: Path | None = None,
 ) -> None:
     """Run every ``x-otomat-check`` of ``schema`` on ``config`` (the API's counterpart of the
     form's checks); values unchanged from ``current`` are not checked again.
@@ -761,13 +772,35 @@ def run_live_checks(
         if not spec.check:
             continue
         value = _get_path(config, spec.path)
-        if not isinstance(value, str) or not value:
+        if not value or not isinstance(value, str | list):
             continue
         if current is not None and _get_path(current, spec.path) == value:
             continue
         try:
-            run_check(spec.check, value)
+            check_value(spec.check, value, source_dir=source_dir)
         except CheckError as exc:
             errors[spec.name] = [str(exc)]
     if errors:
         raise ConfigError(errors)
+
+
+def check_value(check: str, value: str | list, *, source_dir: Path | None = None) -> str:
+    """Run ``check`` on a string, or on every item of a list of strings.
+
+    For a list, the confirmation (or the error) names each item, so a customer who entered two
+    sites learns at once which one is readable, how, and why the other is not. Raises
+    CheckError when any item is refused."""
+    if isinstance(value, str):
+        return run_check(check, value, source_dir=source_dir)
+    accepted: list[str] = []
+    refused: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item:
+            continue
+        try:
+            accepted.append(f"✓ {item}: {run_check(check, item, source_dir=source_dir)}")
+        except CheckError as exc:
+            refused.append(f"✗ {item}: {exc}")
+    if refused:
+        raise CheckError(" · ".join(refused + accepted))
+    return " · ".join(accepted)

@@ -19,11 +19,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from otomat.catalog import services
-from otomat.catalog.checks import run_check
 from otomat.catalog.errors import CatalogError, CheckError
 from otomat.catalog.forms import ARCHIVE_SUFFIXES, UploadForm
 from otomat.catalog.models import Product, ProductVersion
-from otomat.catalog.schema_form import field_specs
+from otomat.catalog.schema_form import check_value, field_specs
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -100,11 +99,18 @@ def check_field(request: HttpRequest, slug: str, field: str) -> HttpResponse:
     spec = {s.name: s for s in field_specs(version.config_schema)}.get(field) if version else None
     if spec is None or not spec.check:
         raise Http404
-    value = _posted_value(request, field).strip()
+    raw = _posted_value(request, field).strip()
+    # A list field (one item per line) is checked item by item.
+    value: str | list[str] = (
+        [line.strip() for line in raw.splitlines() if line.strip()][:20]
+        if spec.kind == "lines"
+        else raw
+    )
     context: dict[str, Any] = {"ok": None, "message": ""}
     if value:
         try:
-            context = {"ok": True, "message": run_check(spec.check, value)}
+            message = check_value(spec.check, value, source_dir=version.source_path)
+            context = {"ok": True, "message": message}
         except CheckError as exc:
             context = {"ok": False, "message": str(exc)}
     return render(request, "catalog/_check_result.html", context)

@@ -92,7 +92,9 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
     if account is None:
         messages.error(request, _("Staff accounts cannot install; log in as a customer."))
         return redirect("catalog:detail", slug=slug)
-    form_class = schema_form.build_form_class(version.config_schema, product_slug=product.slug)
+    form_class = schema_form.build_form_class(
+        version.config_schema, product_slug=product.slug, source_dir=version.source_path
+    )
     form = form_class(request.POST or None)
     name = request.POST.get("instance_name", "").strip() if request.method == "POST" else ""
     if request.method == "POST" and form.is_valid():
@@ -194,7 +196,11 @@ def edit(request: HttpRequest, instance_id) -> HttpResponse:
     if instance.state == Instance.State.TERMINATED:
         raise Http404
     schema = instance.version.config_schema
-    form_class = schema_form.build_form_class(schema, product_slug=instance.version.product.slug)
+    form_class = schema_form.build_form_class(
+        schema,
+        product_slug=instance.version.product.slug,
+        source_dir=instance.version.source_path,
+    )
     # With ``current`` the form shows the stored values (never the secrets) and a blank secret
     # keeps its stored value.
     form = form_class(request.POST or None, current=instance.full_config())
