@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "otomat.catalog",
     "otomat.instances",
     "otomat.runtime",
+    "otomat.botdata",
     "otomat.api",
     "otomat.ops",
     "otomat.web",

@@ -8,6 +8,7 @@ This package's top level imports no aiogram, so the runner can use its protocol 
 """
 
 from otomat.botkit.context import BotContext
+from otomat.botkit.scheduler import Job, JobHandler, Scheduler
 from otomat.botkit.store import MemoryStore, SQLiteStore, Store
 
-__all__ = ["BotContext", "MemoryStore", "SQLiteStore", "Store"]
+__all__ = ["BotContext", "Job", "JobHandler", "MemoryStore", "SQLiteStore", "Scheduler", "Store"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otomat.botkit.scheduler import Scheduler
 from otomat.botkit.store import Store
 
 
@@ -23,6 +24,10 @@ class BotContext:
     ``config`` is the validated configuration, secrets included (``config["bot_token"]``): never
     log it. ``log`` writes plain lines to the process output the runtime captures (timestamps are
     added by the runtime). ``data_dir`` is private and writable; ``store`` lives inside it.
+
+    ``scheduler`` (botkit v2) is the instance's persistent job scheduler; when not given, one is
+    created over ``store`` so every host that builds a context gets it. The host drives it with
+    ``await ctx.scheduler.run(bot, stop)``.
     """
 
     instance_id: str
@@ -31,6 +36,12 @@ class BotContext:
     log: logging.Logger = field(repr=False)
     api_url: str = "https://api.telegram.org"
     data_dir: Path = Path()
+    scheduler: Scheduler = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.scheduler is None:
+            # Frozen dataclass: the one sanctioned way to fill a derived field.
+            object.__setattr__(self, "scheduler", Scheduler(self))
 
     def setting(self, name: str, default: Any = None) -> Any:
         """``config[name]`` or ``default`` when the key is absent (schema defaults are usually

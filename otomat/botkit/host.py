@@ -13,7 +13,8 @@ Protocol (full description in docs/botkit.md)::
    ``EXIT_INVALID_TOKEN``), builds the router with ``factory(ctx)``, starts long polling and
    writes ``{"event": "ready"}``, then ``{"event": "heartbeat", "updates", "errors"}``
    periodically and ``{"event": "error", "message"}`` per handler exception.
-4. SIGTERM/SIGINT stop polling gracefully and exit 0.
+   Beside polling it runs the instance's persisted jobs (``ctx.scheduler.run``).
+4. SIGTERM/SIGINT stop polling and the scheduler gracefully and exit 0.
 
 The wrapper is lean on purpose (json, logging, sqlite3 beyond what aiogram already loads): the
 budget is under 10 MiB RSS above a bare aiogram polling bot.
@@ -245,6 +246,9 @@ async def run(start: StartLine, factory: RouterFactory, control: ControlChannel)
         dp.start_polling(bot, handle_signals=False, close_bot_session=False)
     )
     beats = asyncio.create_task(_heartbeats(control, counters, start.heartbeat_seconds))
+    # botkit v2: persisted jobs run beside polling and stop with it (``stop`` is the same event
+    # SIGTERM sets, so both wind down together; jobs in progress get a short grace period).
+    jobs = asyncio.create_task(ctx.scheduler.run(bot, stop))
     stopper = asyncio.create_task(stop.wait())
     code = 0
     try:
@@ -265,6 +269,13 @@ async def run(start: StartLine, factory: RouterFactory, control: ControlChannel)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await polling
     finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(jobs, ctx.scheduler.stop_grace + 1.0)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("the job scheduler failed")
         beats.cancel()
         stopper.cancel()
         control.send(EVENT_HEARTBEAT, updates=counters.updates, errors=counters.errors)

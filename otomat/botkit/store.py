@@ -3,6 +3,11 @@
 Products get a :class:`Store` as ``ctx.store``. Values are anything JSON can encode; keys are
 strings. In the ``process`` runtime the store is :class:`SQLiteStore`, a private SQLite file
 ``store.sqlite3`` in the instance's data directory, so no product needs a database of its own.
+In the ``shared`` runtime it is ``otomat.botdata.store.DatabaseStore`` (the platform database,
+namespaced by instance id).
+
+Every store also persists the instance's scheduled jobs (``job_*`` methods, used only by
+:class:`otomat.botkit.scheduler.Scheduler`): in SQLite a ``jobs`` table next to ``kv``.
 
 The methods are synchronous on purpose: every call is one statement against a local SQLite file
 in WAL mode with ``synchronous=NORMAL`` (no fsync per write), which costs tens of microseconds —
@@ -16,10 +21,33 @@ import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 MAX_KEY_LENGTH = 512
+MAX_JOBS_LISTED = 10_000  # job_list() bound: a product with more pending jobs has a bug
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One persisted job as the storage layer sees it (the scheduler's ``Job`` is the public view).
+
+    ``due`` is a POSIX timestamp; ``every`` the repeat interval in seconds (None: one-off);
+    ``rev`` identifies this occurrence: it changes when the job is replaced (``run_at`` with the
+    same key), so a handler finishing for an old occurrence cannot delete or move the new one.
+    """
+
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    due: float
+    every: float | None
+    attempts: int
+    rev: str
+
+    def moved(self, **changes: Any) -> JobRow:
+        return replace(self, **changes)
 
 
 def _check_key(key: str) -> str:
@@ -66,6 +94,35 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most stores have nothing to release
         """Release resources; the store must not be used afterwards."""
 
+    # -- job storage (used by the scheduler; products use ``ctx.scheduler``) -----------------
+
+    def job_put(self, row: JobRow) -> None:
+        """Insert or replace the job ``row.key`` with all of ``row``'s fields."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist jobs")
+
+    def job_get(self, key: str) -> JobRow | None:
+        """The job stored under ``key``, or None."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist jobs")
+
+    def job_delete(self, key: str) -> bool:
+        """Remove the job ``key``; return whether it existed."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist jobs")
+
+    def job_list(self, kind: str | None = None) -> list[JobRow]:
+        """Pending jobs (of ``kind`` if given), ordered by due time then key; at most
+        ``MAX_JOBS_LISTED``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist jobs")
+
+    def job_due(self, until: float, limit: int) -> list[JobRow]:
+        """Up to ``limit`` jobs due at or before ``until``, earliest first (ties by key)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist jobs")
+
+    def job_finish(self, key: str, rev: str, due: float | None, attempts: int = 0) -> bool:
+        """Conditionally conclude a run: if job ``key`` still has revision ``rev``, delete it
+        (``due`` None) or move it to ``due`` with ``attempts``. Returns whether it applied (False
+        when the job was cancelled or replaced meanwhile — the replacement is left alone)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot persist jobs")
+
 
 class SQLiteStore(Store):
     """:class:`Store` in one SQLite file, opened lazily on first use.
@@ -91,6 +148,12 @@ class SQLiteStore(Store):
                 "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
                 " WITHOUT ROWID"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (key TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+                " payload TEXT NOT NULL, due REAL NOT NULL, every REAL,"
+                " attempts INTEGER NOT NULL DEFAULT 0, rev TEXT NOT NULL)"
+            )
+            conn.execute("CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due, key)")
             self._conn = conn
         return self._conn
 
@@ -144,6 +207,66 @@ class SQLiteStore(Store):
         for key, value in rows:
             yield key, json.loads(value)
 
+    _JOB_COLUMNS = "key, kind, payload, due, every, attempts, rev"
+
+    @staticmethod
+    def _job(row: tuple[Any, ...]) -> JobRow:
+        key, kind, payload, due, every, attempts, rev = row
+        return JobRow(key, kind, json.loads(payload), due, every, attempts, rev)
+
+    def job_put(self, row: JobRow) -> None:
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO jobs ({self._JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.key,
+                row.kind,
+                _encode(row.payload),
+                row.due,
+                row.every,
+                row.attempts,
+                row.rev,
+            ),
+        )
+
+    def job_get(self, key: str) -> JobRow | None:
+        found = self.conn.execute(
+            f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE key = ?", (key,)
+        ).fetchone()
+        return None if found is None else self._job(found)
+
+    def job_delete(self, key: str) -> bool:
+        return self.conn.execute("DELETE FROM jobs WHERE key = ?", (key,)).rowcount > 0
+
+    def job_list(self, kind: str | None = None) -> list[JobRow]:
+        if kind is None:
+            rows = self.conn.execute(
+                f"SELECT {self._JOB_COLUMNS} FROM jobs ORDER BY due, key LIMIT ?",
+                (MAX_JOBS_LISTED,),
+            )
+        else:
+            rows = self.conn.execute(
+                f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE kind = ? ORDER BY due, key LIMIT ?",
+                (kind, MAX_JOBS_LISTED),
+            )
+        return [self._job(r) for r in rows.fetchall()]
+
+    def job_due(self, until: float, limit: int) -> list[JobRow]:
+        rows = self.conn.execute(
+            f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE due <= ? ORDER BY due, key LIMIT ?",
+            (until, limit),
+        )
+        return [self._job(r) for r in rows.fetchall()]
+
+    def job_finish(self, key: str, rev: str, due: float | None, attempts: int = 0) -> bool:
+        if due is None:
+            cur = self.conn.execute("DELETE FROM jobs WHERE key = ? AND rev = ?", (key, rev))
+        else:
+            cur = self.conn.execute(
+                "UPDATE jobs SET due = ?, attempts = ? WHERE key = ? AND rev = ?",
+                (due, attempts, key, rev),
+            )
+        return cur.rowcount > 0
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -155,6 +278,7 @@ class MemoryStore(Store):
 
     def __init__(self) -> None:
         self._data: dict[str, str] = {}
+        self._jobs: dict[str, JobRow] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
         raw = self._data.get(_check_key(key))
@@ -179,3 +303,31 @@ class MemoryStore(Store):
         for key in sorted(self._data):
             if key.startswith(prefix):
                 yield key, json.loads(self._data[key])
+
+    def job_put(self, row: JobRow) -> None:
+        # Round-trip the payload through JSON, as the persistent stores do.
+        self._jobs[row.key] = row.moved(payload=json.loads(_encode(row.payload)))
+
+    def job_get(self, key: str) -> JobRow | None:
+        return self._jobs.get(key)
+
+    def job_delete(self, key: str) -> bool:
+        return self._jobs.pop(key, None) is not None
+
+    def job_list(self, kind: str | None = None) -> list[JobRow]:
+        rows = [r for r in self._jobs.values() if kind is None or r.kind == kind]
+        return sorted(rows, key=lambda r: (r.due, r.key))[:MAX_JOBS_LISTED]
+
+    def job_due(self, until: float, limit: int) -> list[JobRow]:
+        rows = [r for r in self._jobs.values() if r.due <= until]
+        return sorted(rows, key=lambda r: (r.due, r.key))[:limit]
+
+    def job_finish(self, key: str, rev: str, due: float | None, attempts: int = 0) -> bool:
+        row = self._jobs.get(key)
+        if row is None or row.rev != rev:
+            return False
+        if due is None:
+            del self._jobs[key]
+        else:
+            self._jobs[key] = row.moved(due=due, attempts=attempts)
+        return True

@@ -88,10 +88,17 @@ class GroupRecord:
 
     id: int  # negative, as in Telegram
     title: str
-    type: str = "group"  # "group" or "supergroup"
+    type: str = "group"  # "group", "supergroup" or "channel"
     username: str | None = None
     member_user_ids: list[int] = field(default_factory=list)
     bot_ids: list[int] = field(default_factory=list)
+    # Bots that are administrators (every bot in a channel is): only they get chat_member updates.
+    admin_bot_ids: list[int] = field(default_factory=list)
+    owner_user_id: int | None = None  # a channel's creator, the only one who posts in it
+
+    @property
+    def is_channel(self) -> bool:
+        return self.type == "channel"
 
     def chat_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type, "title": self.title}
@@ -107,6 +114,8 @@ class GroupRecord:
             "username": self.username,
             "member_user_ids": list(self.member_user_ids),
             "bot_ids": list(self.bot_ids),
+            "admin_bot_ids": list(self.admin_bot_ids),
+            "owner_user_id": self.owner_user_id,
         }
 
     @classmethod
@@ -118,6 +127,8 @@ class GroupRecord:
             username=data.get("username"),
             member_user_ids=[int(x) for x in data.get("member_user_ids", [])],
             bot_ids=[int(x) for x in data.get("bot_ids", [])],
+            admin_bot_ids=[int(x) for x in data.get("admin_bot_ids", [])],
+            owner_user_id=data.get("owner_user_id"),
         )
 
 
@@ -223,6 +234,37 @@ class CallbackRecord:
 
 
 @dataclass
+class InlineQueryRecord:
+    """A person's inline query and the bot's answerInlineQuery (``answer`` None until answered).
+
+    ``created`` is emulator-clock time (see :meth:`EmulatorState.time`), so advancing the clock
+    makes a query too old to answer, as Telegram's 10-second limit does.
+    """
+
+    id: str
+    user_id: int
+    query: str
+    offset: str
+    chat_type: str | None  # "sender", "private", "group", "supergroup", "channel" or None
+    chat_id: int | None
+    created: float
+    answer: dict[str, Any] | None = None
+    chosen: list[str] = field(default_factory=list)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "query": self.query,
+            "offset": self.offset,
+            "chat_type": self.chat_type,
+            "chat_id": self.chat_id,
+            "answered": self.answer is not None,
+            "answer": self.answer,
+        }
+
+
+@dataclass
 class BotRecord:
     """A bot account: identity, settings, and its queue of pending updates."""
 
@@ -241,9 +283,15 @@ class BotRecord:
     allowed_updates: list[str] | None = None
     next_update_id: int = 1
     updates: deque[UpdateRecord] = field(default_factory=deque)
+    # BotFather's /setinline and /setinlinefeedback. Inline mode is on by default here so that
+    # products can be tried without a settings step; the control API switches it off.
+    supports_inline_queries: bool = True
+    inline_feedback: bool = False
+    blocked_by: set[int] = field(default_factory=set)  # users who blocked the bot
     # Runtime only, never persisted:
     poller: Poller | None = None
     callbacks: OrderedDict[str, CallbackRecord] = field(default_factory=OrderedDict)
+    inline_queries: OrderedDict[str, InlineQueryRecord] = field(default_factory=OrderedDict)
     update_signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def user_api(self) -> dict[str, Any]:
@@ -259,7 +307,7 @@ class BotRecord:
             **self.user_api(),
             "can_join_groups": self.can_join_groups,
             "can_read_all_group_messages": self.can_read_all_group_messages,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.supports_inline_queries,
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
@@ -284,6 +332,9 @@ class BotRecord:
             "allowed_updates": self.allowed_updates,
             "next_update_id": self.next_update_id,
             "updates": [u.to_json() for u in self.updates],
+            "supports_inline_queries": self.supports_inline_queries,
+            "inline_feedback": self.inline_feedback,
+            "blocked_by": sorted(self.blocked_by),
         }
 
     @classmethod
@@ -301,6 +352,9 @@ class BotRecord:
             allowed_updates=data.get("allowed_updates"),
             next_update_id=int(data.get("next_update_id", 1)),
             updates=deque(UpdateRecord.from_json(u) for u in data.get("updates", [])),
+            supports_inline_queries=bool(data.get("supports_inline_queries", True)),
+            inline_feedback=bool(data.get("inline_feedback", False)),
+            blocked_by={int(x) for x in data.get("blocked_by", [])},
         )
 
 
@@ -324,6 +378,11 @@ class MessageRecord:
     edit_date: int | None = None
     deleted: bool = False
     rev: int = 0  # conversation revision of the last change, for the control API's change feed
+    # A photo or document message: ``media`` is the Bot API value of the ``media_kind`` field
+    # (a PhotoSize list or a Document) and ``text``/``entities`` are its caption.
+    media_kind: str | None = None
+    media: Any = None
+    via_bot_id: int | None = None  # set on messages a user sent through an inline bot
 
     @property
     def inline_keyboard(self) -> dict[str, Any] | None:
@@ -345,6 +404,9 @@ class MessageRecord:
             "edit_date": self.edit_date,
             "deleted": self.deleted,
             "rev": self.rev,
+            "media_kind": self.media_kind,
+            "media": self.media,
+            "via_bot_id": self.via_bot_id,
         }
 
     @classmethod
@@ -361,6 +423,9 @@ class MessageRecord:
             edit_date=data.get("edit_date"),
             deleted=bool(data.get("deleted", False)),
             rev=int(data.get("rev", 0)),
+            media_kind=data.get("media_kind"),
+            media=data.get("media"),
+            via_bot_id=data.get("via_bot_id"),
         )
 
 
