@@ -33,13 +33,21 @@ class RunnerAlreadyRunning(RuntimeError):
 
 
 def make_backend(name: str, on_change) -> Backend:
-    """The configured backend. Raises ImproperlyConfigured on an unknown name."""
+    """The backends for every runtime, behind one composite: ``name`` (``OTOMAT_RUNTIME_BACKEND``)
+    runs ``process`` products; the ``shared`` backend runs ``shared`` products. Raises
+    ImproperlyConfigured on an unknown name."""
     from django.core.exceptions import ImproperlyConfigured
 
-    if name == "process":
-        from otomat.runtime.backends.process import ProcessBackend, RestartPolicy
+    from otomat.runtime.backends.composite import CompositeBackend
 
-        return ProcessBackend(
+    if name != "process":
+        raise ImproperlyConfigured(
+            f"OTOMAT_RUNTIME_BACKEND={name!r} is not a known backend (process)"
+        )
+    from otomat.runtime.backends.process import ProcessBackend, RestartPolicy
+
+    backends: dict[str, Backend] = {
+        "process": ProcessBackend(
             on_change=on_change,
             run_dir=Path(settings.RUN_DIR) / "process",
             sandbox=settings.RUNTIME_SANDBOX,
@@ -50,7 +58,21 @@ def make_backend(name: str, on_change) -> Backend:
                 crash_loop_window=settings.RUNTIME_CRASH_LOOP_WINDOW,
             ),
         )
-    raise ImproperlyConfigured(f"OTOMAT_RUNTIME_BACKEND={name!r} is not a known backend (process)")
+    }
+    shared = make_shared_backend(on_change)
+    if shared is not None:
+        backends["shared"] = shared
+    return CompositeBackend(backends)
+
+
+def make_shared_backend(on_change) -> Backend | None:
+    try:
+        from otomat.runtime.backends.shared import SharedBackend
+
+        return SharedBackend(run_dir=Path(settings.RUN_DIR) / "shared", on_change=on_change)
+    except Exception:  # the runner must keep running process products whatever happens here
+        log.exception("the shared runtime is not available")
+        return None
 
 
 def load_plan() -> tuple[list[InstanceSpec], set[str], list[InstanceSpec]]:
@@ -79,7 +101,7 @@ def load_plan() -> tuple[list[InstanceSpec], set[str], list[InstanceSpec]]:
     warm: list[InstanceSpec] = []
     for product in Product.objects.filter(is_listed=True):
         version = product.latest_version()
-        if version is not None and version.runtime == "process" and version.entry:
+        if version is not None and version.entry:
             warm.append(spec_for_version(version))
     return to_run, to_stop, warm
 
@@ -101,6 +123,7 @@ def spec_for(instance) -> InstanceSpec:
         bot_api_url=settings.BOT_API_URL,
         memory_mb=version.memory_mb,
         generation=instance.generation,
+        runtime=version.runtime,
     )
 
 
@@ -116,6 +139,7 @@ def spec_for_version(version) -> InstanceSpec:
         config={},
         bot_api_url=settings.BOT_API_URL,
         memory_mb=version.memory_mb,
+        runtime=version.runtime,
     )
 
 

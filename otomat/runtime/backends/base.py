@@ -51,6 +51,7 @@ class InstanceSpec:
     bot_api_url: str = "https://api.telegram.org"
     memory_mb: int = 256
     generation: int = 1
+    runtime: str = "process"  # the product version's runtime: which backend runs it
 
 
 @dataclass
