@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--emulator-port",
         type=int,
         default=8081,
-        help="Telegram emulator port (default 8081); ignored when OTOMAT_BOT_API_URL is set",
+        help="Telegram emulator port (default 8081); ignored when OTOMAT_EMULATOR_URL is set",
     )
     run.add_argument(
         "--no-demo", action="store_true", help="do not create the demo owner and customer"

@@ -83,6 +83,7 @@ def emulator(tmp_path, settings):
 
     emu = Emulator(tmp_path / "tgemu.json")
     settings.BOT_API_URL = emu.url
+    settings.EMULATOR_URL = settings.EMULATOR_PUBLIC_URL = emu.url
     yield emu
     emu.close()
 

@@ -194,6 +194,12 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Runtime ------------------------------------------------------------------------------------
 # Bot API base URL given to every bot; the built-in emulator in the main command.
 BOT_API_URL = env_str("OTOMAT_BOT_API_URL", "https://api.telegram.org").rstrip("/")
+# The built-in emulator that sandboxes and "try it" instances use, even when customers' bots talk
+# to Telegram; its web chat is linked for people at EMULATOR_PUBLIC_URL. Empty: no sandboxes.
+EMULATOR_URL = env_str("OTOMAT_EMULATOR_URL", "").rstrip("/")
+EMULATOR_PUBLIC_URL = env_str("OTOMAT_EMULATOR_PUBLIC_URL", EMULATOR_URL).rstrip("/")
+SANDBOX_HOURS = env_int("OTOMAT_SANDBOX_HOURS", 24, minimum=1)
+TRY_MAX_ACTIVE = env_int("OTOMAT_TRY_MAX_ACTIVE", 10, minimum=0)  # concurrent trials, all visitors
 PRODUCTS_DIR = DATA_DIR / "products"  # imported product versions, one folder per version
 INSTANCES_DIR = DATA_DIR / "instances"  # private data dir per instance
 LOGS_DIR = DATA_DIR / "logs"

@@ -82,10 +82,12 @@ class Service:
 
 def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otomat.settings")
-    use_emulator = not os.environ.get("OTOMAT_BOT_API_URL")
-    emulator_url = f"http://127.0.0.1:{emulator_port}"
-    if use_emulator:
-        os.environ["OTOMAT_BOT_API_URL"] = emulator_url
+    # The emulator always runs: sandboxes and "try it" use it even when customers' bots talk to
+    # Telegram; customers' bots use it only when no OTOMAT_BOT_API_URL is given.
+    use_emulator = not os.environ.get("OTOMAT_EMULATOR_URL")
+    emulator_url = os.environ.get("OTOMAT_EMULATOR_URL") or f"http://127.0.0.1:{emulator_port}"
+    os.environ["OTOMAT_EMULATOR_URL"] = emulator_url
+    os.environ.setdefault("OTOMAT_BOT_API_URL", emulator_url)
     os.environ.setdefault("OTOMAT_BASE_URL", f"http://{host}:{port}")
 
     for what, p in (

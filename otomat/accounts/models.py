@@ -78,6 +78,8 @@ class Account(models.Model):
     name = models.CharField(_("name"), max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES, default="USD")
+    # The platform's own account holding sandboxes and trials; no person is a member of it.
+    is_internal = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -46,7 +46,11 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "config": ("schema",),
     "resources": ("memory_mb",),
     "health": ("check",),
+    # "Try it" in the catalog: settings for a short-lived trial instance on the emulator,
+    # merged over the schema's defaults (secrets are generated).
+    "try": ("config", "minutes"),
 }
+TRY_MINUTES_RANGE = (1, 120)
 REQUIRED_PRODUCT_KEYS = ("slug", "name", "version", "runtime")
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -128,6 +132,14 @@ def parse_manifest(folder: Path) -> Manifest:
         if not isinstance(value, dict):
             raise ManifestError(f"[{section}] must be a table (a [{section}] section)")
         _refuse_unknown(value, known, where=f"[{section}]", what="key")
+
+    trial = data.get("try", {})
+    if not isinstance(trial.get("config", {}), dict):
+        raise ManifestError("[try].config must be a table of settings")
+    minutes = trial.get("minutes", 15)
+    low, high = TRY_MINUTES_RANGE
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high:
+        raise ManifestError(f"[try].minutes must be a whole number from {low} to {high}")
 
     product = data.get("product")
     if product is None:

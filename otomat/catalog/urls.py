@@ -9,4 +9,5 @@ urlpatterns = [
     path("manage/upload/", views.upload, name="upload"),
     path("<slug:slug>/", views.detail, name="detail"),
     path("<slug:slug>/check/<str:field>/", views.check_field, name="check_field"),
+    path("<slug:slug>/try/", views.try_it, name="try"),
 ]

@@ -9,6 +9,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
@@ -81,8 +82,43 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
             "latest": latest,
             "versions": versions,
             "settings_fields": settings_fields,
+            "can_try": bool(settings.EMULATOR_URL),
         },
     )
+
+
+@require_POST
+def try_it(request: HttpRequest, slug: str) -> HttpResponse:
+    """Anyone: start (or reuse, one per browser session) a short trial on the emulator and open
+    its web chat."""
+    from otomat.instances.models import Instance
+    from otomat.instances.sandboxes import start_trial
+    from otomat.instances.services import InstanceError
+    from otomat.lib.emulator import chat_url
+
+    product = _visible_product(request, slug)
+    version = product.latest_version()
+    if version is None:
+        raise Http404
+    trials = request.session.get("trials", {})
+    existing = (
+        Instance.objects.filter(pk=trials.get(str(version.pk)), kind=Instance.Kind.TRIAL)
+        .exclude(state=Instance.State.TERMINATED)
+        .first()
+        if trials.get(str(version.pk))
+        else None
+    )
+    if existing is None:
+        try:
+            existing = start_trial(
+                version, actor=request.user if request.user.is_authenticated else None
+            )
+        except InstanceError as exc:
+            messages.error(request, str(exc))
+            return redirect("catalog:detail", slug=slug)
+        trials[str(version.pk)] = str(existing.pk)
+        request.session["trials"] = trials
+    return redirect(chat_url(existing.emulator_bot))
 
 
 @require_POST

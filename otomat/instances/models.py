@@ -29,6 +29,11 @@ class Instance(models.Model):
         FAILED = "failed", _("Failed")  # crash loop or could not start
         TERMINATED = "terminated", _("Terminated")  # removed; data kept for a grace period
 
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", _("Customer instance")
+        SANDBOX = "sandbox", _("Sandbox")  # staff's copy of a customer's instance, on the emulator
+        TRIAL = "trial", _("Trial")  # a visitor's short "try it" from the catalog, on the emulator
+
     class Desired(models.TextChoices):
         RUNNING = "running", _("Running")
         STOPPED = "stopped", _("Stopped")
@@ -39,6 +44,15 @@ class Instance(models.Model):
     name = models.CharField(_("name"), max_length=100)
     config = models.JSONField(default=dict)  # public part of the configuration
     secrets = EncryptedJSONField(default=dict)  # secret fields, Fernet-encrypted at rest
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOMER)
+    # A sandbox's original; never the other way round (a sandbox sees no customer secret).
+    sandbox_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="sandboxes"
+    )
+    # Sandboxes and trials are removed by the scheduler at this time.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The emulator bot a sandbox or trial talks through (its web chat is linked from the page).
+    emulator_bot = models.CharField(max_length=64, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     # What the runner should make true. Only services change it; the runner only reads it.
     desired = models.CharField(max_length=16, choices=Desired.choices, default=Desired.STOPPED)
@@ -76,6 +90,11 @@ class Instance(models.Model):
     @property
     def product(self):
         return self.version.product
+
+    @property
+    def on_emulator(self) -> bool:
+        """Sandboxes and trials always talk to the built-in emulator, never to Telegram."""
+        return self.kind != self.Kind.CUSTOMER
 
     @property
     def is_active(self) -> bool:

@@ -12,5 +12,6 @@ urlpatterns = [
     path("<uuid:instance_id>/logs/", views.logs_partial, name="logs"),
     path("<uuid:instance_id>/edit/", views.edit, name="edit"),
     path("<uuid:instance_id>/remove/", views.remove, name="remove"),
+    path("<uuid:instance_id>/sandbox/", views.open_sandbox, name="sandbox"),
     path("<uuid:instance_id>/<str:name>/", views.action, name="action"),
 ]

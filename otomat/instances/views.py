@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -12,8 +13,9 @@ from django.views.decorators.http import require_POST
 
 from otomat.catalog import schema_form
 from otomat.catalog.models import Product
-from otomat.instances import services
+from otomat.instances import sandboxes, services
 from otomat.instances.models import Instance
+from otomat.lib import emulator
 from otomat.runtime.logs import tail
 
 ACTIONS = {
@@ -128,6 +130,16 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
             "instance": instance,
             "events": instance.events.select_related("actor")[:30],
             "logs": tail(instance.log_path, 100),
+            "chat_url": emulator.chat_url(instance.emulator_bot) if instance.emulator_bot else "",
+            "sandboxes": (
+                instance.sandboxes.exclude(state=Instance.State.TERMINATED)
+                if request.user.is_staff
+                else []
+            ),
+            "can_sandbox": request.user.is_staff
+            and instance.kind == Instance.Kind.CUSTOMER
+            and instance.state != Instance.State.TERMINATED
+            and bool(settings.EMULATOR_URL),
         },
     )
 
@@ -220,3 +232,21 @@ def edit(request: HttpRequest, instance_id) -> HttpResponse:
         {"instance": instance, "form": form},
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def open_sandbox(request: HttpRequest, instance_id) -> HttpResponse:
+    """Staff: a sandbox copy of a customer's instance on the emulator (secrets replaced)."""
+    if not request.user.is_staff:
+        raise Http404
+    instance = get_instance(request, instance_id)
+    try:
+        sandbox = sandboxes.open_sandbox(instance, actor=request.user)
+    except services.InstanceError as exc:
+        messages.error(request, str(exc))
+        return redirect("instances:detail", instance_id=instance.id)
+    messages.success(
+        request, _("Sandbox started with the same version and settings; secrets were replaced.")
+    )
+    return redirect("instances:detail", instance_id=sandbox.id)

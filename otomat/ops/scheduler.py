@@ -28,9 +28,12 @@ def _holder() -> str:
 
 def jobs() -> list[tuple[str, object, dict]]:
     """(name, task, trigger kwargs) of every periodic job."""
-    from otomat.instances.tasks import purge_terminated_data_task
+    from otomat.instances.tasks import expire_sandboxes_task, purge_terminated_data_task
 
-    return [("purge-terminated-data", purge_terminated_data_task, {"minutes": 60})]
+    return [
+        ("purge-terminated-data", purge_terminated_data_task, {"minutes": 60}),
+        ("expire-sandboxes", expire_sandboxes_task, {"minutes": 1}),
+    ]
 
 
 def run_scheduler() -> int:

@@ -120,7 +120,8 @@ def spec_for(instance) -> InstanceSpec:
         config=apply_defaults(version.config_schema, instance.full_config()),
         data_dir=instance.data_dir,
         log_path=instance.log_path,
-        bot_api_url=settings.BOT_API_URL,
+        # Sandboxes and trials never reach Telegram: they live on the built-in emulator.
+        bot_api_url=settings.EMULATOR_URL if instance.on_emulator else settings.BOT_API_URL,
         memory_mb=version.memory_mb,
         generation=instance.generation,
         runtime=version.runtime,

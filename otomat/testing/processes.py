@@ -136,6 +136,7 @@ class RunnerProcess:
             OTOMAT_SECRET_KEY=settings.SECRET_KEY,
             OTOMAT_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),
             OTOMAT_BOT_API_URL=settings.BOT_API_URL,
+            OTOMAT_EMULATOR_URL=settings.EMULATOR_URL,
             OTOMAT_RUNNER_RECONCILE_SECONDS="2",
             OTOMAT_RUNTIME_SANDBOX=settings.RUNTIME_SANDBOX,
             OTOMAT_RUNTIME_SPARES=str(settings.RUNTIME_SPARES),
