@@ -27,7 +27,6 @@ from .models import (
     MessageRecord,
     Poller,
     WebhookConfig,
-    now,
 )
 from .params import Params
 from .state import EmulatorState
@@ -53,12 +52,12 @@ COMMAND_SCOPES = frozenset(
 UNSUPPORTED_METHODS = frozenset(
     name.lower()
     for name in (
-        "sendPhoto", "sendAudio", "sendDocument", "sendVideo", "sendAnimation", "sendVoice",
+        "sendAudio", "sendVideo", "sendAnimation", "sendVoice",
         "sendVideoNote", "sendPaidMedia", "sendMediaGroup", "sendLocation", "sendVenue",
         "sendContact", "sendPoll", "sendDice", "sendSticker", "sendInvoice", "sendGame",
         "forwardMessage", "forwardMessages", "copyMessage", "copyMessages", "editMessageCaption",
         "editMessageMedia", "editMessageLiveLocation", "stopMessageLiveLocation", "stopPoll",
-        "answerInlineQuery", "answerWebAppQuery", "getFile", "getUserProfilePhotos", "banChatMember",
+        "answerWebAppQuery", "getUserProfilePhotos", "banChatMember",
         "unbanChatMember", "restrictChatMember", "promoteChatMember", "pinChatMessage",
         "unpinChatMessage", "unpinAllChatMessages", "setMessageReaction", "getChatAdministrators",
         "exportChatInviteLink", "createChatInviteLink", "setChatTitle", "setChatDescription",
@@ -309,7 +308,9 @@ async def set_webhook(call: Call) -> Reply:
     secret = p.string("secret_token")
     if secret is not None and not _SECRET_TOKEN_RE.match(secret):
         raise bad_request("secret token contains unallowed characters")
-    max_connections = min(max(p.integer("max_connections") or 40, 1), 100)
+    max_connections = p.integer("max_connections") or 40
+    if not 1 <= max_connections <= 100:
+        raise bad_request("bad webhook: max_connections must be between 1 and 100")
     allowed = _allowed_updates(p)
     drop = p.boolean("drop_pending_updates")
     # Everything is validated; from here on the call cannot fail halfway.
@@ -377,6 +378,7 @@ async def send_message(call: Call) -> dict[str, Any]:
     # Accepted and type-checked; there is no notification or forwarding to emulate.
     p.boolean("disable_notification")
     p.boolean("protect_content")
+    state.check_can_send(call.bot, conv)  # last: a refused send changes nothing
     record = state.add_message(
         conv,
         sender_kind="bot",
@@ -415,7 +417,7 @@ async def edit_message_text(call: Call) -> dict[str, Any]:
         raise bad_request(NOT_MODIFIED)
     record.text, record.entities = text, entities
     _apply_inline_markup(record, markup)
-    record.edit_date = now()
+    record.edit_date = call.state.now()
     call.state.touch_message(conv, record)
     return call.state.message_api(conv, record)
 
@@ -429,16 +431,22 @@ async def edit_message_reply_markup(call: Call) -> dict[str, Any]:
     if new_inline == record.inline_keyboard:
         raise bad_request(NOT_MODIFIED)
     _apply_inline_markup(record, markup)
-    record.edit_date = now()
+    record.edit_date = call.state.now()
     call.state.touch_message(conv, record)
     return call.state.message_api(conv, record)
 
 
 def _check_deletable(call: Call, conv: Conversation, record: MessageRecord) -> None:
-    # In private chats a bot may delete both sides; in groups only its own messages (it is not
-    # an administrator in this version).
-    if not conv.is_private and (record.sender_kind != "bot" or record.sender_id != call.bot.id):
-        raise bad_request("message can't be deleted")
+    # In private chats a bot may delete both sides; in groups its own messages, and others' only
+    # as an administrator.
+    own = record.sender_kind == "bot" and record.sender_id == call.bot.id
+    if not conv.is_private and not own:
+        group = call.state.groups.get(conv.chat_id)
+        if group is None or call.bot.id not in group.admin_bot_ids:
+            raise bad_request("message can't be deleted")
+    if record.date < call.state.now() - call.state.limits.delete_age_seconds:
+        # Telegram: a bot may delete messages for everyone only within 48 hours.
+        raise bad_request("message can't be deleted for everyone")
 
 
 @method("deleteMessage")
@@ -536,6 +544,10 @@ async def get_chat_member(call: Call) -> dict[str, Any]:
     if user_id is None:
         raise bad_request("user not found")
     if user_id == call.bot.id:
+        if not conv.is_private:
+            from .chats import bot_member_api  # late import: chats builds on this module
+
+            return bot_member_api(state.groups[conv.chat_id], call.bot)
         return {"status": "member", "user": call.bot.user_api()}
     user = state.users.get(user_id)
     if user is None:
@@ -564,8 +576,9 @@ async def leave_chat(call: Call) -> bool:
     if conv.is_private:
         raise bad_request("chat member status can't be changed in private chats")
     group = call.state.groups[conv.chat_id]
-    group.bot_ids.remove(call.bot.id)
-    call.state.changed()
+    from .chats import remove_bot  # late import: chats builds on this module
+
+    remove_bot(call.state, group, call.bot, by_user=None)
     return True
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from aiohttp import web
 
 from .persistence import open_state
+from .ratelimit import RateLimits
 from .server import create_app
+from .state import Limits
 
 log = logging.getLogger("otomat.tgemu")
 
@@ -41,12 +43,64 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--rate-limits",
+        choices=["on", "off"],
+        default="on",
+        help="answer 429 when a bot sends faster than Telegram allows (default: %(default)s)",
+    )
+    defaults = RateLimits()
+    parser.add_argument(
+        "--bot-rate",
+        type=_positive,
+        default=defaults.bot_per_second,
+        metavar="PER_SECOND",
+        help="messages per second one bot may send overall (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--private-chat-rate",
+        type=_positive,
+        default=defaults.private_chat_per_second,
+        metavar="PER_SECOND",
+        help="messages per second to one private chat, after a burst (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--private-chat-burst",
+        type=int,
+        default=defaults.private_chat_burst,
+        metavar="N",
+        help="messages a bot may send to a private chat at once (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--group-rate",
+        type=_positive,
+        default=defaults.group_per_minute,
+        metavar="PER_MINUTE",
+        help="messages per minute to one group or channel (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=_positive,
+        default=50,
+        metavar="MB",
+        help="largest file a bot or person may upload, in MB (default: %(default)s, Telegram's)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
         help="stderr log level; 'debug' logs one line per request (default: %(default)s)",
     )
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be a positive number up to 1000000: {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +115,25 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.private_chat_burst < 1:
+        print("tgemu: --private-chat-burst must be at least 1", file=sys.stderr)
+        return 2
+    rate_limits = RateLimits(
+        enabled=args.rate_limits == "on",
+        bot_per_second=args.bot_rate,
+        private_chat_per_second=args.private_chat_rate,
+        private_chat_burst=args.private_chat_burst,
+        group_per_minute=args.group_rate,
+    )
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     try:
-        state = open_state(args.state)
+        state = open_state(args.state, limits=limits)
     except (ValueError, OSError) as exc:
         print(f"tgemu: cannot load state file: {exc}", file=sys.stderr)
         return 2
     if args.state is not None:
         log.info("state file %s: %d bot(s) loaded", args.state, len(state.bots))
+    state.rate_limiter.configure(rate_limits)
     app = create_app(state)
     try:
         web.run_app(

@@ -85,6 +85,8 @@ def bot_view(state: EmulatorState, bot: BotRecord) -> dict[str, Any]:
         "webhook_url": bot.webhook.url if bot.webhook else None,
         "pending_update_count": len(state.pending_updates(bot)),
         "commands": bot.commands.get('{"type": "default"}|', []),
+        "supports_inline_queries": bot.supports_inline_queries,
+        "inline_feedback": bot.inline_feedback,
     }
 
 
@@ -93,6 +95,10 @@ def group_view(state: EmulatorState, group: GroupRecord) -> dict[str, Any]:
         **group.chat_api(),
         "member_user_ids": list(group.member_user_ids),
         "bot_usernames": [state.bots[b].username for b in group.bot_ids if b in state.bots],
+        "admin_bot_usernames": [
+            state.bots[b].username for b in group.admin_bot_ids if b in state.bots
+        ],
+        "owner_user_id": group.owner_user_id,
     }
 
 

@@ -67,6 +67,10 @@ class Params:
     def __init__(self, values: Mapping[str, Any]):
         self._values = dict(values)
 
+    def as_dict(self) -> dict[str, Any]:
+        """A copy of every parameter as received."""
+        return dict(self._values)
+
     def __contains__(self, name: str) -> bool:
         return self.raw(name) is not None
 

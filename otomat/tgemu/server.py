@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import control, webchat
+from . import chats, control, files, inline, settings, webchat
 from .botapi import call_method
 from .errors import ApiError
 from .params import Params, read_request_params
@@ -26,9 +26,9 @@ from .webhook import WebhookDeliverer
 
 log = logging.getLogger("otomat.tgemu")
 
-# Telegram accepts requests of up to 50 MB for uploads; without file support 10 MB is plenty and
-# keeps a misbehaving client from filling memory.
-CLIENT_MAX_SIZE = 10 * 1024 * 1024
+# Room for multipart overhead around the largest allowed upload (Limits.max_upload_bytes); a
+# larger body is refused with 413 before it is read into memory.
+MULTIPART_OVERHEAD = 1024 * 1024
 _TOKEN_IN_PATH = re.compile(r"/bot(\d+):[^/]*")
 _HTTP_ERROR_TEXT = {
     400: "Bad Request",
@@ -124,8 +124,14 @@ async def bot_api(request: web.Request) -> web.Response:
 
 
 async def file_download(request: web.Request) -> web.Response:
-    """``/file/bot<token>/<path>``: no files exist in this version."""
-    raise ApiError(404, "Not Found")
+    """``/file/bot<token>/<file_path>``: download a file getFile described (401 bad token)."""
+    state = request.app[control.STATE_KEY]
+    if state.bot_by_token(request.match_info["token"]) is None:
+        raise ApiError(401, "Unauthorized")
+    stored = state.files.by_path(request.match_info["path"])
+    if stored is None or len(stored.data) > state.limits.max_download_bytes:
+        raise ApiError(404, "Not Found")
+    return files.file_response(stored, attachment=True)
 
 
 def create_app(state: EmulatorState) -> web.Application:
@@ -135,7 +141,8 @@ def create_app(state: EmulatorState) -> web.Application:
     shutdown. Webhook delivery tasks run while the application runs.
     """
     app = web.Application(
-        middlewares=[error_middleware, origin_guard], client_max_size=CLIENT_MAX_SIZE
+        middlewares=[error_middleware, origin_guard],
+        client_max_size=state.limits.max_upload_bytes + MULTIPART_OVERHEAD,
     )
     app[control.STATE_KEY] = state
     webhooks = WebhookDeliverer(state)
@@ -143,6 +150,8 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_route("*", r"/bot{token}/{method}", bot_api)
     app.router.add_route("*", r"/file/bot{token}/{path:.*}", file_download)
     app.router.add_routes(control.routes)
+    for module in (files, inline, chats, settings):
+        app.router.add_routes(module.routes)
     webchat.setup(app)
 
     persister = Persister(state, state.path) if state.path is not None else None

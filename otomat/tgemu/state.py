@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import bad_request, forbidden
+from .filestore import FileStore
 from .formatting import detect_entities
 from .models import (
     BotRecord,
@@ -31,8 +32,8 @@ from .models import (
     MessageRecord,
     UpdateRecord,
     UserRecord,
-    now,
 )
+from .ratelimit import RateLimiter, RateLimits
 
 STATE_VERSION = 1
 TOKEN_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -54,6 +55,15 @@ class Limits:
     max_users: int = 100_000
     max_groups: int = 10_000
     max_conversations: int = 100_000
+    max_inline_queries_per_bot: int = 1000
+    inline_query_ttl_seconds: float = 10.0  # answerInlineQuery later than this is refused
+    delete_age_seconds: int = 48 * 3600  # bots cannot delete messages older than this
+    # Files (Telegram's Bot API: 50 MB uploads, 10 MB photos, 20 MB downloads through getFile).
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_photo_bytes: int = 10 * 1024 * 1024
+    max_download_bytes: int = 20 * 1024 * 1024
+    max_files: int = 1000
+    max_file_store_bytes: int = 256 * 1024 * 1024
 
 
 class EmulatorState:
@@ -65,9 +75,21 @@ class EmulatorState:
     and ``"deleted"`` when a bot goes away (the webhook deliverer uses it).
     """
 
-    def __init__(self, *, path: Path | None = None, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path | None = None,
+        limits: Limits | None = None,
+        rate_limits: RateLimits | None = None,
+    ) -> None:
         self.path = path  # state file; None keeps everything in memory only
         self.limits = limits or Limits()
+        self.files = FileStore(
+            max_files=self.limits.max_files, max_total_bytes=self.limits.max_file_store_bytes
+        )
+        self.rate_limiter = RateLimiter(rate_limits)
+        # Seconds added to the wall clock: tests move the emulator's time with /control/clock.
+        self.clock_offset = 0.0
         self.bots: dict[int, BotRecord] = {}
         self.users: dict[int, UserRecord] = {}
         self.groups: dict[int, GroupRecord] = {}
@@ -76,6 +98,16 @@ class EmulatorState:
         self.closing = False  # set while the server shuts down: long waits return at once
         self.on_change: Callable[[], None] | None = None
         self.on_bot_event: Callable[[BotRecord, str], None] | None = None
+
+    # --------------------------------------------------------------------------- clock
+
+    def time(self) -> float:
+        """The emulator's current Unix time (the wall clock plus :attr:`clock_offset`)."""
+        return time.time() + self.clock_offset
+
+    def now(self) -> int:
+        """The emulator's current Unix time in whole seconds, for every Bot API date."""
+        return int(self.time())
 
     # ----------------------------------------------------------------- change notification
 
@@ -223,6 +255,8 @@ class EmulatorState:
         self.users.clear()
         self.groups.clear()
         self.conversations.clear()
+        self.files.clear()
+        self.clock_offset = 0.0
         for key in list(self._watchers):
             self._notify(key)
         self.changed()
@@ -317,7 +351,7 @@ class EmulatorState:
                     {
                         "chat": group.chat_api(),
                         "from": members[0].user_api(),
-                        "date": now(),
+                        "date": self.now(),
                         "old_chat_member": {"status": "left", "user": bot.user_api()},
                         "new_chat_member": {"status": "member", "user": bot.user_api()},
                     },
@@ -379,6 +413,12 @@ class EmulatorState:
             raise forbidden(f"bot is not a member of the {group.type} chat")
         return self._ensure_conversation(("group", ref), ref)
 
+    def check_can_send(self, bot: BotRecord, conv: Conversation) -> None:
+        """Refuse a send Telegram would refuse: a user who blocked the bot, or a flood (429)."""
+        if conv.is_private and conv.chat_id in bot.blocked_by:
+            raise forbidden("bot was blocked by the user")
+        self.rate_limiter.check(bot.id, conv.chat_id, private=conv.is_private)
+
     def chat_api(self, conv: Conversation) -> dict[str, Any]:
         if conv.is_private:
             user = self.users.get(conv.chat_id)
@@ -405,21 +445,35 @@ class EmulatorState:
         self, conv: Conversation, record: MessageRecord, *, include_reply: bool = True
     ) -> dict[str, Any]:
         """The Telegram ``Message`` object for ``record``."""
-        data: dict[str, Any] = {
-            "message_id": record.message_id,
-            "from": self._sender_api(record),
-            "chat": self.chat_api(conv),
-            "date": record.date,
-        }
+        chat = self.chat_api(conv)
+        data: dict[str, Any] = {"message_id": record.message_id}
+        if chat["type"] == "channel":
+            # Channel posts are signed by the channel, not by a person or the bot.
+            data["sender_chat"] = chat
+        else:
+            data["from"] = self._sender_api(record)
+        data["chat"] = chat
+        data["date"] = record.date
         if record.edit_date is not None:
             data["edit_date"] = record.edit_date
         if include_reply and record.reply_to_message_id is not None:
             target = conv.live(record.reply_to_message_id)
             if target is not None:
                 data["reply_to_message"] = self.message_api(conv, target, include_reply=False)
-        data["text"] = record.text
-        if record.entities:
-            data["entities"] = record.entities
+        if record.via_bot_id is not None:
+            via = self.bots.get(record.via_bot_id)
+            if via is not None:
+                data["via_bot"] = via.user_api()
+        if record.media_kind is not None:
+            data[record.media_kind] = record.media
+            if record.text:
+                data["caption"] = record.text
+                if record.entities:
+                    data["caption_entities"] = record.entities
+        else:
+            data["text"] = record.text
+            if record.entities:
+                data["entities"] = record.entities
         if record.inline_keyboard is not None:
             data["reply_markup"] = record.inline_keyboard
         return data
@@ -446,12 +500,21 @@ class EmulatorState:
         entities: list[dict[str, Any]],
         reply_markup: dict[str, Any] | None = None,
         reply_to_message_id: int | None = None,
+        media_kind: str | None = None,
+        media: Any = None,
+        via_bot_id: int | None = None,
     ) -> MessageRecord:
-        """Append a message with the chat's next id, evicting the oldest beyond the limit."""
+        """Append a message with the chat's next id, evicting the oldest beyond the limit.
+
+        ``media_kind``/``media`` make it a photo or document message whose caption is ``text``.
+        """
         conv.rev += 1
         record = MessageRecord(
             message_id=conv.next_message_id,
-            date=now(),
+            date=self.now(),
+            media_kind=media_kind,
+            media=media,
+            via_bot_id=via_bot_id,
             sender_kind=sender_kind,
             sender_id=sender_id,
             text=text,
@@ -483,6 +546,11 @@ class EmulatorState:
         *,
         group: GroupRecord | None = None,
         reply_to_message_id: int | None = None,
+        media_kind: str | None = None,
+        media: Any = None,
+        via_bot_id: int | None = None,
+        reply_markup: dict[str, Any] | None = None,
+        entities: list[dict[str, Any]] | None = None,
     ) -> tuple[Conversation, MessageRecord]:
         """A person sends ``text`` to ``bot`` privately or in ``group``; bots get ``message`` updates.
 
@@ -492,8 +560,11 @@ class EmulatorState:
         if group is None:
             conv = self._ensure_conversation(("private", bot.id, user.id), user.id)
             recipients = [bot]
+        elif group.is_channel:
+            raise bad_request("only the channel's owner posts in a channel: use /control/channels")
         else:
-            if bot.id not in group.bot_ids:
+            # Inline bots post into any chat the person is in, member or not.
+            if bot.id not in group.bot_ids and via_bot_id is None:
                 raise bad_request(f"bot @{bot.username} is not a member of this group")
             conv = self._ensure_conversation(("group", group.id), group.id)
             recipients = [self.bots[b] for b in group.bot_ids if b in self.bots]
@@ -504,7 +575,11 @@ class EmulatorState:
                 raise bad_request("message to be replied not found")
         if group is not None and user.id not in group.member_user_ids:
             group.member_user_ids.append(user.id)  # writing in a group makes you a member
-        entities = detect_entities(text)
+        if group is None and user.id in bot.blocked_by:
+            # Writing to a bot you blocked restarts it, as Telegram's "Restart" button does.
+            self.set_blocked(bot, user, blocked=False)
+        if entities is None:
+            entities = detect_entities(text)
         record = self.add_message(
             conv,
             sender_kind="user",
@@ -512,6 +587,10 @@ class EmulatorState:
             text=text,
             entities=entities,
             reply_to_message_id=reply_to_message_id,
+            media_kind=media_kind,
+            media=media,
+            via_bot_id=via_bot_id,
+            reply_markup=reply_markup,
         )
         payload = self.message_api(conv, record)
         for recipient in recipients:
@@ -538,6 +617,33 @@ class EmulatorState:
             if not addressee or addressee.lower() == bot.username.lower():
                 return True
         return False
+
+    def set_blocked(self, bot: BotRecord, user: UserRecord, *, blocked: bool) -> bool:
+        """A user blocks or unblocks ``bot``; the bot gets ``my_chat_member`` (kicked/member).
+
+        Returns False (and sends nothing) when nothing changes.
+        """
+        if (user.id in bot.blocked_by) == blocked:
+            return False
+        if blocked:
+            bot.blocked_by.add(user.id)
+        else:
+            bot.blocked_by.discard(user.id)
+        member = {"status": "member", "user": bot.user_api()}
+        banned = {"status": "kicked", "user": bot.user_api(), "until_date": 0}
+        self.enqueue(
+            bot,
+            "my_chat_member",
+            {
+                "chat": user.private_chat_api(),
+                "from": user.user_api(),
+                "date": self.now(),
+                "old_chat_member": member if blocked else banned,
+                "new_chat_member": banned if blocked else member,
+            },
+        )
+        self.changed()
+        return True
 
     # ---------------------------------------------------------------- callback queries
 
@@ -636,7 +742,7 @@ class EmulatorState:
         """The whole state as JSON-compatible data (the state file's content)."""
         return {
             "version": STATE_VERSION,
-            "saved_at": now(),
+            "saved_at": self.now(),
             "bots": [b.to_json() for b in self.bots.values()],
             "users": [u.to_json() for u in self.users.values()],
             "groups": [g.to_json() for g in self.groups.values()],

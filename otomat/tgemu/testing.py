@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from .persistence import open_state
+from .ratelimit import RateLimits
 from .server import create_app
 from .state import EmulatorState, Limits
 
@@ -38,8 +39,13 @@ class EmulatorServer:
         *,
         state_path: Path | None = None,
         limits: Limits | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
+        """``rate_limits`` defaults to Telegram-like limits (429 on floods); pass
+        ``RateLimits(enabled=False)`` for load tests."""
         self.state = state if state is not None else open_state(state_path, limits=limits)
+        if rate_limits is not None:
+            self.state.rate_limiter.configure(rate_limits)
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None

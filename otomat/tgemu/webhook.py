@@ -1,6 +1,7 @@
 """Webhook delivery: POST each pending update to the bot's webhook URL, in order.
 
-One task per bot with a webhook. An update leaves the queue only after the receiver answered
+One task per bot with a webhook, which runs up to ``max_connections`` deliveries at once while
+keeping each chat's updates in order. An update leaves the queue only after the receiver answered
 2xx; otherwise the failure is recorded for getWebhookInfo (``last_error_date``,
 ``last_error_message``) and the same update is retried with exponential backoff, so nothing is
 lost while the receiver restarts — the queue's size and 24-hour limit bound what is kept, as on
@@ -20,7 +21,7 @@ import aiohttp
 
 from .botapi import call_method
 from .errors import ApiError
-from .models import BotRecord, UpdateRecord, now
+from .models import BotRecord, UpdateRecord
 from .params import Params
 from .state import EmulatorState
 
@@ -80,25 +81,62 @@ class WebhookDeliverer:
         self._tasks[bot.id] = asyncio.get_running_loop().create_task(self._run(bot))
 
     async def _run(self, bot: BotRecord) -> None:
+        """Deliver pending updates with up to ``max_connections`` requests at once.
+
+        Updates of one chat (or one user, for inline queries) go strictly in order: only the
+        oldest pending update of each chat is ever in flight, and it keeps its chat busy while
+        it is retried. Updates of different chats overtake each other, as on Telegram.
+        """
+        inflight: dict[int, asyncio.Task[None]] = {}
+        wake = asyncio.Event()
+        try:
+            while bot.webhook is not None and self.state.bots.get(bot.id) is bot:
+                bot.update_signal.clear()
+                wake.clear()
+                limit = bot.webhook.max_connections
+                seen: set[tuple[Any, ...]] = set()
+                for update in self.state.pending_updates(bot):
+                    key = _ordering_key(update)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    if update.update_id in inflight:
+                        continue
+                    if len(inflight) >= limit:
+                        break
+                    task = asyncio.get_running_loop().create_task(
+                        self._deliver_until_done(bot, update)
+                    )
+                    inflight[update.update_id] = task
+                    task.add_done_callback(
+                        lambda _t, uid=update.update_id: (inflight.pop(uid, None), wake.set())
+                    )
+                signal = asyncio.ensure_future(bot.update_signal.wait())
+                woken = asyncio.ensure_future(wake.wait())
+                try:
+                    await asyncio.wait({signal, woken}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    signal.cancel()
+                    woken.cancel()
+        finally:
+            for task in inflight.values():
+                task.cancel()
+
+    async def _deliver_until_done(self, bot: BotRecord, update: UpdateRecord) -> None:
+        """POST ``update`` until the receiver takes it (2xx), with exponential backoff."""
         failures = 0
         while bot.webhook is not None and self.state.bots.get(bot.id) is bot:
-            pending = self.state.pending_updates(bot)
-            if not pending:
-                bot.update_signal.clear()
-                await bot.update_signal.wait()
-                continue
-            update = pending[0]
+            if not any(u is update for u in bot.updates):
+                return  # dropped meanwhile (drop_pending_updates, queue limit, 24 h)
             error = await self._deliver(bot, update)
             if error is None:
-                failures = 0
-                # The queue may have been dropped meanwhile (deleteWebhook(drop_pending_updates)).
-                if bot.updates and bot.updates[0] is update:
-                    bot.updates.popleft()
+                with contextlib.suppress(ValueError):
+                    bot.updates.remove(update)
                     self.state.changed()
-                continue
+                return
             failures += 1
             if bot.webhook is not None:
-                bot.webhook.last_error_date = now()
+                bot.webhook.last_error_date = self.state.now()
                 bot.webhook.last_error_message = error
                 self.state.changed()
             delay = min(self.max_backoff, self.first_backoff * 2 ** (failures - 1))
@@ -134,6 +172,19 @@ class WebhookDeliverer:
         except ApiError as exc:
             # Telegram cannot report these either: the webhook answer has no one to go back to.
             log.info("method %s in webhook reply of @%s failed: %s", name, bot.username, exc)
+
+
+def _ordering_key(update: UpdateRecord) -> tuple[Any, ...]:
+    """What an update must stay in order with: its chat, or its user when it has no chat."""
+    payload = update.payload
+    message = payload.get("message") if update.kind == "callback_query" else payload
+    chat = message.get("chat") if isinstance(message, dict) else None
+    if isinstance(chat, dict) and "id" in chat:
+        return ("chat", chat["id"])
+    user = payload.get("from")
+    if isinstance(user, dict) and "id" in user:
+        return ("user", user["id"])
+    return ("update", update.update_id)
 
 
 async def _read_reply(resp: aiohttp.ClientResponse) -> dict[str, Any] | None:

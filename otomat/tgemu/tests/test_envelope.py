@@ -52,7 +52,7 @@ def test_it_answers_unknown_method_with_404(emu, bot):
 
 
 def test_it_explains_real_methods_it_does_not_emulate(emu, bot):
-    status, body = emu.bot_api(bot["token"], "sendPhoto", chat_id=ALICE)
+    status, body = emu.bot_api(bot["token"], "sendVideo", chat_id=ALICE)
     assert status == 400
     assert "not supported by the Otomat Telegram emulator" in body["description"]
 
