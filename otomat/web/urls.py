@@ -1,9 +1,14 @@
 from django.urls import path
 
-from otomat.web import views
+from otomat.web import demo_blog, views
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
+    path("demo/blog/", demo_blog.home, name="demo_blog_home"),
+    path("demo/blog/wp-json/wp/v2/posts", demo_blog.posts, name="demo_blog_posts"),
+    path("demo/blog/feed/", demo_blog.feed, name="demo_blog_feed"),
+    path("demo/blog/poster/<slug:slug>.svg", demo_blog.poster, name="demo_blog_poster"),
+    path("demo/blog/<slug:slug>/", demo_blog.film, name="demo_blog_film"),
 ]

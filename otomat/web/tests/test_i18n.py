@@ -7,8 +7,9 @@ from django.urls import reverse
 pytestmark = pytest.mark.smoke
 
 
-@pytest.mark.parametrize(("language", "word"), [("en", "My instances"), ("id", "Instans saya"),
-                                                ("pl", "Moje instancje")])
+@pytest.mark.parametrize(
+    ("language", "word"), [("en", "My instances"), ("id", "Instans saya"), ("pl", "Moje instancje")]
+)
 def test_a_customer_sees_the_interface_in_their_language(client, cast, language, word):
     cast.alice.language = language
     cast.alice.save()
