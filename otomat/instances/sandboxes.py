@@ -143,7 +143,7 @@ def start_trial(version: ProductVersion, *, actor: User | None) -> Instance:
         username, token = emulator.create_bot("try", version.product.name)
     except emulator.EmulatorUnavailable as exc:
         raise InstanceError("Trying products is not available on this installation.") from exc
-    config = apply_defaults(version.config_schema, trial.get("config", {}))
+    config = apply_defaults(version.config_schema, _with_base_url(trial.get("config", {})))
     config = _replace_secrets(version, config, token)
     from otomat.catalog.schema_form import ConfigError
 
@@ -165,6 +165,18 @@ def start_trial(version: ProductVersion, *, actor: User | None) -> Instance:
             "This product needs setting up before it can run; install it instead."
         ) from exc
     return instance
+
+
+def _with_base_url(value):
+    """``[try].config`` may say ``{base_url}`` for this installation's address (e.g. the demo
+    blog it serves at ``{base_url}/demo/blog/``)."""
+    if isinstance(value, str):
+        return value.replace("{base_url}", settings.BASE_URL)
+    if isinstance(value, list):
+        return [_with_base_url(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_base_url(item) for key, item in value.items()}
+    return value
 
 
 def expire_sandboxes(*, now=None) -> int:
