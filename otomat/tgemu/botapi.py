@@ -175,12 +175,46 @@ def _reply_target(p: Params, conv: Conversation) -> int | None:
     return message_id
 
 
-def _target_message(call: Call, missing: str) -> tuple[Conversation, MessageRecord]:
-    """Resolve ``chat_id`` + ``message_id`` (or refuse ``inline_message_id``) to a live message."""
+def _inline_message(
+    state: EmulatorState, bot: BotRecord, inline_message_id: str
+) -> tuple[Conversation, MessageRecord] | None:
+    """The live message ``bot`` sent via inline mode under ``inline_message_id``, if any.
+
+    The id encodes the chat and message (``<chat>_<message>_<random>``), so no index is
+    needed; the stored id must match exactly, so ids cannot be guessed or forged.
+    """
+    chat_text, _, rest = inline_message_id.partition("_")
+    message_text, _, _ = rest.partition("_")
+    try:
+        chat_id, message_id = int(chat_text), int(message_text)
+    except ValueError:
+        return None
+    if chat_id > 0:
+        conv = state.conversations.get(("private", bot.id, chat_id))
+    else:
+        conv = state.conversations.get(("group", chat_id))
+    record = conv.live(message_id) if conv is not None else None
+    if (
+        conv is None
+        or record is None
+        or record.via_bot_id != bot.id
+        or record.inline_message_id != inline_message_id
+    ):
+        return None
+    return conv, record
+
+
+def _target_message(
+    call: Call, missing: str, *, allow_inline: bool = True
+) -> tuple[Conversation, MessageRecord]:
+    """Resolve ``chat_id`` + ``message_id`` (or ``inline_message_id`` for edits) to a live message."""
     p = call.params
-    if p.raw("inline_message_id") is not None:
-        # Inline-mode messages do not exist in this version, so no inline id can be valid.
-        raise bad_request("MESSAGE_ID_INVALID")
+    inline_id = p.string("inline_message_id") if allow_inline else None
+    if inline_id is not None:
+        found = _inline_message(call.state, call.bot, inline_id)
+        if found is None:
+            raise bad_request("MESSAGE_ID_INVALID")
+        return found
     conv = call.state.conversation_for_bot(call.bot, p.chat_ref())
     message_id = p.integer("message_id")
     if message_id is None:
@@ -189,6 +223,13 @@ def _target_message(call: Call, missing: str) -> tuple[Conversation, MessageReco
     if record is None:
         raise bad_request(missing)
     return conv, record
+
+
+def _edit_result(call: Call, conv: Conversation, record: MessageRecord) -> dict[str, Any] | bool:
+    """Edits return the Message, or just ``true`` for inline messages (as on Telegram)."""
+    if call.params.raw("inline_message_id") is not None:
+        return True
+    return call.state.message_api(conv, record)
 
 
 def _scope_key(call: Call) -> str:
@@ -308,7 +349,8 @@ async def set_webhook(call: Call) -> Reply:
     secret = p.string("secret_token")
     if secret is not None and not _SECRET_TOKEN_RE.match(secret):
         raise bad_request("secret token contains unallowed characters")
-    max_connections = p.integer("max_connections") or 40
+    max_connections = p.integer("max_connections")
+    max_connections = 40 if max_connections is None else max_connections
     if not 1 <= max_connections <= 100:
         raise bad_request("bad webhook: max_connections must be between 1 and 100")
     allowed = _allowed_updates(p)
@@ -392,6 +434,8 @@ async def send_message(call: Call) -> dict[str, Any]:
 
 
 def _check_editable(call: Call, record: MessageRecord) -> None:
+    if record.inline_message_id and record.via_bot_id == call.bot.id:
+        return  # an inline message the bot sent through a user
     if record.sender_kind != "bot" or record.sender_id != call.bot.id:
         raise bad_request("message can't be edited")
 
@@ -407,7 +451,7 @@ def _apply_inline_markup(record: MessageRecord, markup: dict[str, Any] | None) -
 
 
 @method("editMessageText")
-async def edit_message_text(call: Call) -> dict[str, Any]:
+async def edit_message_text(call: Call) -> dict[str, Any] | bool:
     conv, record = _target_message(call, "message to edit not found")
     _check_editable(call, record)
     text, entities = _text_and_entities(call.params)
@@ -419,11 +463,11 @@ async def edit_message_text(call: Call) -> dict[str, Any]:
     _apply_inline_markup(record, markup)
     record.edit_date = call.state.now()
     call.state.touch_message(conv, record)
-    return call.state.message_api(conv, record)
+    return _edit_result(call, conv, record)
 
 
 @method("editMessageReplyMarkup")
-async def edit_message_reply_markup(call: Call) -> dict[str, Any]:
+async def edit_message_reply_markup(call: Call) -> dict[str, Any] | bool:
     conv, record = _target_message(call, "message to edit not found")
     _check_editable(call, record)
     markup = _reply_markup(call.params, inline_only=True)
@@ -433,7 +477,7 @@ async def edit_message_reply_markup(call: Call) -> dict[str, Any]:
     _apply_inline_markup(record, markup)
     record.edit_date = call.state.now()
     call.state.touch_message(conv, record)
-    return call.state.message_api(conv, record)
+    return _edit_result(call, conv, record)
 
 
 def _check_deletable(call: Call, conv: Conversation, record: MessageRecord) -> None:
@@ -451,7 +495,8 @@ def _check_deletable(call: Call, conv: Conversation, record: MessageRecord) -> N
 
 @method("deleteMessage")
 async def delete_message(call: Call) -> bool:
-    conv, record = _target_message(call, "message to delete not found")
+    # deleteMessage has no inline_message_id: Telegram ignores it and needs chat_id.
+    conv, record = _target_message(call, "message to delete not found", allow_inline=False)
     _check_deletable(call, conv, record)
     record.deleted = True
     call.state.touch_message(conv, record)

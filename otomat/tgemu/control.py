@@ -303,7 +303,8 @@ async def press_button(request: web.Request) -> web.Response:
     record = conv.live(message_id) if conv else None
     if conv is None or record is None:
         raise bad_request(f"message {message_id} not found in chat {chat_id}")
-    if record.sender_kind != "bot" or record.sender_id != bot.id:
+    sent_by_bot = record.sender_kind == "bot" and record.sender_id == bot.id
+    if not sent_by_bot and not (record.inline_message_id and record.via_bot_id == bot.id):
         raise bad_request(f"message {message_id} was not sent by @{bot.username}")
     if not params.boolean("force") and not find_callback_button(record.inline_keyboard, data):
         raise bad_request(f"message {message_id} has no inline button with this callback_data")

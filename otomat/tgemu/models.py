@@ -383,6 +383,9 @@ class MessageRecord:
     media_kind: str | None = None
     media: Any = None
     via_bot_id: int | None = None  # set on messages a user sent through an inline bot
+    # Set when a chosen inline result carried a keyboard: the bot then edits the message and
+    # gets its button presses by this id instead of by chat and message id, as on Telegram.
+    inline_message_id: str | None = None
 
     @property
     def inline_keyboard(self) -> dict[str, Any] | None:
@@ -407,6 +410,7 @@ class MessageRecord:
             "media_kind": self.media_kind,
             "media": self.media,
             "via_bot_id": self.via_bot_id,
+            "inline_message_id": self.inline_message_id,
         }
 
     @classmethod
@@ -426,6 +430,7 @@ class MessageRecord:
             media_kind=data.get("media_kind"),
             media=data.get("media"),
             via_bot_id=data.get("via_bot_id"),
+            inline_message_id=data.get("inline_message_id"),
         )
 
 

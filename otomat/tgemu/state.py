@@ -481,6 +481,8 @@ class EmulatorState:
     def message_view(self, conv: Conversation, record: MessageRecord) -> dict[str, Any]:
         """The control API's message: the Telegram object plus what a test needs to assert."""
         data = self.message_api(conv, record)
+        if record.inline_message_id:
+            data["inline_message_id"] = record.inline_message_id
         data.update(
             from_bot=record.sender_kind == "bot",
             deleted=record.deleted,
@@ -556,6 +558,10 @@ class EmulatorState:
 
         In a group every member bot with privacy mode off gets the update; the others only get
         commands (``/cmd`` or ``/cmd@their_name``) and replies to their own messages.
+        ``media_kind``/``media`` make it a photo or document with ``text`` as its caption;
+        ``via_bot_id`` marks a chosen inline result (then ``bot`` need not be in ``group``);
+        ``entities`` replaces the detected ones. Writing privately to a bot the user blocked
+        unblocks it first (``my_chat_member``), like Telegram's "Restart bot".
         """
         if group is None:
             conv = self._ensure_conversation(("private", bot.id, user.id), user.id)
@@ -669,7 +675,12 @@ class EmulatorState:
             {
                 "id": query_id,
                 "from": user.user_api(),
-                "message": self.message_api(conv, record),
+                # Buttons under an inline-sent message identify it by inline_message_id only.
+                **(
+                    {"inline_message_id": record.inline_message_id}
+                    if record.inline_message_id
+                    else {"message": self.message_api(conv, record)}
+                ),
                 # Stable per chat, like Telegram's: games and dedup logic key on it.
                 "chat_instance": str(int.from_bytes(digest[:8], "big", signed=True)),
                 "data": data,
@@ -747,6 +758,7 @@ class EmulatorState:
             "users": [u.to_json() for u in self.users.values()],
             "groups": [g.to_json() for g in self.groups.values()],
             "conversations": [c.to_json() for c in self.conversations.values()],
+            "clock_offset": self.clock_offset,
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
@@ -758,9 +770,12 @@ class EmulatorState:
             users = [UserRecord.from_json(u) for u in data.get("users", [])]
             groups = [GroupRecord.from_json(g) for g in data.get("groups", [])]
             convs = [Conversation.from_json(c) for c in data.get("conversations", [])]
+            clock_offset = max(0.0, float(data.get("clock_offset") or 0.0))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed state file: {exc!r}") from exc
         self.bots = {b.id: b for b in bots}
         self.users = {u.id: u for u in users}
         self.groups = {g.id: g for g in groups}
         self.conversations = {c.key: c for c in convs}
+        # Kept so that emulator time never goes backwards across a restart.
+        self.clock_offset = clock_offset

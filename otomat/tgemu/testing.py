@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import struct
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +168,101 @@ class EmulatorServer:
         query = urllib.parse.urlencode({"after": after, "wait": wait})
         path = f"/bots/{urllib.parse.quote(bot_username)}/chats/{chat_id}/messages?{query}"
         return self.control("GET", path, timeout=wait + 30)
+
+    def send_file(
+        self,
+        bot_username: str,
+        *,
+        user_id: int,
+        kind: str,
+        data: bytes,
+        filename: str = "file.bin",
+        content_type: str = "application/octet-stream",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A user sends a ``photo`` or ``document``; returns the created message.
+
+        ``fields`` may hold ``caption``, ``chat_id`` (a group) and ``first_name``.
+        """
+        form = {"user_id": user_id, "kind": kind, **fields}
+        status, body = self.multipart(
+            f"/control/bots/{urllib.parse.quote(bot_username)}/files",
+            form,
+            {"file": (filename, data, content_type)},
+        )
+        if status != 201:
+            raise AssertionError(f"POST /control/bots/{bot_username}/files -> {status}: {body}")
+        return body
+
+    def upload(
+        self,
+        token: str,
+        method: str,
+        files: dict[str, tuple[str, bytes, str]],
+        **params: Any,
+    ) -> tuple[int, dict[str, Any]]:
+        """Call a Bot API method as ``multipart/form-data`` with ``files``; (status, envelope)."""
+        return self.multipart(f"/bot{token}/{method}", params, files)
+
+    def multipart(
+        self,
+        path: str,
+        fields: dict[str, Any],
+        files: dict[str, tuple[str, bytes, str]],
+        *,
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
+        """POST ``fields`` (JSON-encoded unless strings) and ``files`` (name -> (filename,
+        data, content type)) as multipart/form-data; returns (HTTP status, decoded JSON)."""
+        body, content_type = encode_multipart(fields, files)
+        req = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 URL
+            self.url + path, data=body, method="POST", headers={"Content-Type": content_type}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+
+def encode_multipart(
+    fields: dict[str, Any], files: dict[str, tuple[str, bytes, str]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type header value."""
+    boundary = "tgemu" + secrets.token_hex(12)
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + text.encode("utf-8")
+            + b"\r\n"
+        )
+    for name, (filename, data, content_type) in files.items():
+        parts.append(
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+    """A valid one-colour PNG image of the given size (for photo tests)."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )

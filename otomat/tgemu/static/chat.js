@@ -12,6 +12,8 @@ const composer = document.getElementById("composer");
 const textBox = document.getElementById("text");
 const replyKeyboard = document.getElementById("reply-keyboard");
 const chatSelect = document.getElementById("chat-select");
+const inlineResults = document.getElementById("inline-results");
+const attachInput = document.getElementById("attach");
 
 let identity = loadIdentity();
 let chatId = identity.userId;
@@ -113,13 +115,44 @@ function inlineButton(message, button) {
   }, label);
 }
 
+/** A photo as an image, a document as a download link (both served by /control/files/). */
+function mediaNode(message) {
+  if (Array.isArray(message.photo) && message.photo.length) {
+    const size = message.photo[message.photo.length - 1];
+    const src = "/control/files/" + encodeURIComponent(size.file_id);
+    return el("a", { className: "photo", href: src, target: "_blank", rel: "noopener" },
+      el("img", { src, alt: message.caption || "Photo", width: size.width, height: size.height, loading: "lazy" }));
+  }
+  if (message.document) {
+    const doc = message.document;
+    const href = "/control/files/" + encodeURIComponent(doc.file_id);
+    return el("a", { className: "document", href, download: doc.file_name || "file" },
+      el("span", { className: "doc-icon", "aria-hidden": "true" }, fileBadge(doc.file_name)),
+      el("span", {}, (doc.file_name || "file") + " · " + formatSize(doc.file_size || 0)));
+  }
+  return null;
+}
+
+/** A short file-type badge ("TXT", "PDF"); emoji icons need fonts many systems lack. */
+function fileBadge(name) {
+  const match = /\.([A-Za-z0-9]{1,4})$/.exec(name || "");
+  return match ? match[1].toUpperCase() : "FILE";
+}
+
+function formatSize(bytes) {
+  if (bytes < 1024) return bytes + " B";
+  if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+  return (bytes / 1024 / 1024).toFixed(1) + " MB";
+}
+
 function formatTime(date) {
   return new Date(date * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
 function messageNode(message) {
   const fromBot = message.from_bot;
-  const sender = message.from ? message.from.first_name : "";
+  // Channel posts are signed by the channel itself (sender_chat), not by a person.
+  const sender = message.from ? message.from.first_name : (message.sender_chat ? message.sender_chat.title : "");
   const isGroup = message.chat && message.chat.type !== "private";
   const bubble = el("div", { className: "bubble" });
   if (isGroup && !(message.from && message.from.id === identity.userId)) {
@@ -131,7 +164,14 @@ function messageNode(message) {
       el("span", { className: "sender" }, quoted.from ? quoted.from.first_name : ""),
       el("span", {}, (quoted.text || "").slice(0, 120))));
   }
-  bubble.append(el("div", { className: "text" }, renderText(message.text || "", message.entities)));
+  if (message.via_bot) {
+    bubble.append(el("div", { className: "via" }, "via @" + message.via_bot.username));
+  }
+  const media = mediaNode(message);
+  if (media) bubble.append(media);
+  const body = media ? message.caption || "" : message.text || "";
+  const entities = media ? message.caption_entities : message.entities;
+  if (body) bubble.append(el("div", { className: "text" }, renderText(body, entities)));
   bubble.append(el("div", { className: "meta" },
     message.edited ? "edited " : "", el("time", { datetime: new Date(message.date * 1000).toISOString() },
       formatTime(message.edit_date || message.date))));
@@ -206,6 +246,10 @@ function updateReplyKeyboard() {
 
 async function sendText(text) {
   if (!text.trim()) return;
+  if (channels.has(chatId)) {
+    await postInChannel(text);
+    return;
+  }
   try {
     const body = { user_id: identity.userId, first_name: identity.firstName, text };
     if (chatId !== identity.userId) body.chat_id = chatId;
@@ -258,6 +302,138 @@ document.getElementById("alert-ok").addEventListener("click", () => {
   document.getElementById("alert-dialog").close();
 });
 
+/** In a channel only its owner writes; the post reaches the bot as a channel_post. */
+async function postInChannel(text) {
+  const channel = channels.get(chatId);
+  if (channel.owner_user_id !== identity.userId) {
+    setStatus("Only the channel's owner (user " + channel.owner_user_id + ") can post here.");
+    return;
+  }
+  try {
+    render(await api("POST", "/control/channels/" + chatId + "/posts", { text }));
+    setStatus("");
+  } catch (error) {
+    setStatus("Not sent: " + error.message);
+  }
+}
+
+/** Send a photo (images) or a document (anything else) from the attach button. */
+async function sendFile(file) {
+  if (channels.has(chatId)) {
+    setStatus("Files cannot be posted in channels from the web chat yet.");
+    return;
+  }
+  const form = new FormData();
+  form.append("user_id", String(identity.userId));
+  form.append("first_name", identity.firstName);
+  form.append("kind", /^image\/(png|jpeg|gif|webp)$/.test(file.type) ? "photo" : "document");
+  if (chatId !== identity.userId) form.append("chat_id", String(chatId));
+  const caption = textBox.value.trim();
+  if (caption && inlineQueryText(caption) === null) {
+    form.append("caption", caption);
+    textBox.value = "";
+  }
+  form.append("file", file, file.name);
+  setStatus("Uploading " + file.name + "…");
+  try {
+    const response = await fetch(botPath + "/files", { method: "POST", body: form });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(data && data.description ? data.description : response.statusText);
+    render(data);
+    setStatus("");
+  } catch (error) {
+    setStatus("Not sent: " + error.message);
+  }
+}
+
+/* ------------------------------------------------------------ inline mode */
+
+let inlineTimer = null;
+let inlineGeneration = 0;
+
+/** The query when the composer holds "@this_bot query", else null. */
+function inlineQueryText(text) {
+  const prefix = "@" + username.toLowerCase();
+  const lower = text.toLowerCase();
+  if (lower === prefix) return "";
+  if (lower.startsWith(prefix + " ")) return text.slice(prefix.length + 1);
+  return null;
+}
+
+function hideInlineResults() {
+  inlineResults.hidden = true;
+  inlineResults.replaceChildren();
+}
+
+function scheduleInlineQuery() {
+  clearTimeout(inlineTimer);
+  const query = inlineQueryText(textBox.value);
+  if (query === null) {
+    inlineGeneration += 1;
+    hideInlineResults();
+    return;
+  }
+  inlineTimer = setTimeout(() => runInlineQuery(query), 350);
+}
+
+async function runInlineQuery(query) {
+  const generation = ++inlineGeneration;
+  inlineResults.hidden = false;
+  inlineResults.replaceChildren(el("div", { className: "inline-note" }, "Asking @" + username + "…"));
+  try {
+    const body = { user_id: identity.userId, first_name: identity.firstName, query };
+    if (chatId !== identity.userId) body.chat_id = chatId;
+    const started = await api("POST", botPath + "/inline_queries", body);
+    const status = await api("GET", botPath + "/inline_queries/" + encodeURIComponent(started.id) + "?wait=10");
+    if (generation !== inlineGeneration) return;
+    if (!status.answered) {
+      inlineResults.replaceChildren(el("div", { className: "inline-note" }, "The bot did not answer."));
+      return;
+    }
+    const results = status.answer.results || [];
+    if (!results.length) {
+      inlineResults.replaceChildren(el("div", { className: "inline-note" }, "No results."));
+      return;
+    }
+    inlineResults.replaceChildren(...results.map((result) => inlineResultNode(started.id, result)));
+  } catch (error) {
+    if (generation === inlineGeneration) {
+      inlineResults.replaceChildren(el("div", { className: "inline-note" }, error.message));
+    }
+  }
+}
+
+function inlineResultNode(queryId, result) {
+  const title = result.title || (result.type === "photo" ? "Photo" : result.type);
+  const description = result.description || result.caption ||
+    (result.input_message_content && result.input_message_content.message_text) || "";
+  let thumb = null;
+  if (result.type === "photo" && result.photo_file_id) {
+    thumb = el("img", { className: "inline-thumb", alt: "", src: "/control/files/" + encodeURIComponent(result.photo_file_id) });
+  } else {
+    thumb = el("span", { className: "inline-thumb placeholder", "aria-hidden": "true" },
+      String(result.title || result.type || "?").trim().charAt(0).toUpperCase());
+  }
+  return el("button", {
+    type: "button", className: "inline-result", role: "option",
+    onclick: () => chooseInlineResult(queryId, result.id),
+  }, thumb, el("span", { className: "inline-text" },
+    el("strong", {}, String(title)), el("span", { className: "muted" }, String(description).slice(0, 140))));
+}
+
+async function chooseInlineResult(queryId, resultId) {
+  try {
+    const body = { result_id: resultId, chat_id: chatId };
+    render(await api("POST", botPath + "/inline_queries/" + encodeURIComponent(queryId) + "/choose", body));
+    textBox.value = "";
+    inlineGeneration += 1;
+    hideInlineResults();
+    setStatus("");
+  } catch (error) {
+    setStatus("Not sent: " + error.message);
+  }
+}
+
 /* ------------------------------------------------------------ live updates */
 
 async function poll(generation) {
@@ -277,7 +453,15 @@ async function poll(generation) {
   }
 }
 
+/** The header's subtitle names the chat being shown (private chat or a group's title). */
+function showChatName() {
+  const option = [...chatSelect.options].find((o) => o.value === String(chatId));
+  const name = chatId === identity.userId || !option ? "private chat" : option.textContent;
+  document.getElementById("bot-subtitle").textContent = "@" + username + " · " + name;
+}
+
 function restart() {
+  showChatName();
   pollGeneration += 1;
   rev = 0;
   messages.clear();
@@ -287,12 +471,19 @@ function restart() {
   poll(pollGeneration);
 }
 
+const channels = new Map(); // chat id -> channel view, for the channels this bot is in
+
 async function loadChats() {
   const options = [el("option", { value: identity.userId }, "Private chat")];
+  channels.clear();
   try {
     const groups = await api("GET", "/control/groups");
     for (const group of groups) {
-      if (group.bot_usernames.some((u) => u.toLowerCase() === username.toLowerCase())) {
+      if (!group.bot_usernames.some((u) => u.toLowerCase() === username.toLowerCase())) continue;
+      if (group.type === "channel") {
+        channels.set(group.id, group);
+        options.push(el("option", { value: group.id }, "Channel: " + group.title));
+      } else {
         options.push(el("option", { value: group.id }, "Group: " + group.title));
       }
     }
@@ -342,7 +533,51 @@ composer.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = textBox.value;
   textBox.value = "";
+  inlineGeneration += 1;
+  hideInlineResults();
   sendText(text);
+});
+
+textBox.addEventListener("input", scheduleInlineQuery);
+
+attachInput.addEventListener("change", () => {
+  const file = attachInput.files && attachInput.files[0];
+  attachInput.value = "";
+  if (file) sendFile(file);
+});
+
+chatSelect.addEventListener("change", () => {
+  const selected = Number(chatSelect.value);
+  chatId = selected > 0 ? identity.userId : selected;
+  restart();
+});
+
+document.getElementById("group-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const titleBox = document.getElementById("group-title");
+  const title = titleBox.value.trim();
+  if (!title) return;
+  const asChannel = document.getElementById("group-is-channel").checked;
+  try {
+    const group = asChannel
+      ? await api("POST", "/control/channels", {
+        title, owner_user_id: identity.userId, owner_first_name: identity.firstName,
+        bot_usernames: [username],
+      })
+      : await api("POST", "/control/groups", {
+        title, member_user_ids: [identity.userId], bot_usernames: [username],
+      });
+    titleBox.value = "";
+    document.querySelector("details.identity").open = false; // back to the conversation
+    chatId = group.id;
+    await loadChats();
+    restart();
+    setStatus(asChannel
+      ? "Created channel " + group.title + ": you post, the bot (an administrator) sees every post."
+      : "Created group " + group.title + ". Bots see commands and replies to them here.");
+  } catch (error) {
+    setStatus("Group not created: " + error.message);
+  }
 });
 
 textBox.addEventListener("keydown", (event) => {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
+from otomat.tgemu import Limits
 from otomat.tgemu.testing import EmulatorServer
 
 from .conftest import ALICE
@@ -141,13 +142,16 @@ def test_it_rejects_oversize_text(emu, started):
     assert emu.bot_api(started["token"], "sendMessage", chat_id=ALICE, text="x" * 4096)[0] == 200
 
 
-def test_it_answers_oversize_bodies_with_413_envelope(emu, bot):
-    status, body = raw(
-        emu,
-        f"/bot{bot['token']}/sendMessage",
-        b"text=" + b"x" * (10 * 1024 * 1024 + 10),
-        "application/x-www-form-urlencoded",
-    )
+def test_it_answers_oversize_bodies_with_413_envelope():
+    # The body limit is the upload limit (50 MB by default) plus room for multipart framing.
+    with EmulatorServer(limits=Limits(max_upload_bytes=1024 * 1024)) as emu:
+        bot = emu.create_bot("greeter_bot")
+        status, body = raw(
+            emu,
+            f"/bot{bot['token']}/sendMessage",
+            b"text=" + b"x" * (2 * 1024 * 1024 + 10),
+            "application/x-www-form-urlencoded",
+        )
     assert status == 413 and body == {
         "ok": False,
         "error_code": 413,

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from .conftest import ALICE
+from .conftest import ALICE, BOB, CHARLIE
 
 
 async def start_receiver(handler) -> tuple[web.AppRunner, str]:
@@ -176,3 +176,111 @@ def test_an_aiogram_webhook_receiver_gets_updates_and_answers(emu, bot):
         "Hello via the API",
         "Hello via the webhook response",
     ]
+
+
+def test_deliveries_run_concurrently_up_to_max_connections_in_order_per_chat(emu, bot):
+    """Three chats, a slow receiver: at most 2 requests at once, each chat's updates in order."""
+
+    async def scenario():
+        active = 0
+        peak = 0
+        seen: list[tuple[int, str]] = []
+        done = asyncio.Event()
+
+        async def slow(request: web.Request) -> web.Response:
+            nonlocal active, peak
+            update = await request.json()
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.05)
+            active -= 1
+            seen.append((update["message"]["chat"]["id"], update["message"]["text"]))
+            if len(seen) == 9:
+                done.set()
+            return web.Response(text="ok")
+
+        runner, url = await start_receiver(slow)
+        try:
+            for n in range(3):
+                for user in (ALICE, BOB, CHARLIE):
+                    await asyncio.to_thread(emu.send, "greeter_bot", user_id=user, text=f"m{n}")
+            status, _body = await asyncio.to_thread(
+                emu.bot_api, bot["token"], "setWebhook", url=url, max_connections=2
+            )
+            assert status == 200
+            await asyncio.wait_for(done.wait(), 10)
+        finally:
+            await runner.cleanup()
+        return peak, seen
+
+    peak, seen = asyncio.run(scenario())
+    assert peak == 2
+    for user in (ALICE, BOB, CHARLIE):
+        assert [text for chat, text in seen if chat == user] == ["m0", "m1", "m2"]
+    info = emu.bot_api(bot["token"], "getWebhookInfo")[1]["result"]
+    assert info["max_connections"] == 2 and info["pending_update_count"] == 0
+
+
+def test_set_webhook_validates_and_reports_its_settings(emu, bot):
+    token = bot["token"]
+    emu.send("greeter_bot", user_id=ALICE, text="pending")
+    for params, description in (
+        ({"url": "ftp://x/hook"}, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
+        ({"url": "http://127.0.0.1:9/h", "secret_token": "bad secret!"}, "Bad Request: secret token contains unallowed characters"),
+        ({"url": "http://127.0.0.1:9/h", "secret_token": "x" * 257}, "Bad Request: secret token contains unallowed characters"),
+        ({"url": "http://127.0.0.1:9/h", "max_connections": 101}, "Bad Request: bad webhook: max_connections must be between 1 and 100"),
+        ({"url": "http://127.0.0.1:9/h", "max_connections": 0}, "Bad Request: bad webhook: max_connections must be between 1 and 100"),
+    ):  # fmt: skip
+        status, body = emu.bot_api(token, "setWebhook", **params)
+        assert (status, body["description"]) == (400, description), params
+    info = emu.bot_api(token, "getWebhookInfo")[1]["result"]
+    assert info == {"url": "", "has_custom_certificate": False, "pending_update_count": 1}
+    status, body = emu.bot_api(
+        token,
+        "setWebhook",
+        url="http://127.0.0.1:9/h",
+        secret_token="A-z_09" * 40,
+        allowed_updates=["message", "inline_query"],
+        drop_pending_updates=True,
+    )
+    assert (status, body["description"]) == (200, "Webhook was set")
+    info = emu.bot_api(token, "getWebhookInfo")[1]["result"]
+    assert info["url"] == "http://127.0.0.1:9/h" and info["max_connections"] == 40
+    assert info["allowed_updates"] == ["message", "inline_query"]
+    assert info["pending_update_count"] == 0
+
+
+def test_a_failing_chat_is_retried_in_order_without_holding_up_other_chats(emu, bot):
+    async def scenario():
+        seen: list[tuple[int, str]] = []
+        failures = {"n": 0}
+        done = asyncio.Event()
+
+        async def picky(request: web.Request) -> web.Response:
+            message = (await request.json())["message"]
+            if message["chat"]["id"] == ALICE and failures["n"] < 2:
+                failures["n"] += 1
+                return web.Response(status=500)
+            seen.append((message["chat"]["id"], message["text"]))
+            if len(seen) == 4:
+                done.set()
+            return web.Response()
+
+        runner, url = await start_receiver(picky)
+        try:
+            for user, text in ((ALICE, "a1"), (BOB, "b1"), (ALICE, "a2"), (BOB, "b2")):
+                await asyncio.to_thread(emu.send, "greeter_bot", user_id=user, text=text)
+            await asyncio.to_thread(emu.bot_api, bot["token"], "setWebhook", url=url)
+            await asyncio.wait_for(done.wait(), 10)
+        finally:
+            await runner.cleanup()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert [t for c, t in seen if c == ALICE] == ["a1", "a2"]
+    # Bob's updates went through while Alice's first one was being retried.
+    assert seen.index((BOB, "b2")) < seen.index((ALICE, "a1"))
+    info = emu.bot_api(bot["token"], "getWebhookInfo")[1]["result"]
+    assert (
+        info["last_error_message"] == "Wrong response from the webhook: 500 Internal Server Error"
+    )
