@@ -37,6 +37,10 @@ class BotContext:
     api_url: str = "https://api.telegram.org"
     data_dir: Path = Path()
     scheduler: Scheduler = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    #: Process-local per-instance scratch space (locks, caches). Not persisted: gone after a
+    #: restart. Use it instead of module globals, which the shared runtime shares across
+    #: instances.
+    local: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.scheduler is None:

@@ -207,8 +207,6 @@ class SQLiteStore(Store):
         for key, value in rows:
             yield key, json.loads(value)
 
-    _JOB_COLUMNS = "key, kind, payload, due, every, attempts, rev"
-
     @staticmethod
     def _job(row: tuple[Any, ...]) -> JobRow:
         key, kind, payload, due, every, attempts, rev = row
@@ -216,7 +214,7 @@ class SQLiteStore(Store):
 
     def job_put(self, row: JobRow) -> None:
         self.conn.execute(
-            f"INSERT OR REPLACE INTO jobs ({self._JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO jobs (key, kind, payload, due, every, attempts, rev) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 row.key,
                 row.kind,
@@ -230,7 +228,7 @@ class SQLiteStore(Store):
 
     def job_get(self, key: str) -> JobRow | None:
         found = self.conn.execute(
-            f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE key = ?", (key,)
+            "SELECT key, kind, payload, due, every, attempts, rev FROM jobs WHERE key = ?", (key,)
         ).fetchone()
         return None if found is None else self._job(found)
 
@@ -240,19 +238,19 @@ class SQLiteStore(Store):
     def job_list(self, kind: str | None = None) -> list[JobRow]:
         if kind is None:
             rows = self.conn.execute(
-                f"SELECT {self._JOB_COLUMNS} FROM jobs ORDER BY due, key LIMIT ?",
+                "SELECT key, kind, payload, due, every, attempts, rev FROM jobs ORDER BY due, key LIMIT ?",
                 (MAX_JOBS_LISTED,),
             )
         else:
             rows = self.conn.execute(
-                f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE kind = ? ORDER BY due, key LIMIT ?",
+                "SELECT key, kind, payload, due, every, attempts, rev FROM jobs WHERE kind = ? ORDER BY due, key LIMIT ?",
                 (kind, MAX_JOBS_LISTED),
             )
         return [self._job(r) for r in rows.fetchall()]
 
     def job_due(self, until: float, limit: int) -> list[JobRow]:
         rows = self.conn.execute(
-            f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE due <= ? ORDER BY due, key LIMIT ?",
+            "SELECT key, kind, payload, due, every, attempts, rev FROM jobs WHERE due <= ? ORDER BY due, key LIMIT ?",
             (until, limit),
         )
         return [self._job(r) for r in rows.fetchall()]

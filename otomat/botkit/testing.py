@@ -9,12 +9,14 @@ locally and records them::
         sent = await harness.send_text("/start", first_name="Alice")
         assert sent[0].text == "Hi Alice"
 
-For end-to-end tests use the Bot API emulator (``otomat.tgemu``) instead.
+For end-to-end tests use the Bot API emulator (``otomat.tgemu``): :class:`LiveBot` runs a
+product against it in the test's event loop, wired like the host (polling plus the scheduler).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -191,3 +193,78 @@ class BotHarness:
     @staticmethod
     def answered_callbacks(calls: list[TelegramMethod[Any]]) -> list[AnswerCallbackQuery]:
         return [c for c in calls if isinstance(c, AnswerCallbackQuery)]
+
+
+class LiveBot:
+    """Run a product against a real Bot API server (the emulator) inside the current event loop,
+    wired like ``botkit.host``: context in the workflow data, long polling, and
+    ``ctx.scheduler.run`` beside it. For end-to-end tests that need to reach into the instance
+    (its store, its scheduler) or move time with ``time_machine``::
+
+        async with LiveBot(build_router, config, api_url=emu.url, data_dir=tmp_path) as live:
+            await asyncio.to_thread(emu.send, "my_bot", user_id=1, text="/start")
+            live.ctx.store.get(...)
+
+    The store is the process runtime's SQLite file in ``data_dir`` unless ``store`` is given.
+    ``max_sleep`` is the scheduler's polling bound, short so moved clocks are noticed quickly.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[BotContext], Router],
+        config: dict[str, Any],
+        *,
+        api_url: str,
+        data_dir: Path,
+        store: Store | None = None,
+        instance_id: str = "live-instance",
+        max_sleep: float = 0.05,
+    ) -> None:
+        from otomat.botkit.scheduler import Scheduler
+        from otomat.botkit.store import SQLiteStore
+
+        self.factory = factory
+        self.ctx = BotContext(
+            instance_id=instance_id,
+            config=config,
+            store=store if store is not None else SQLiteStore(Path(data_dir) / "store.sqlite3"),
+            log=logging.getLogger("bot"),
+            api_url=api_url,
+            data_dir=Path(data_dir),
+        )
+        object.__setattr__(self.ctx, "scheduler", Scheduler(self.ctx, max_sleep=max_sleep))
+        self.counters = Counters()
+        self.errors: list[str] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def __aenter__(self) -> LiveBot:
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+
+        session = AiohttpSession(api=TelegramAPIServer.from_base(self.ctx.api_url))
+        self.bot = Bot(self.ctx.config["bot_token"], session=session)
+        self.dp = Dispatcher()
+        self.dp["ctx"] = self.ctx
+        instrument(self.dp, self.counters, log=self.ctx.log, on_error=self.errors.append)
+        self.dp.include_router(self.factory(self.ctx))
+        self._tasks = [
+            asyncio.create_task(
+                self.dp.start_polling(
+                    self.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
+                )
+            ),
+            asyncio.create_task(self.ctx.scheduler.run(self.bot, self._stop)),
+        ]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(RuntimeError):  # polling not started yet
+            await self.dp.stop_polling()
+        _, late = await asyncio.wait(self._tasks, timeout=5)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bot.session.close()
+        self.ctx.store.close()

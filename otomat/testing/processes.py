@@ -39,27 +39,32 @@ class Emulator:
     def __init__(self, state_file: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "otomat.tgemu",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--state",
-                str(state_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # Output goes to a file: a pipe nobody reads would block the emulator once it is full.
+        self.log_file = state_file.with_suffix(".log")
+        with self.log_file.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "otomat.tgemu",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--state",
+                    str(state_file),
+                    "--log-level",
+                    os.environ.get("OTOMAT_TEST_EMULATOR_LOG", "info"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         wait_until(self._healthy, 20, message="the emulator did not start")
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"emulator exited: {self.proc.stderr.read().decode()[-2000:]}")
+            raise AssertionError(f"emulator exited: {self.log_file.read_text()[-2000:]}")
         with contextlib.suppress(httpx.HTTPError):
             return httpx.get(f"{self.url}/control/health", timeout=1).status_code == 200
         return False

@@ -1,0 +1,1 @@
+"""Makes the product package importable in tests (pytest puts this folder on sys.path)."""
