@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,94 @@ def test_movie_search_answers_and_deletes_across_a_platform_restart(
         60,
         message=f"answer never deleted; bot log:\n{bot_log()}",
     )
+
+
+class Flaky:
+    """A local site whose health endpoint answers 200 or 503 on demand."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.status = 200
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(owner.status)
+                self.end_headers()
+                self.wfile.write(b"ok" if owner.status == 200 else b"down")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_alert_bot_alerts_once_per_change(
+    runtime, client, cast, emulator, runner_factory, tmp_path
+):
+    import_variant("alert-bot", runtime, tmp_path)
+    site = Flaky()
+    try:
+        token = emulator.create_bot("watch_bot")
+        runner = runner_factory()
+        client.force_login(cast.charlie)
+        response = client.post(
+            reverse("instances:install", args=["alert-bot"]),
+            {
+                "instance_name": "Watcher",
+                "bot_token": token,
+                "sources": f"up {site.url} every 10",
+                "admins": "",
+                "public_subscriptions": "on",
+                "min_interval_seconds": "10",
+                "fetch_timeout_seconds": "5",
+                "max_page_kb": "256",
+                "send_rate_per_second": "20",
+            },
+        )
+        assert response.status_code == 302, response.content.decode()[:3000]
+        instance = Instance.objects.get()
+
+        def log() -> str:
+            return "\n".join(tail(instance.log_path, 40)) + "\nrunner:\n" + runner.output()
+
+        def running() -> bool:
+            instance.refresh_from_db()
+            return instance.state == Instance.State.RUNNING
+
+        wait_until(running, 60, message=f"not running:\n{log()}")
+        assert emulator.ask("watch_bot", "/subscribe", user_id=601, timeout=30) is not None
+        last = emulator.say("watch_bot", "/sources", user_id=601)["message_id"]
+
+        def alerts_after(message_id: int) -> list[str]:
+            replies = emulator.bot_replies("watch_bot", 601, message_id, wait=1)
+            return [r["text"] for r in replies if site.url in r.get("text", "")]
+
+        site.status = 503
+        wait_until(
+            lambda: any("DOWN" in t for t in alerts_after(last)),
+            40,
+            message=f"no down alert:\n{log()}",
+        )
+        # Still down at the next check (every 10 s): no repeated alert.
+        time.sleep(12)
+        [down] = [t for t in alerts_after(last) if "DOWN" in t]
+        assert down.startswith(f"🔴 DOWN: {site.url}") and "503" in down
+        site.status = 200
+        wait_until(
+            lambda: any("UP again" in t for t in alerts_after(last)),
+            40,
+            message=f"no recovery alert:\n{log()}",
+        )
+        assert len([t for t in alerts_after(last) if "UP again" in t]) == 1
+    finally:
+        site.close()
