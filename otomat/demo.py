@@ -79,3 +79,55 @@ def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
         if token:
             lines.append(f"Demo bot token (paste it in the install form): {token}")
     return lines
+
+
+DEMO_MOVIES_BOT = "demo_movies_bot"
+
+
+def ensure_demo_instances(emulator_url: str) -> list[str]:
+    """Install (once) a Movie Search Bot for the demo customer, indexing the demo film blog this
+    installation serves, so there is something to talk to at once. Call it when the web server
+    answers (the bot indexes the blog when it starts)."""
+    from otomat.accounts.models import User
+    from otomat.catalog.errors import CatalogError
+    from otomat.catalog.models import Product
+    from otomat.instances.models import Instance
+    from otomat.instances.services import InstanceError, install_instance
+
+    customer = User.objects.filter(email=CUSTOMER_EMAIL).first()
+    product = Product.objects.filter(slug="movie-search").first()
+    version = product.latest_version() if product else None
+    if customer is None or version is None:
+        return []
+    line = f"Demo Movie Search Bot: @{DEMO_MOVIES_BOT} in the emulator — try /search matrix"
+    if Instance.objects.filter(account=customer.account, version__product=product).exists():
+        return [line]
+    try:
+        with httpx.Client(base_url=emulator_url, timeout=5) as client:
+            token = next(
+                (b.get("token") for b in _bots(client) if b.get("username") == DEMO_MOVIES_BOT),
+                None,
+            )
+            if token is None:
+                response = client.post(
+                    "/control/bots", json={"username": DEMO_MOVIES_BOT, "first_name": "Demo Films"}
+                )
+                response.raise_for_status()
+                token = response.json()["token"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return []
+    try:
+        install_instance(
+            account=customer.account,
+            version=version,
+            name="Demo films",
+            config={
+                "bot_token": token,
+                "sites": [f"{settings.BASE_URL}/demo/blog/"],
+                "auto_delete_minutes": 10,
+            },
+            actor=customer,
+        )
+    except (InstanceError, CatalogError):
+        return []
+    return [line]

@@ -168,6 +168,10 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
         print(
             "[otomat] the web server did not answer yet; it may still be starting.", file=sys.stderr
         )
+    if demo and use_emulator:
+        from otomat.demo import ensure_demo_instances
+
+        lines += ensure_demo_instances(emulator_url)
     print("\n" + "=" * 72)
     print(f"  Otomat is running:     {web_url}")
     if use_emulator:
