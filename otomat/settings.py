@@ -212,6 +212,12 @@ RUNTIME_SPARES = env_int("OTOMAT_RUNTIME_SPARES", 1, minimum=0)
 RUNTIME_BACKOFF_SECONDS = env_float("OTOMAT_RUNTIME_BACKOFF_SECONDS", 1.0, minimum=0.05)
 RUNTIME_CRASH_LOOP_EXITS = env_int("OTOMAT_RUNTIME_CRASH_LOOP_EXITS", 5, minimum=1)
 RUNTIME_CRASH_LOOP_WINDOW = env_float("OTOMAT_RUNTIME_CRASH_LOOP_WINDOW", 120.0, minimum=1)
+# Shared runtime: instances per host process, and the webhook ingress. Without a public URL bots
+# long-poll (the default); with one, Telegram delivers to the ingress the runner serves on
+# INGRESS_LISTEN, behind your TLS proxy at INGRESS_PUBLIC_URL.
+SHARED_INSTANCES_PER_HOST = env_int("OTOMAT_SHARED_INSTANCES_PER_HOST", 500, minimum=1)
+INGRESS_LISTEN = env_str("OTOMAT_INGRESS_LISTEN", "127.0.0.1:8443")
+INGRESS_PUBLIC_URL = env_str("OTOMAT_INGRESS_PUBLIC_URL", "").rstrip("/")
 RUNNER_RECONCILE_SECONDS = env_int("OTOMAT_RUNNER_RECONCILE_SECONDS", 10, minimum=1)
 # Terminated instances keep their data this many days before it is deleted.
 TERMINATED_DATA_GRACE_DAYS = env_int("OTOMAT_TERMINATED_DATA_GRACE_DAYS", 7, minimum=0)

@@ -69,7 +69,20 @@ def make_shared_backend(on_change) -> Backend | None:
     try:
         from otomat.runtime.backends.shared import SharedBackend
 
-        return SharedBackend(run_dir=Path(settings.RUN_DIR) / "shared", on_change=on_change)
+        ingress = None
+        if settings.INGRESS_PUBLIC_URL:
+            from otomat.runtime.ingress import WebhookIngress
+
+            host, _, port = settings.INGRESS_LISTEN.rpartition(":")
+            ingress = WebhookIngress(
+                host=host or "127.0.0.1", port=int(port), public_url=settings.INGRESS_PUBLIC_URL
+            )
+        return SharedBackend(
+            run_dir=Path(settings.RUN_DIR) / "shared",
+            on_change=on_change,
+            instances_per_host=settings.SHARED_INSTANCES_PER_HOST,
+            ingress=ingress,
+        )
     except Exception:  # the runner must keep running process products whatever happens here
         log.exception("the shared runtime is not available")
         return None
