@@ -23,11 +23,16 @@ def running(instance: Instance) -> bool:
     return instance.state == Instance.State.RUNNING
 
 
-def test_staff_reproduce_a_customers_bot_in_a_sandbox(client, cast, greeter, emulator, runner_factory):
+def test_staff_reproduce_a_customers_bot_in_a_sandbox(
+    client, cast, greeter, emulator, runner_factory
+):
     token = emulator.create_bot("alice_shop_bot")
     original = services.install_instance(
-        account=cast.alice.account, version=greeter, name="Shop greeter",
-        config={"bot_token": token, "welcome_text": "Hi {name}, from the shop"}, actor=cast.alice,
+        account=cast.alice.account,
+        version=greeter,
+        name="Shop greeter",
+        config={"bot_token": token, "welcome_text": "Hi {name}, from the shop"},
+        actor=cast.alice,
     )
     runner = runner_factory()
 
@@ -46,8 +51,11 @@ def test_staff_reproduce_a_customers_bot_in_a_sandbox(client, cast, greeter, emu
     page = client.get(reverse("instances:detail", args=[sandbox.id])).content.decode()
     assert f"/chat/{sandbox.emulator_bot}" in page
 
-    wait_until(lambda: running(sandbox) and running(original), 40,
-               message=f"not both running; runner said:\n{runner.output()}")
+    wait_until(
+        lambda: running(sandbox) and running(original),
+        40,
+        message=f"not both running; runner said:\n{runner.output()}",
+    )
     assert emulator.ask(sandbox.emulator_bot, "/start", user_id=77) == "Hi Alice, from the shop"
 
     # Nobody but staff sees it.
@@ -66,7 +74,9 @@ def test_staff_reproduce_a_customers_bot_in_a_sandbox(client, cast, greeter, emu
     assert running(original)
 
 
-def test_a_visitor_tries_a_product_before_buying(client, greeter, emulator, runner_factory, settings):
+def test_a_visitor_tries_a_product_before_buying(
+    client, greeter, emulator, runner_factory, settings
+):
     runner = runner_factory()
     response = client.post(reverse("catalog:try", args=["greeter"]))
     trial = Instance.objects.get(kind=Instance.Kind.TRIAL)
