@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from otomat.botkit.context import BotContext
 from otomat.botkit.host import InvalidTokenError, get_me, load_entry
 from otomat.botkit.protocol import CONTROL_FD_ENV, EXIT_CONFIG_ERROR
-from otomat.botkit.store import SQLiteStore
+from otomat.botkit.store import SQLiteStore, Store
 from otomat.runtime.logs import LogWriter, secret_values
 
 if TYPE_CHECKING:
@@ -238,6 +238,11 @@ class Instance:
         return self.cmd.instance_id
 
 
+# Where instances keep their data: "sqlite" (a file in each instance's data directory) or
+# "database" (namespaced rows in the platform database, otomat.botdata; needs Django set up).
+STORES = ("sqlite", "database")
+
+
 class SharedHost:
     """Runs the instances of one product version. Methods run on the host's event loop."""
 
@@ -251,7 +256,11 @@ class SharedHost:
         concurrency: int = DEFAULT_CONCURRENCY,
         max_pending: int = DEFAULT_MAX_PENDING,
         poll_timeout: int = POLL_TIMEOUT,
+        store: str = "sqlite",
     ) -> None:
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}")
+        self.store_kind = store
         self.factory = factory
         self.control = control
         self.heartbeat_seconds = heartbeat_seconds
@@ -314,6 +323,15 @@ class SharedHost:
         log.error("rejected a command: %s", message)
         self.control.send("rejected", instance_id=instance_id, message=message)
 
+    def _store(self, cmd: AddCommand) -> Store:
+        """The instance's data store: its own SQLite file, or its namespace in the platform
+        database (``--store database``)."""
+        if self.store_kind == "database":
+            from otomat.botdata.store import DatabaseStore
+
+            return DatabaseStore(cmd.instance_id)
+        return SQLiteStore(cmd.data_dir / "store.sqlite3")
+
     async def add(self, cmd: AddCommand) -> None:
         """Start an instance (replacing one with the same id); returns at once, the instance
         reports ``ready`` or ``fatal`` later."""
@@ -327,7 +345,7 @@ class SharedHost:
         ctx = BotContext(
             instance_id=cmd.instance_id,
             config=cmd.config,
-            store=SQLiteStore(cmd.data_dir / "store.sqlite3"),
+            store=self._store(cmd),
             log=logging.getLogger("bot"),
             api_url=cmd.api_url,
             data_dir=cmd.data_dir,
@@ -695,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-timeout", type=float, default=DEFAULT_UPDATE_TIMEOUT)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
+    parser.add_argument("--store", choices=STORES, default="sqlite", help="instance data store")
     args = parser.parse_args(argv)
     if not (0.1 <= args.heartbeat_seconds <= 3600 and args.update_timeout > 0):
         parser.error("--heartbeat-seconds must be within 0.1..3600, --update-timeout positive")
@@ -717,6 +736,10 @@ def main(argv: list[str] | None = None) -> int:
 
     control_fd, updates_fd = fd_from_env(CONTROL_FD_ENV), fd_from_env(UPDATES_FD_ENV)
     try:
+        if args.store == "database":
+            import django
+
+            django.setup()  # the backend passed the database settings (and only those)
         factory = load_entry(args.source, args.entry)
         warm_up()
     except Exception:
@@ -736,8 +759,13 @@ def main(argv: list[str] | None = None) -> int:
             update_timeout=args.update_timeout,
             concurrency=args.concurrency,
             max_pending=args.max_pending,
+            store=args.store,
         )
         code = await serve(host, updates_fd)
+        if args.store == "database":
+            from otomat.botdata.store import close_worker_connection
+
+            close_worker_connection()
         await asyncio.sleep(0)  # let the transport flush the last events
         return code
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 from django.conf import settings
-from django.db import connection
 
 
 def free_port() -> int:
@@ -116,13 +115,9 @@ class Emulator:
 
 def database_url() -> str:
     """The URL of the database the tests use right now (the test database)."""
-    db = connection.settings_dict
-    engine = db["ENGINE"]
-    if engine.endswith("sqlite3"):
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    scheme = "postgres" if "postgresql" in engine else "mysql"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"{scheme}://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}"
+    from otomat.lib.dburl import current_database_url
+
+    return current_database_url()
 
 
 class RunnerProcess:
@@ -145,6 +140,7 @@ class RunnerProcess:
             OTOMAT_RUNNER_RECONCILE_SECONDS="2",
             OTOMAT_RUNTIME_SANDBOX=settings.RUNTIME_SANDBOX,
             OTOMAT_RUNTIME_SPARES=str(settings.RUNTIME_SPARES),
+            OTOMAT_SHARED_STORE=settings.SHARED_STORE,
             OTOMAT_RUNTIME_BACKOFF_SECONDS=str(settings.RUNTIME_BACKOFF_SECONDS),
             OTOMAT_RUNTIME_CRASH_LOOP_EXITS=str(settings.RUNTIME_CRASH_LOOP_EXITS),
             OTOMAT_RUNTIME_CRASH_LOOP_WINDOW=str(settings.RUNTIME_CRASH_LOOP_WINDOW),

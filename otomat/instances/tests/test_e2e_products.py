@@ -115,6 +115,11 @@ def test_movie_search_answers_and_deletes_across_a_platform_restart(
     answer = search("/search matrix")
     assert "The Matrix (1999)" in answer["text"]
     assert "The Matrix" in search("/search matirx")["text"]  # typo tolerant
+    if runtime == "shared":
+        # Shared hosts keep instance data namespaced in the platform database.
+        from otomat.botdata.models import Job
+
+        assert Job.objects.filter(instance_id=str(instance.id), kind="reindex").exists()
 
     # The platform restarts (runner killed) before the answer's auto-delete time (6 s)...
     runner.kill()

@@ -30,6 +30,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import socket
 import sys
 import time
@@ -145,11 +146,17 @@ class SharedBackend:
         concurrency: int = 4,
         report_every: float = 30.0,
         host_memory_mb: int = 4096,
+        store: str = "sqlite",
+        database_url: str = "",
     ) -> None:
         if instances_per_host < 1:
             raise ValueError("instances_per_host must be at least 1")
         if not 0.1 <= heartbeat_seconds <= 3600 or update_timeout <= 0 or concurrency < 1:
             raise ValueError("heartbeat_seconds, update_timeout or concurrency out of range")
+        if store not in shared_host.STORES or (store == "database" and not database_url):
+            raise ValueError("store must be sqlite, or database with a database_url")
+        self.store = store
+        self.database_url = database_url
         self.run_dir = Path(run_dir)
         self.instances_per_host = instances_per_host
         self.ingress = ingress
@@ -340,6 +347,19 @@ class SharedBackend:
         pool.append(host)
         return host
 
+    def _database_env(self) -> dict[str, str]:
+        """Just enough settings for a host to reach the platform database for instance data:
+        the database URL and throwaway keys (a host never needs the platform's real keys)."""
+        from cryptography.fernet import Fernet
+
+        return {
+            "DJANGO_SETTINGS_MODULE": "otomat.settings",
+            "OTOMAT_DATABASE_URL": self.database_url,
+            "OTOMAT_DATA_DIR": str(self.run_dir / "host-settings"),
+            "OTOMAT_SECRET_KEY": secrets.token_urlsafe(32),
+            "OTOMAT_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        }
+
     async def _spawn(self, host: _Host) -> None:
         assert self._registry is not None
         control_r, control_w = os.pipe()
@@ -349,6 +369,7 @@ class SharedBackend:
             "--source", str(Path(host.key.source_dir).absolute()), "--entry", host.key.entry,
             "--heartbeat-seconds", str(self.heartbeat_seconds),
             "--update-timeout", str(self.update_timeout), "--concurrency", str(self.concurrency),
+            "--store", self.store,
         ]  # fmt: skip
         # A clean environment: none of the platform's OTOMAT_* settings or secrets.
         env = {
@@ -360,6 +381,8 @@ class SharedBackend:
             protocol.CONTROL_FD_ENV: str(control_w),
             shared_host.UPDATES_FD_ENV: str(theirs.fileno()),
         }
+        if self.store == "database":
+            env.update(self._database_env())
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
