@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "otomat.accounts",
     "otomat.catalog",
     "otomat.instances",
+    "otomat.billing",
     "otomat.runtime",
     "otomat.botdata",
     "otomat.api",
