@@ -12,6 +12,8 @@ from django.db import connection, transaction
 from otomat.billing.models import InvoiceSeries
 from otomat.billing.numbering import NumberingError, take_number
 
+pytestmark = pytest.mark.smoke
+
 
 @pytest.fixture
 def series(db):
