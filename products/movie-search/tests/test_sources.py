@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -115,9 +116,11 @@ def test_the_check_function_confirms_or_refuses(sites: FakeSites) -> None:
 
 
 def test_an_unreachable_site_is_reported(sites: FakeSites) -> None:
-    port = sites.url("plain").rsplit(":", 1)[1].strip("/")
-    # A port nobody listens on: the fake sites' port plus a large offset is unlikely to be used.
-    url = f"http://127.0.0.1:{(int(port) + 20011) % 65000 + 1024}/"
+    # A port the kernel just handed out and nobody listens on any more.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
     with pytest.raises(ValueError, match="connection refused"):
         check_site(url)
 
