@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,19 +32,13 @@ def is_product_check(name: str) -> bool:
 def _sandbox_mode() -> tuple[str, str | None]:
     from otomat.runtime.backends import sandbox
 
-    if settings.RUNTIME_SANDBOX == "none":
-        return "none", None
-    bwrap = sandbox.find_bwrap()
-    if bwrap:
-        scratch = Path(tempfile.mkdtemp(prefix="otomat-selftest-"))
-        try:
-            if sandbox.bwrap_self_test(bwrap, scratch=scratch) is None:
-                return "bwrap", bwrap
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if settings.RUNTIME_SANDBOX == "bwrap":
-        raise CheckError(_("The sandbox for product checks is not available."))
-    return "none", None
+    try:
+        mode, bwrap, _reason = sandbox.resolve_mode(
+            settings.RUNTIME_SANDBOX, scratch=Path(tempfile.mkdtemp(prefix="otomat-selftest-"))
+        )
+    except RuntimeError:
+        raise CheckError(_("The sandbox for product checks is not available.")) from None
+    return mode, bwrap
 
 
 def run_product_check(name: str, value: str, *, source_dir: Path | None) -> str:

@@ -194,22 +194,12 @@ class ProcessBackend:
         log.info("process backend open (sandbox %s, run dir %s)", self.sandbox_mode, self.run_dir)
 
     async def _resolve_sandbox(self) -> str:
-        if self.sandbox_setting == "none":
-            return "none"
-        self._bwrap = sandboxing.find_bwrap()
-        reason = "bwrap is not installed"
-        if self._bwrap:
-            scratch = self.run_dir / "selftest"
-            reason = await asyncio.to_thread(
-                sandboxing.bwrap_self_test, self._bwrap, scratch=scratch
-            )
-            shutil.rmtree(scratch, ignore_errors=True)
-            if reason is None:
-                return "bwrap"
-        if self.sandbox_setting == "bwrap":
-            raise RuntimeError(f"sandbox=bwrap but the bwrap sandbox does not work: {reason}")
-        log.warning("running instances WITHOUT a sandbox: %s", reason)
-        return "none"
+        mode, self._bwrap, reason = await asyncio.to_thread(
+            sandboxing.resolve_mode, self.sandbox_setting, scratch=self.run_dir / "selftest"
+        )
+        if reason is not None:
+            log.warning("running instances WITHOUT a sandbox: %s", reason)
+        return mode
 
     async def close(self) -> None:
         """Stop every instance and spare (SIGTERM, SIGKILL after ``stop_timeout``), cancel

@@ -315,3 +315,26 @@ def bwrap_self_test(bwrap: str, *, scratch: Path, timeout: float = 15.0) -> str 
         err = result.stderr.decode(errors="replace").strip().splitlines()
         return f"exit {result.returncode}: {err[-1] if err else 'no output'}"
     return None
+
+
+def resolve_mode(setting: str, *, scratch: Path) -> tuple[str, str | None, str | None]:
+    """Turn a sandbox setting (``auto`` | ``bwrap`` | ``none``) into ``(mode, bwrap, reason)``.
+
+    ``mode`` is ``"bwrap"`` when bubblewrap is installed and its self-test passes in
+    ``scratch`` (removed afterwards), else ``"none"`` with ``reason`` saying why. Raises
+    RuntimeError when ``setting`` is ``"bwrap"`` and the sandbox does not work. Blocking: call
+    it from a thread in async code."""
+    if setting == "none":
+        return "none", None, None
+    bwrap = find_bwrap()
+    reason: str | None = "bwrap is not installed"
+    if bwrap:
+        try:
+            reason = bwrap_self_test(bwrap, scratch=scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if reason is None:
+            return "bwrap", bwrap, None
+    if setting == "bwrap":
+        raise RuntimeError(f"sandbox=bwrap but the bwrap sandbox does not work: {reason}")
+    return "none", None, reason

@@ -8,17 +8,16 @@ answer as a toast, and sees an edit and a deletion happen live.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
+from otomat.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from otomat.tgemu.testing import EmulatorServer
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = (
     Path(os.environ["OTOMAT_SCREENSHOTS"]) if os.environ.get("OTOMAT_SCREENSHOTS") else None
 )
@@ -33,12 +32,7 @@ def page():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-            ],
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page(viewport={"width": 900, "height": 800})
         page.set_default_timeout(10_000)
