@@ -1,0 +1,129 @@
+"""The one interface every payment gateway adapter implements.
+
+An adapter is stateless apart from its configuration (credentials and the API base URL). It
+knows its provider's protocol and nothing about Otomat's models: the billing services give it a
+``CheckoutRequest`` and get back a ``Checkout`` (where to send the customer), and they give it the
+raw bytes and headers of a callback and get back a verified ``GatewayEvent`` (or a
+``SignatureError``). Recording the payment, idempotency and the invoice change happen in
+``otomat.billing.payments``, the same for every provider.
+
+Amounts: ``Money`` in Otomat's billing minor units (IDR in whole rupiah, PLN/USD/EUR in cents).
+An adapter converts to its provider's unit at its own edge (e.g. Przelewy24 and Stripe take
+grosze/cents, Midtrans and Xendit take whole rupiah) and back when parsing a callback.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from otomat.billing.money import Money
+
+EventKind = Literal["paid", "pending", "failed", "expired", "refunded", "ignored"]
+
+
+class GatewayError(Exception):
+    """The provider refused a request or could not be reached; the message says which and why
+    (never containing credentials)."""
+
+
+class SignatureError(Exception):
+    """A callback whose signature, token or shape does not verify: it must change nothing."""
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One setting the owner enters for a provider (shown on the gateway settings page)."""
+
+    name: str  # key in the credentials dict
+    label: str
+    secret: bool = True  # stored encrypted, never shown again once saved
+    required: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What Otomat asks a provider to collect."""
+
+    reference: str  # Otomat's unique payment reference; comes back in callbacks (order id)
+    amount: Money
+    description: str
+    customer_email: str
+    customer_name: str
+    language: str  # "en", "id" or "pl": the payment page's language where the provider has it
+    return_url: str  # where the provider sends the customer back
+    notify_url: str  # Otomat's callback URL for this provider (where the provider lets us set it)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where to send the customer to pay, and the provider's id of this checkout."""
+
+    redirect_url: str
+    provider_ref: str  # Midtrans Snap token, Xendit invoice id, Przelewy24 token, Stripe session id
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    """One verified callback, normalised.
+
+    ``event_id`` is unique per provider for *this* notification (duplicates of it carry the same
+    id); ``payment_id`` is unique per provider for the money movement (several notifications of
+    one payment carry the same id). ``reference`` is the ``CheckoutRequest.reference``.
+    """
+
+    event_id: str
+    kind: EventKind
+    reference: str
+    payment_id: str = ""
+    amount: Money | None = None
+    occurred_at: datetime | None = None
+    detail: str = ""  # a short human description, e.g. "settlement via bank_transfer"
+    raw: Mapping = field(default_factory=dict, compare=False, repr=False)  # never secrets
+
+
+class Gateway(ABC):
+    """A payment provider. Subclasses set the class attributes and implement three methods."""
+
+    code: ClassVar[str]  # "midtrans", "xendit", "przelewy24", "stripe"
+    label: ClassVar[str]  # "Midtrans", shown to customers
+    currencies: ClassVar[frozenset[str]]  # currencies the provider takes
+    default_api_base: ClassVar[str]  # production API base URL
+    credential_fields: ClassVar[tuple[CredentialField, ...]]
+
+    def __init__(self, credentials: Mapping[str, str], *, api_base: str = "") -> None:
+        missing = [
+            f.label for f in self.credential_fields if f.required and not credentials.get(f.name)
+        ]
+        if missing:
+            raise GatewayError(f"{self.label} is not configured: {', '.join(missing)} missing.")
+        self.credentials = dict(credentials)
+        self.api_base = (api_base or self.default_api_base).rstrip("/")
+
+    @abstractmethod
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        """Ask the provider for a payment page. Raises GatewayError (refused, unreachable, or an
+        unsupported currency)."""
+
+    @abstractmethod
+    def parse_callback(self, *, headers: Mapping[str, str], body: bytes) -> GatewayEvent:
+        """Verify and normalise one callback exactly as the provider documents it. ``headers``
+        keys are lower-case. Raises SignatureError for anything that does not verify or parse;
+        never raises anything else for bad input."""
+
+    def confirm(self, event: GatewayEvent) -> GatewayEvent:
+        """Providers that want a server-side confirmation before a payment is final (Przelewy24's
+        transaction/verify) do it here; raises GatewayError if the provider refuses. The default
+        returns the event unchanged."""
+        return event
+
+    def callback_reply(self, event: GatewayEvent | None) -> tuple[int, str, str]:
+        """(status, content type, body) to answer a callback with once it is stored; ``event`` is
+        None for a callback that did not verify."""
+        if event is None:
+            return 401, "application/json", '{"error": "signature does not verify"}'
+        return 200, "application/json", '{"ok": true}'

@@ -1,0 +1,166 @@
+"""A small threaded HTTP server for fake providers: routes, a request log, a hosted payment page.
+
+Subclasses register routes with ``route(method, path_regex)`` and build responses with
+``Reply``. The server binds to 127.0.0.1 on a free port and stops on ``close()`` (or at the end
+of a ``with`` block); its thread is a daemon, so a forgotten server never keeps a test run alive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case keys
+    body: bytes
+    match: re.Match | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | str | dict | list = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> tuple[bytes, str]:
+        if isinstance(self.body, dict | list):
+            return json.dumps(self.body).encode(), "application/json"
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/html; charset=utf-8"
+        return self.body, "application/octet-stream"
+
+
+Handler = Callable[[Request], Reply]
+
+
+class FakeServer:
+    """Base class: subclasses call ``self.route(...)`` in ``__init__`` before ``start()``."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern, Handler]] = []
+        self.requests: list[Request] = []  # every request received, in order
+        self.callbacks: list[httpx.Response] = []  # replies to callbacks this fake sent
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        self._routes.append((method.upper(), re.compile(f"^{pattern}$"), handler))
+
+    def _dispatch(self, request: Request) -> Reply:
+        for method, pattern, handler in self._routes:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                request.match = match
+                try:
+                    return handler(request)
+                except Exception as exc:  # a fake's bug must show up, not hang the client
+                    return Reply(500, {"error": f"fake server error: {exc!r}"})
+        return Reply(404, {"error": f"no route {request.method} {request.path}"})
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "start() the server first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, port: int = 0) -> FakeServer:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                request = Request(
+                    method=self.command,
+                    path=parts.path,
+                    query=parse_qs(parts.query, keep_blank_values=True),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+                fake.requests.append(request)
+                reply = fake._dispatch(request)
+                payload, content_type = reply.encoded()
+                self.send_response(reply.status)
+                headers = {"Content-Type": content_type, **reply.headers}
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start() if self._httpd is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    def post_callback(
+        self, url: str, body: bytes, headers: dict[str, str], *, method: str = "POST"
+    ) -> httpx.Response:
+        """Deliver one callback to ``url`` as the provider would, recording the reply."""
+        response = httpx.request(method, url, content=body, headers=headers, timeout=30)
+        self.callbacks.append(response)
+        return response
+
+
+def payment_page(title: str, amount: str, pay_action: str, cancel_action: str) -> str:
+    """The fake hosted payment page: the amount and two buttons (pay / cancel), each a form
+    POST back to the fake, which then sends the signed callback and redirects the customer."""
+    from html import escape
+
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:28rem;margin:3rem auto;padding:1rem}}
+.amount{{font-size:2rem;margin:1rem 0}}button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.5rem}}
+.note{{color:#666;font-size:.85rem}}</style></head><body>
+<h1>{escape(title)}</h1>
+<p class="note">A local test payment page: no real money moves.</p>
+<p class="amount">{escape(amount)}</p>
+<form method="post" action="{escape(pay_action)}" style="display:inline"><button id="pay">Pay</button></form>
+<form method="post" action="{escape(cancel_action)}" style="display:inline"><button id="cancel">Cancel</button></form>
+</body></html>"""
