@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "otomat.catalog",
     "otomat.instances",
     "otomat.billing",
+    "otomat.notify",
     "otomat.runtime",
     "otomat.botdata",
     "otomat.api",
@@ -181,6 +182,14 @@ EMAIL_BACKEND = env_str("OTOMAT_EMAIL_BACKEND", "django.core.mail.backends.conso
 DEFAULT_FROM_EMAIL = env_str("OTOMAT_FROM_EMAIL", "otomat@localhost")
 EMAIL_HOST = env_str("OTOMAT_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("OTOMAT_EMAIL_PORT", 25)
+
+# The owner's Telegram bot: billing notices and reminders go to people who linked their chat.
+# Empty: notices go by email only.
+OWNER_BOT_TOKEN = env_str("OTOMAT_OWNER_BOT_TOKEN", "")
+OWNER_BOT_USERNAME = env_str("OTOMAT_OWNER_BOT_USERNAME", "")
+
+# How often the scheduler enqueues the billing (dunning) run, in seconds.
+BILLING_RUN_SECONDS = env_int("OTOMAT_BILLING_RUN_SECONDS", 60, minimum=5)
 
 TASKS = {
     "default": {

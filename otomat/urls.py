@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("otomat.accounts.urls")),
     path("catalog/", include("otomat.catalog.urls")),
     path("instances/", include("otomat.instances.urls")),
+    path("billing/", include("otomat.billing.urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -33,6 +33,7 @@ __all__ = [
     "apply_credit",
     "apply_tax",
     "exponent",
+    "percentage",
     "prorated_credit",
 ]
 
@@ -369,6 +370,24 @@ def prorated_credit(
     length = (end - start) // one_us
     credit = _round_half_even(Fraction(price.amount_minor * unused, length))
     return Money(credit, price.currency)
+
+
+# -- percentages -----------------------------------------------------------------------------------
+
+
+def percentage(amount: Money, percent: Decimal | int | str) -> Money:
+    """`percent` % of `amount` (a coupon's discount, a late fee), rounded half-up to the minor
+    unit; `percentage(m, p) + percentage(m, 100 - p)` may differ from `m` by one unit, so a
+    caller that splits an amount in two uses `amount - percentage(...)` for the other part.
+
+    Raises TypeError for a float percent, ValueError for a percent outside 0..100.
+    """
+    if not isinstance(amount, Money):
+        raise TypeError(f"amount must be Money, not {type(amount).__name__}")
+    rate = Fraction(_to_decimal(percent, "percent"))
+    if not 0 <= rate <= 100:
+        raise ValueError(f"percent must be between 0 and 100, got {percent}")
+    return Money(_round_half_up(amount.amount_minor * rate / 100), amount.currency)
 
 
 # -- tax -------------------------------------------------------------------------------------------

@@ -69,6 +69,13 @@ class Instance(models.Model):
     errors = models.PositiveIntegerField(default=0)
     status_message = models.TextField(blank=True)  # e.g. the last log lines on failure
 
+    # Who suspended it ("billing" or "staff") and why, shown on the customer's page. Billing only
+    # lifts its own suspensions: a staff suspension (abuse) stays until staff lift it.
+    suspension_source = models.CharField(max_length=16, blank=True)
+    suspension_reason = models.CharField(max_length=300, blank=True)
+    # What the runner should do once the suspension ends (a stopped bot stays stopped).
+    desired_before_suspension = models.CharField(max_length=16, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

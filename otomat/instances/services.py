@@ -175,10 +175,20 @@ def install_instance(
 
 
 def start_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
-    if instance.state == S.SUSPENDED and not (actor and actor.is_staff):
+    is_staff = bool(actor and actor.is_staff)
+    if instance.state == S.SUSPENDED and not is_staff:
         raise InstanceError("This instance is suspended; it starts again when the suspension ends.")
+    if instance.state == S.PENDING and not is_staff:
+        # A pending instance waits for its first payment; billing provisions it when paid.
+        raise InstanceError("This instance starts once its order is paid.")
     if instance.state in (S.RUNNING, S.PROVISIONING):
         raise InstanceError("The instance is already running.")
+    if instance.state == S.SUSPENDED:
+        Instance.objects.filter(pk=instance.pk).update(
+            suspension_source="", suspension_reason="", desired_before_suspension=""
+        )
+        cause = "started by staff (suspension lifted)"
+        return provision_instance(instance, actor=actor, actor_label=actor_label, cause=cause)
     return provision_instance(instance, actor=actor, actor_label=actor_label, cause="started")
 
 
@@ -247,24 +257,145 @@ def update_config(
     return instance
 
 
-def remove_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
+class SuspensionSource:
+    BILLING = "billing"  # unpaid invoices; lifted by billing when they are paid
+    STAFF = "staff"  # abuse or a staff decision; lifted only by staff
+
+
+def suspend_instance(
+    instance: Instance,
+    *,
+    source: str,
+    reason: str,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> Instance:
+    """Stop the instance and keep its data, recording who suspended it and why (shown to the
+    customer). Suspending an already suspended instance only records a staff suspension over a
+    billing one (so paying does not lift it). Raises InstanceError for a terminated or pending
+    instance."""
+    if source not in (SuspensionSource.BILLING, SuspensionSource.STAFF):
+        raise InstanceError(f"Unknown suspension source {source!r}.")
+    reason = (reason or "").strip()[:300]
+    if not reason:
+        raise InstanceError("Say why the instance is suspended; the customer sees the reason.")
+    with transaction.atomic():
+        current = Instance.objects.select_for_update().get(pk=instance.pk)
+        if current.state == S.SUSPENDED:
+            if source == SuspensionSource.STAFF and current.suspension_source != source:
+                Instance.objects.filter(pk=current.pk).update(
+                    suspension_source=source, suspension_reason=reason
+                )
+                record_audit(
+                    "instance.suspended",
+                    actor=actor,
+                    actor_label=actor_label,
+                    account=current.account,
+                    target=current,
+                    data={"source": source, "reason": reason},
+                )
+            instance.refresh_from_db()
+            return instance
+        transition(
+            current,
+            S.SUSPENDED,
+            cause=f"suspended ({source}): {reason}",
+            actor=actor,
+            actor_label=actor_label,
+            expected_from={S.RUNNING, S.PROVISIONING, S.STOPPED, S.FAILED},
+            desired=Instance.Desired.STOPPED,
+            desired_before_suspension=current.desired,
+            suspension_source=source,
+            suspension_reason=reason,
+            pid=None,
+        )
+        record_audit(
+            "instance.suspended",
+            actor=actor,
+            actor_label=actor_label,
+            account=current.account,
+            target=current,
+            data={"source": source, "reason": reason},
+        )
+    instance.refresh_from_db()
+    return instance
+
+
+def unsuspend_instance(
+    instance: Instance,
+    *,
+    source: str,
+    reason: str,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> bool:
+    """Lift a suspension made by ``source`` and return the instance to what it did before
+    (running again, or stopped if the customer had stopped it). Returns False and changes
+    nothing when the instance is not suspended or was suspended by someone else (billing never
+    lifts a staff suspension); staff may lift any suspension."""
+    with transaction.atomic():
+        current = Instance.objects.select_for_update().get(pk=instance.pk)
+        if current.state != S.SUSPENDED:
+            return False
+        if current.suspension_source != source and source != SuspensionSource.STAFF:
+            return False
+        cleared = {
+            "suspension_source": "",
+            "suspension_reason": "",
+            "desired_before_suspension": "",
+        }
+        cause = f"suspension lifted ({source}): {reason}"[:300]
+        if current.desired_before_suspension == Instance.Desired.STOPPED:
+            transition(
+                current,
+                S.STOPPED,
+                cause=cause,
+                actor=actor,
+                actor_label=actor_label,
+                expected_from={S.SUSPENDED},
+                **cleared,
+            )
+        else:
+            Instance.objects.filter(pk=current.pk).update(**cleared)
+            current.refresh_from_db()
+            provision_instance(current, actor=actor, actor_label=actor_label, cause=cause)
+        record_audit(
+            "instance.unsuspended",
+            actor=actor,
+            actor_label=actor_label,
+            account=current.account,
+            target=current,
+            data={"source": source, "reason": reason},
+        )
+    instance.refresh_from_db()
+    return True
+
+
+@transaction.atomic
+def remove_instance(
+    instance: Instance, *, actor: User | None, actor_label: str = "", cause: str = "removed"
+) -> Instance:
     """Terminate: stop it for good. Data is kept for TERMINATED_DATA_GRACE_DAYS, then deleted."""
     transition(
         instance,
         S.TERMINATED,
-        cause="removed",
+        cause=cause,
         actor=actor,
         actor_label=actor_label,
         desired=Instance.Desired.STOPPED,
         terminated_at=timezone.now(),
         pid=None,
     )
+    from otomat.instances.signals import instance_terminated
+
+    instance_terminated.send(sender=Instance, instance=instance, cause=cause)
     record_audit(
         "instance.removed",
         actor=actor,
         actor_label=actor_label,
         account=instance.account,
         target=instance,
+        data={"cause": cause} if cause != "removed" else None,
     )
     return instance
 
@@ -278,8 +409,13 @@ def purge_terminated_data(*, now=None) -> int:
     due = Instance.objects.filter(
         state=S.TERMINATED, terminated_at__lte=cutoff, data_deleted_at__isnull=True
     ).only("id", "account_id", "name")
+    from otomat.botdata.models import Job, KeyValue
+
     for instance in due.iterator(chunk_size=200):
         shutil.rmtree(instance.data_dir, ignore_errors=True)
+        # Shared-runtime instances keep their data in the platform database.
+        KeyValue.objects.filter(instance_id=str(instance.pk)).delete()
+        Job.objects.filter(instance_id=str(instance.pk)).delete()
         claimed = Instance.objects.filter(pk=instance.pk, data_deleted_at__isnull=True).update(
             data_deleted_at=now, secrets={}
         )
@@ -298,6 +434,7 @@ def purge_terminated_data(*, now=None) -> int:
 __all__ = [
     "ConfigError",
     "InstanceError",
+    "SuspensionSource",
     "create_instance",
     "install_instance",
     "provision_instance",
@@ -306,6 +443,8 @@ __all__ = [
     "restart_instance",
     "start_instance",
     "stop_instance",
+    "suspend_instance",
     "transition",
+    "unsuspend_instance",
     "update_config",
 ]

@@ -6,14 +6,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from otomat.accounts.services import record_audit
 from otomat.catalog import schema_form
 from otomat.catalog.models import Product
 from otomat.instances import sandboxes, services
+from otomat.instances.exports import ExportUnavailable, build_export
 from otomat.instances.models import Instance
 from otomat.lib import emulator
 from otomat.runtime.logs import tail
@@ -250,3 +252,64 @@ def open_sandbox(request: HttpRequest, instance_id) -> HttpResponse:
         request, _("Sandbox started with the same version and settings; secrets were replaced.")
     )
     return redirect("instances:detail", instance_id=sandbox.id)
+
+
+@login_required
+def export(request: HttpRequest, instance_id) -> HttpResponse:
+    """Download the instance's data (settings without secrets, files, data store) as a zip."""
+    import os
+
+    from django.utils.text import slugify
+
+    instance = get_instance(request, instance_id)
+    if instance.kind != Instance.Kind.CUSTOMER:
+        raise Http404
+    try:
+        path = build_export(instance)
+    except ExportUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("instances:detail", instance_id=instance.id)
+    handle = path.open("rb")
+    os.unlink(path)  # the open handle keeps the bytes until the response is sent
+    record_audit("instance.exported", actor=request.user, account=instance.account, target=instance)
+    filename = f"{slugify(instance.name) or 'instance'}-export.zip"
+    return FileResponse(handle, as_attachment=True, filename=filename)
+
+
+@login_required
+@require_POST
+def suspend(request: HttpRequest, instance_id) -> HttpResponse:
+    """Staff: suspend for abuse or another reason (billing never lifts this suspension)."""
+    if not request.user.is_staff:
+        raise Http404
+    instance = get_instance(request, instance_id)
+    try:
+        services.suspend_instance(
+            instance,
+            source=services.SuspensionSource.STAFF,
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+    except services.InstanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Suspended. The customer sees the reason on this page."))
+    return redirect("instances:detail", instance_id=instance.id)
+
+
+@login_required
+@require_POST
+def unsuspend(request: HttpRequest, instance_id) -> HttpResponse:
+    if not request.user.is_staff:
+        raise Http404
+    instance = get_instance(request, instance_id)
+    if services.unsuspend_instance(
+        instance,
+        source=services.SuspensionSource.STAFF,
+        reason="lifted by staff",
+        actor=request.user,
+    ):
+        messages.success(request, _("Suspension lifted."))
+    else:
+        messages.error(request, _("This instance is not suspended."))
+    return redirect("instances:detail", instance_id=instance.id)

@@ -28,12 +28,24 @@ def _holder() -> str:
 
 def jobs() -> list[tuple[str, object, dict]]:
     """(name, task, trigger kwargs) of every periodic job."""
-    from otomat.instances.tasks import expire_sandboxes_task, purge_terminated_data_task
+    from django.conf import settings
 
-    return [
+    from otomat.billing.tasks import retry_callbacks_task, run_billing_task
+    from otomat.instances.tasks import expire_sandboxes_task, purge_terminated_data_task
+    from otomat.notify.tasks import deliver_pending_task, poll_owner_bot_task
+
+    found = [
         ("purge-terminated-data", purge_terminated_data_task, {"minutes": 60}),
         ("expire-sandboxes", expire_sandboxes_task, {"minutes": 1}),
+        # Cheap when nothing is due (one indexed query), so it can run often: a payment whose
+        # immediate follow-up was lost is finished within this interval.
+        ("billing-run", run_billing_task, {"seconds": settings.BILLING_RUN_SECONDS}),
+        ("retry-callbacks", retry_callbacks_task, {"minutes": 5}),
+        ("deliver-notifications", deliver_pending_task, {"minutes": 1}),
     ]
+    if settings.OWNER_BOT_TOKEN:
+        found.append(("poll-owner-bot", poll_owner_bot_task, {"seconds": 5}))
+    return found
 
 
 def run_scheduler() -> int:

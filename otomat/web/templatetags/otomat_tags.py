@@ -9,3 +9,15 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def money(value, locale=None):
+    """Format a Money in the active language (or the given one): ``{{ invoice.total|money }}``."""
+    from django.utils.translation import get_language
+
+    from otomat.billing.money import Money
+
+    if not isinstance(value, Money):
+        return ""
+    return value.format(locale or get_language() or "en")

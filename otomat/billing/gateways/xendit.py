@@ -1,0 +1,305 @@
+"""Xendit Invoices: Xendit's hosted payment page (virtual accounts, QRIS, e-wallets, retail, cards).
+
+The protocol, as Xendit documents it (Invoice API reference and the official clients' Invoice
+docs; "Webhook behavior" and callback setup in docs.xendit.co):
+
+* Checkout: ``POST {api_base}/v2/invoices`` with HTTP Basic auth (the secret API key as the user
+  name, an empty password) and a JSON body with ``external_id`` (ours), ``amount``, ``currency``,
+  ``payer_email``, ``description`` and the success/failure redirect URLs. Xendit answers with the
+  invoice: ``id``, ``invoice_url`` (the hosted page) and ``status`` PENDING. Errors carry
+  ``error_code`` and ``message``.
+* Callback: Xendit POSTs the invoice as JSON to the Invoice callback URL set in the dashboard
+  (the API takes no per-invoice URL, so ``CheckoutRequest.notify_url`` is not sent) when it is
+  paid or expires, retrying until it gets a 2xx. Every callback carries the account's callback
+  verification token in the ``x-callback-token`` header; the body itself is not signed. A
+  ``webhook-id`` header, when present, identifies the delivery and repeats on retries.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, NoReturn
+
+import httpx
+
+from otomat.billing.gateways.base import (
+    Checkout,
+    CheckoutRequest,
+    CredentialField,
+    EventKind,
+    Gateway,
+    GatewayError,
+    GatewayEvent,
+    SignatureError,
+)
+from otomat.billing.money import Money
+
+__all__ = ["GATEWAY", "XenditGateway"]
+
+TIMEOUT = 10.0  # seconds, for connecting and for each read
+# A real callback is a few kilobytes; anything far larger is not one, and is refused unparsed.
+MAX_CALLBACK_BYTES = 64 * 1024
+_MIN_SCRUBBED = 8  # shortest secret worth removing from error messages
+
+# Invoice status -> kind. SETTLED follows PAID once the money reaches the balance; both mean the
+# customer paid. Statuses Xendit may add later are "ignored" (verified, but nothing to do).
+_STATUS_KINDS: dict[str, EventKind] = {
+    "PAID": "paid",
+    "SETTLED": "paid",
+    "EXPIRED": "expired",
+    "PENDING": "pending",
+}
+
+
+class XenditGateway(Gateway):
+    """Xendit invoices and invoice callbacks. Xendit also invoices in PHP, THB, VND and MYR;
+    Otomat bills Indonesian customers through it, so IDR only."""
+
+    code: ClassVar[str] = "xendit"
+    label: ClassVar[str] = "Xendit"
+    currencies: ClassVar[frozenset[str]] = frozenset({"IDR"})
+    default_api_base: ClassVar[str] = "https://api.xendit.co"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField(
+            "secret_key",
+            "Secret API key",
+            help="Xendit dashboard → Settings → API keys; needs write access to Money-in.",
+        ),
+        CredentialField(
+            "callback_token",
+            "Callback verification token",
+            help="Xendit dashboard → Settings → Webhooks (callbacks): the verification token.",
+        ),
+    )
+
+    # -- checkout -----------------------------------------------------------------------------
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        """Create an invoice for ``request`` and return its hosted page and invoice id.
+
+        ``external_id`` is ``request.reference``. The customer returns to ``return_url`` both
+        after paying and after giving up (Otomat's return page reads the payment's state).
+        Raises GatewayError for a currency other than IDR or an amount under Rp1 (before any
+        request), and when Xendit refuses or cannot be reached.
+        """
+        amount = request.amount
+        if amount.currency not in self.currencies:
+            raise GatewayError(f"Xendit invoices are set up for IDR only, not {amount.currency}.")
+        if amount.amount_minor < 1:
+            raise GatewayError(f"Xendit cannot invoice {amount}; the minimum is 1 IDR.")
+        payload: dict[str, Any] = {
+            "external_id": request.reference,
+            "amount": amount.amount_minor,  # whole rupiah: IDR's billing unit is Xendit's unit
+            "currency": amount.currency,
+            "description": request.description or request.reference,
+        }
+        if request.customer_email:
+            payload["payer_email"] = request.customer_email
+        if request.return_url:
+            payload["success_redirect_url"] = request.return_url
+            payload["failure_redirect_url"] = request.return_url
+        data = self._post("/v2/invoices", payload)
+        invoice_id, invoice_url = data.get("id"), data.get("invoice_url")
+        if not (isinstance(invoice_id, str) and invoice_id and isinstance(invoice_url, str)):
+            raise GatewayError("Xendit answered without an invoice id and invoice_url.")
+        if not invoice_url.startswith(("https://", "http://")):
+            raise GatewayError("Xendit answered with an invoice_url that is not a web address.")
+        return Checkout(redirect_url=invoice_url, provider_ref=invoice_id)
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST ``payload`` as JSON and return the JSON object of a 2xx reply."""
+        try:
+            response = httpx.post(
+                f"{self.api_base}{path}",
+                json=payload,
+                headers={"Accept": "application/json"},
+                auth=(self.credentials["secret_key"], ""),
+                timeout=TIMEOUT,
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # Not chained: the exception holds the request, Authorization header included.
+            raise GatewayError(
+                f"Xendit could not be reached ({type(exc).__name__}): {self._scrub(exc)}"
+            ) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not response.is_success:
+            reason = _error_message(data) or response.reason_phrase or "no reason given"
+            raise GatewayError(
+                f"Xendit refused the request (HTTP {response.status_code}): {self._scrub(reason)}"
+            )
+        if not isinstance(data, dict):
+            raise GatewayError(
+                f"Xendit answered HTTP {response.status_code} with something that is not "
+                f"a JSON object."
+            )
+        return data
+
+    def _scrub(self, text: object) -> str:
+        """``text`` without the secret key or callback token, should anything ever echo them."""
+        result = str(text)[:500]
+        for name in ("secret_key", "callback_token"):
+            secret = self.credentials.get(name) or ""
+            # Real keys and tokens are dozens of characters; replacing a two-letter test value
+            # would only garble the message.
+            if len(secret) >= _MIN_SCRUBBED:
+                result = result.replace(secret, f"[{name.replace('_', ' ')}]")
+        return result
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    def parse_callback(self, *, headers: Mapping[str, str], body: bytes) -> GatewayEvent:
+        """Verify one invoice callback and normalise it.
+
+        Verification is the documented one: ``x-callback-token`` must equal the configured
+        callback token (compared in constant time). The event:
+
+        * ``event_id`` the ``webhook-id`` header when Xendit sends one (it repeats on retries),
+          else ``f"{id}:{status}"``;
+        * ``payment_id`` the invoice ``id`` (one invoice is paid at most once);
+        * ``reference`` the ``external_id``;
+        * ``amount`` ``paid_amount`` for a payment (what the customer actually paid), else the
+          invoice ``amount``, in whole rupiah;
+        * ``occurred_at`` ``paid_at`` for a payment, else ``updated``.
+
+        PAID and SETTLED are "paid", EXPIRED "expired", PENDING "pending", anything else
+        "ignored". Anything that does not verify or parse raises SignatureError, nothing else.
+        """
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        token = lowered.get("x-callback-token")
+        if not isinstance(token, str) or not hmac.compare_digest(
+            _bytes(token), _bytes(self.credentials["callback_token"])
+        ):
+            raise SignatureError("Xendit callback: x-callback-token does not match.")
+        data = _load_json(body)
+        invoice_id = _text(data, "id")
+        external_id = _text(data, "external_id")
+        status = _text(data, "status")
+        kind = _STATUS_KINDS.get(status, "ignored")
+        currency = _text(data, "currency")
+        if currency not in self.currencies:
+            raise SignatureError(f"Xendit callback in {currency!r}, not IDR.")
+        amount = _rupiah(data, "amount")
+        if kind == "paid" and data.get("paid_amount") is not None:
+            amount = _rupiah(data, "paid_amount")
+
+        webhook_id = lowered.get("webhook-id")
+        if webhook_id is None or webhook_id == "":
+            event_id = f"{invoice_id}:{status}"
+        elif isinstance(webhook_id, str) and len(webhook_id) <= 200 and webhook_id.isprintable():
+            event_id = webhook_id
+        else:
+            _refuse("the webhook-id header is not a short printable string")
+
+        method = _optional_text(data, "payment_method")
+        channel = _optional_text(data, "payment_channel")
+        detail = status.lower()
+        if method:
+            detail += f" via {method}" + (f" ({channel})" if channel else "")
+        return GatewayEvent(
+            event_id=event_id,
+            kind=kind,
+            reference=external_id,
+            payment_id=invoice_id,
+            amount=amount,
+            occurred_at=_time(data, "paid_at" if kind == "paid" else "updated"),
+            detail=detail[:200],
+            raw=data,
+        )
+
+
+def _error_message(data: object) -> str:
+    """Xendit's ``message`` with its ``error_code``, as one line."""
+    if not isinstance(data, dict):
+        return ""
+    message = data.get("message")
+    code = data.get("error_code")
+    text = str(message) if message else ""
+    if code:
+        text = f"{code}: {text}" if text else str(code)
+    return text
+
+
+def _time(data: Mapping[str, Any], name: str) -> datetime | None:
+    """An ISO 8601 time from the callback ("2026-05-01T07:03:09.123Z"), or None. The time is
+    informational: never a reason to refuse a verified callback."""
+    value = data.get(name)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+# -- strict reading of an untrusted body; every failure is a SignatureError --------------------
+
+
+def _refuse(reason: str) -> NoReturn:
+    raise SignatureError(f"Xendit callback: {reason}.")
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number")
+
+
+def _load_json(body: bytes) -> dict[str, Any]:
+    if not isinstance(body, bytes | bytearray):
+        _refuse("the body is not bytes")
+    if len(body) > MAX_CALLBACK_BYTES:
+        _refuse(f"the body is larger than {MAX_CALLBACK_BYTES} bytes")
+    try:
+        # Decimals rather than floats, and no NaN/Infinity: amounts stay exact on the way in.
+        data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # bad JSON or UTF-8, huge integers, deep nesting
+        _refuse("the body is not JSON")
+    if not isinstance(data, dict):
+        _refuse("the body is not a JSON object")
+    return data
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        _refuse(f"{name} is missing or not a string")
+    if len(value) > 255:
+        _refuse(f"{name} is too long")
+    return value
+
+
+def _optional_text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 255:
+        _refuse(f"{name} is not a short string")
+    return value
+
+
+def _rupiah(data: Mapping[str, Any], name: str) -> Money:
+    """A JSON number of whole, non-negative rupiah (``150000`` or ``150000.0``) as Money."""
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        _refuse(f"{name} is missing or not a number")
+    try:
+        amount = Money.of(value, "IDR")
+    except ValueError:  # a fraction of a rupiah, or absurdly large
+        _refuse(f"{name} {value} is not a whole number of rupiah")
+    if amount.amount_minor < 0:
+        _refuse(f"{name} {value} is negative")
+    return amount
+
+
+def _bytes(text: str) -> bytes:
+    # hmac.compare_digest refuses non-ASCII str; compare the exact UTF-8 bytes instead.
+    return text.encode("utf-8", "surrogatepass")
+
+
+GATEWAY = XenditGateway

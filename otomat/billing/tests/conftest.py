@@ -1,0 +1,119 @@
+"""Billing fixtures: the Greeter product with plans in IDR and PLN, the standard dunning policy,
+Indonesian and Polish VAT, and helpers to order, pay and move time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from otomat.billing.models import DunningPolicy, Plan, TaxRate
+
+T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+GREETER_CONFIG = {
+    "bot_token": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
+    "welcome_text": "Hello {name}",
+    "language": "en",
+    "max_daily_greetings": 50,
+    "reply_delay_seconds": 0,
+}
+
+
+@pytest.fixture(autouse=True)
+def _immediate_tasks(settings):
+    """Tasks enqueued by billing (notification delivery) run at once in tests."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture
+def policy(db):
+    return DunningPolicy.objects.create(
+        name="Test policy",
+        invoice_days_before=7,
+        reminder_days=[-3, 0, 3, 5],
+        suspend_after_days=7,
+        terminate_after_days=30,
+        export_notice_days=3,
+    )
+
+
+@pytest.fixture
+def ppn(db):
+    return TaxRate.objects.create(name="PPN 11%", rate_percent=Decimal("11"), inclusive=True)
+
+
+@pytest.fixture
+def vat_pl(db):
+    return TaxRate.objects.create(name="VAT 23%", rate_percent=Decimal("23"), inclusive=False)
+
+
+@pytest.fixture
+def plan(greeter, policy, ppn):
+    return Plan.objects.create(
+        product=greeter.product,
+        code="basic",
+        name="Basic",
+        currency="IDR",
+        price_minor=150_000,
+        period_months=1,
+        setup_fee_minor=50_000,
+        tax_rate=ppn,
+        dunning_policy=policy,
+    )
+
+
+@pytest.fixture
+def pro_plan(greeter, policy, ppn):
+    return Plan.objects.create(
+        product=greeter.product,
+        code="pro",
+        name="Pro",
+        currency="IDR",
+        price_minor=300_000,
+        period_months=1,
+        tax_rate=ppn,
+        dunning_policy=policy,
+    )
+
+
+@pytest.fixture
+def order(cast, greeter, plan):
+    """order(**kw) places an order for alice on the basic plan at T0 unless told otherwise."""
+    from otomat.billing.subscriptions import place_order
+
+    def make(*, user=None, plan_=None, now=T0, coupon="", name="Alice's greeter"):
+        user = user or cast.alice
+        with time_machine.travel(now, tick=False):
+            return place_order(
+                account=user.account,
+                version=greeter,
+                plan=plan_ or plan,
+                name=name,
+                config=dict(GREETER_CONFIG),
+                actor=user,
+                coupon_code=coupon,
+                now=now,
+            )
+
+    return make
+
+
+def pay(invoice, *, at=None, reference=None, amount=None):
+    """Record a bank transfer for what is due on ``invoice`` (as staff would)."""
+    from django.test import TestCase
+
+    from otomat.billing.payments import record_payment
+
+    invoice.refresh_from_db()
+    # Tests run inside a transaction: run the after-commit work (the immediate follow-up).
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return record_payment(
+            invoice,
+            amount=amount or invoice.amount_due,
+            gateway="manual",
+            provider_payment_id=reference or f"transfer-{invoice.number}",
+            actor_label="test",
+            now=at,
+        )

@@ -1,0 +1,286 @@
+"""Notifications by email and Telegram (the owner's bot), from templates in each person's
+language.
+
+``notify_user`` renders and stores one ``Notification`` per channel inside the caller's
+transaction (the outbox); after commit, ``deliver_pending`` sends them and retries failures with
+backoff. Templates live in ``templates/notify/<kind>.subject.txt`` and ``<kind>.body.txt`` and are
+rendered with the person's language and time zone active.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+import zoneinfo
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from otomat.accounts.models import Account, User
+from otomat.notify.models import (
+    BotCursor,
+    Notification,
+    TelegramLink,
+    TelegramLinkCode,
+)
+
+log = logging.getLogger("otomat.notify")
+MAX_ATTEMPTS = 8
+TELEGRAM_LIMIT = 4096  # characters per Telegram message
+
+
+class NotifyError(Exception):
+    """A notification could not be sent; the message says why (no secrets)."""
+
+
+# -- composing --------------------------------------------------------------------------------
+
+
+def render(
+    kind: str, context: dict[str, Any], *, language: str, tz: str = "UTC"
+) -> tuple[str, str]:
+    """(subject, body) of template ``kind`` in ``language``; raises TemplateDoesNotExist."""
+    try:
+        zone = zoneinfo.ZoneInfo(tz or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    with translation.override(language or "en"), timezone.override(zone):
+        subject = render_to_string(f"notify/{kind}.subject.txt", context).strip()
+        body = render_to_string(f"notify/{kind}.body.txt", context).strip()
+    return " ".join(subject.split())[:200], body
+
+
+def telegram_enabled() -> bool:
+    return bool(settings.OWNER_BOT_TOKEN)
+
+
+def notify_user(
+    user: User, kind: str, context: dict[str, Any], *, dedupe_key: str | None = None
+) -> list[Notification]:
+    """Queue ``kind`` for ``user`` by email and, when they linked Telegram, by Telegram. Must be
+    called inside the transaction of the change it reports. With ``dedupe_key``, a second call
+    with the same key queues nothing (returns [])."""
+    if not user.is_active:
+        return []
+    subject, body = render(
+        kind, {**context, "user": user}, language=user.language, tz=user.timezone
+    )
+    channels = [Notification.Channel.EMAIL] if user.email else []
+    if telegram_enabled() and TelegramLink.objects.filter(user=user).exists():
+        channels.append(Notification.Channel.TELEGRAM)
+    created: list[Notification] = []
+    for channel in channels:
+        key = f"{dedupe_key}:{channel}"[:200] if dedupe_key else None
+        try:
+            with transaction.atomic():
+                created.append(
+                    Notification.objects.create(
+                        user=user,
+                        channel=channel,
+                        kind=kind,
+                        subject=subject,
+                        body=body,
+                        dedupe_key=key,
+                    )
+                )
+        except IntegrityError:
+            continue  # already queued under this key
+    if created:
+        transaction.on_commit(kick_delivery)
+    return created
+
+
+def notify_account(
+    account: Account, kind: str, context: dict[str, Any], *, dedupe_key: str | None = None
+) -> list[Notification]:
+    """Queue ``kind`` for the account's responsible person (who gets billing notices)."""
+    person = account.responsible
+    if person is None:
+        return []
+    return notify_user(person, kind, {**context, "account": account}, dedupe_key=dedupe_key)
+
+
+# -- delivering -------------------------------------------------------------------------------
+
+_last_kick = 0.0
+_kick_lock = threading.Lock()
+
+
+def kick_delivery() -> None:
+    """Ask a worker to deliver what is queued; at most once a second per process (a billing run
+    queues thousands of notices in one transaction)."""
+    global _last_kick
+    with _kick_lock:
+        now = time.monotonic()
+        if now - _last_kick < 1.0:
+            return
+        _last_kick = now
+    try:
+        from otomat.notify.tasks import deliver_pending_task
+
+        deliver_pending_task.enqueue()
+    except Exception:  # the periodic delivery picks it up anyway
+        log.exception("could not enqueue notification delivery")
+
+
+def send_telegram(chat_id: int, text: str) -> None:
+    """Send ``text`` to ``chat_id`` from the owner's bot; raises NotifyError."""
+    if not settings.OWNER_BOT_TOKEN:
+        raise NotifyError("No owner bot is configured (OTOMAT_OWNER_BOT_TOKEN).")
+    url = f"{settings.BOT_API_URL}/bot{settings.OWNER_BOT_TOKEN}/sendMessage"
+    try:
+        response = httpx.post(
+            url,
+            json={
+                "chat_id": chat_id,
+                "text": text[:TELEGRAM_LIMIT],
+                "link_preview_options": {"is_disabled": True},
+            },
+            timeout=15,
+        )
+        payload = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise NotifyError(f"Bot API unreachable: {type(exc).__name__}") from None
+    if not payload.get("ok"):
+        raise NotifyError(f"Bot API refused: {payload.get('description', response.status_code)}")
+
+
+def _send(notification: Notification) -> None:
+    if notification.channel == Notification.Channel.EMAIL:
+        send_mail(
+            notification.subject,
+            notification.body,
+            settings.DEFAULT_FROM_EMAIL,
+            [notification.user.email],
+        )
+    else:
+        link = TelegramLink.objects.filter(user_id=notification.user_id).first()
+        if link is None:
+            raise NotifyError("The person unlinked Telegram.")
+        send_telegram(link.chat_id, f"{notification.subject}\n\n{notification.body}")
+
+
+def deliver(notification_id: int, *, now=None) -> bool:
+    """Send one queued notification; returns True when sent. Claims it first with a conditional
+    update (two workers never send the same one), and on failure schedules a retry with backoff
+    (1, 2, 4 … minutes), giving up after MAX_ATTEMPTS."""
+    now = now or timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, sent_at__isnull=True, gave_up=False, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + timedelta(minutes=10))  # a lease while we send
+    if not claimed:
+        return False
+    notification = Notification.objects.select_related("user").get(pk=notification_id)
+    try:
+        _send(notification)
+    except Exception as exc:
+        attempts = notification.attempts + 1
+        Notification.objects.filter(pk=notification_id).update(
+            attempts=attempts,
+            last_error=str(exc)[:300],
+            next_attempt_at=now + timedelta(minutes=2 ** (attempts - 1)),
+            gave_up=attempts >= MAX_ATTEMPTS,
+        )
+        log.warning("notification %s failed (%s): %s", notification_id, attempts, exc)
+        return False
+    Notification.objects.filter(pk=notification_id).update(
+        sent_at=timezone.now(), attempts=notification.attempts + 1, last_error=""
+    )
+    return True
+
+
+def deliver_pending(*, limit: int = 500, now=None) -> int:
+    """Send up to ``limit`` due notifications, oldest first; returns how many were sent."""
+    now = now or timezone.now()
+    ids = list(
+        Notification.objects.filter(sent_at__isnull=True, gave_up=False, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    return sum(1 for pk in ids if deliver(pk, now=now))
+
+
+# -- linking Telegram -------------------------------------------------------------------------
+
+
+def telegram_link_code(user: User) -> str:
+    """A fresh one-time code for ``/start <code>`` in the owner's bot (older ones stop working)."""
+    with transaction.atomic():
+        TelegramLinkCode.objects.filter(user=user).delete()
+        code = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+        TelegramLinkCode.objects.create(user=user, code=code)
+    return code
+
+
+def link_chat(code: str, *, chat_id: int, username: str = "") -> User | None:
+    """Tie ``chat_id`` to the person whose code this is (valid for an hour); None if unknown."""
+    cutoff = timezone.now() - timedelta(hours=1)
+    with transaction.atomic():
+        row = (
+            TelegramLinkCode.objects.select_related("user")
+            .filter(code=code, created_at__gte=cutoff)
+            .first()
+        )
+        if row is None:
+            return None
+        TelegramLink.objects.update_or_create(
+            user=row.user, defaults={"chat_id": chat_id, "username": username[:64]}
+        )
+        TelegramLinkCode.objects.filter(user=row.user).delete()
+    return row.user
+
+
+def unlink_telegram(user: User) -> None:
+    TelegramLink.objects.filter(user=user).delete()
+
+
+def poll_owner_bot(*, timeout: int = 0) -> int:
+    """Read the owner bot's updates once (getUpdates from the stored offset) and answer
+    ``/start <code>`` by linking the chat. Returns how many updates were handled. Other
+    messages get a short help text. Does nothing without an owner bot."""
+    if not settings.OWNER_BOT_TOKEN:
+        return 0
+    base = f"{settings.BOT_API_URL}/bot{settings.OWNER_BOT_TOKEN}"
+    cursor, _ = BotCursor.objects.get_or_create(bot="owner")
+    try:
+        response = httpx.post(
+            f"{base}/getUpdates",
+            json={"offset": cursor.offset, "timeout": timeout, "allowed_updates": ["message"]},
+            timeout=timeout + 10,
+        )
+        updates = response.json().get("result") or []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        log.warning("owner bot: getUpdates failed")
+        return 0
+    handled = 0
+    for update in updates:
+        message = update.get("message") or {}
+        chat = message.get("chat") or {}
+        text = (message.get("text") or "").strip()
+        if chat.get("type") == "private" and text.startswith("/start"):
+            code = text.partition(" ")[2].strip()
+            user = link_chat(code, chat_id=chat["id"], username=chat.get("username") or "")
+            if user is not None:
+                with translation.override(user.language):
+                    reply = translation.gettext(
+                        "Connected. Invoices, reminders and notices for %(email)s come here now."
+                    ) % {"email": user.email}
+            else:
+                reply = translation.gettext(
+                    "Open Preferences in Otomat and use the Telegram link there to connect."
+                )
+            try:
+                send_telegram(chat["id"], reply)
+            except NotifyError:
+                log.warning("owner bot: could not answer /start")
+        handled += 1
+        BotCursor.objects.filter(bot="owner").update(offset=int(update["update_id"]) + 1)
+    return handled
