@@ -3,7 +3,8 @@ currency's decimals) — never as floats."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -30,22 +31,20 @@ class MoneyField(forms.CharField):
         self.widget.attrs.setdefault("inputmode", "decimal")
 
     def clean_amount(self, value: str, currency: str) -> Money:
-        text = (value or "").strip().replace(" ", "").replace("\xa0", "")
-        # Accept "1.234,50" / "1,234.50" / "1234,50": the last separator is the decimal one
-        # when it has at most two digits after it.
-        if "," in text and "." in text:
-            decimal_sep = "," if text.rfind(",") > text.rfind(".") else "."
-            thousands = "." if decimal_sep == "," else ","
-            text = text.replace(thousands, "").replace(decimal_sep, ".")
-        elif "," in text:
-            head, _, tail = text.rpartition(",")
-            text = f"{head.replace(',', '')}.{tail}" if len(tail) <= 2 else text.replace(",", "")
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise forms.ValidationError(_("Enter an amount such as 150000 or 49.99.")) from None
-        if not amount.is_finite() or amount < 0:
-            raise forms.ValidationError(_("Enter an amount of zero or more."))
+        """Parse ``value`` as written in any of our locales: "150000", "150.000" and "150,000"
+        (thousands), "49.99" and "49,99" (decimals), "1 234,50". A separator followed by three
+        digits groups thousands; one followed by one or two digits is the decimal point. Raises
+        ValidationError for anything else or for more decimals than ``currency`` has."""
+        text = (value or "").strip().replace(" ", "").replace("\xa0", "").replace("\u202f", "")
+        if not re.fullmatch(r"\d{1,30}([.,]\d{1,3})*", text):
+            raise forms.ValidationError(_("Enter an amount such as 150000 or 49.99."))
+        parts = re.split(r"[.,]", text)
+        decimals = ""
+        if len(parts) > 1 and len(parts[-1]) < 3:
+            decimals = parts.pop()
+        if any(len(group) != 3 for group in parts[1:]):
+            raise forms.ValidationError(_("Enter an amount such as 150000 or 49.99."))
+        amount = Decimal("".join(parts) + (f".{decimals}" if decimals else ""))
         try:
             return Money.of(amount, currency)
         except ValueError:

@@ -126,6 +126,17 @@ def plan_lines(
 # -- ordering -----------------------------------------------------------------------------------
 
 
+def plans_for(product, account: Account | None) -> list[Plan]:
+    """The plans a customer can order: in their account's currency when the product has any,
+    otherwise all offered plans."""
+    plans = list(Plan.objects.filter(product=product, is_active=True).select_related("tax_rate"))
+    if account is not None:
+        own = [p for p in plans if p.currency == account.currency]
+        if own:
+            return own
+    return plans
+
+
 def had_trial(account: Account, plan: Plan) -> bool:
     """One trial per account and product: a second order of the same product pays at once."""
     return Subscription.objects.filter(

@@ -203,6 +203,7 @@ def invoice_manage(request: HttpRequest, invoice_id: int) -> HttpResponse:
     payment_form = ManualPaymentForm(prefix="pay")
     credit_form = CreditNoteForm(prefix="cn")
     action = request.POST.get("action") if request.method == "POST" else None
+    failed = False
     try:
         if action == "record_payment":
             payment_form = ManualPaymentForm(request.POST, prefix="pay")
@@ -210,7 +211,7 @@ def invoice_manage(request: HttpRequest, invoice_id: int) -> HttpResponse:
                 amount = payment_form.fields["amount"].clean_amount(
                     payment_form.cleaned_data["amount"], invoice.currency
                 )
-                _, created = payments.record_payment(
+                _payment, created = payments.record_payment(
                     invoice,
                     amount=amount,
                     gateway=payments.MANUAL,
@@ -246,6 +247,7 @@ def invoice_manage(request: HttpRequest, invoice_id: int) -> HttpResponse:
                 messages.success(request, _("Credit note %(number)s issued.") % {"number": note})
                 return redirect("billing:invoice_manage", invoice_id=invoice.id)
     except (invoicing.BillingError, ValidationError) as exc:
+        failed = True
         messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
     return render(
         request,
@@ -260,7 +262,7 @@ def invoice_manage(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "payment_form": payment_form,
             "credit_form": credit_form,
         },
-        status=400 if action and (payment_form.errors or credit_form.errors) else 200,
+        status=400 if failed or payment_form.errors or credit_form.errors else 200,
     )
 
 
@@ -370,12 +372,14 @@ def config_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpR
             messages.success(request, _("Deleted."))
             return redirect("billing:config", kind=kind)
         if form.is_valid():
+            saved = form.save(commit=False)
             try:
-                form.instance.full_clean()
+                saved.full_clean()
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                saved = form.save()
+                saved.save()
+                form.save_m2m()
                 record_audit(
                     f"billing.{kind}.saved", actor=request.user, target=saved, data={"new": not pk}
                 )

@@ -99,25 +99,67 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
     form_class = schema_form.build_form_class(
         version.config_schema, product_slug=product.slug, source_dir=version.source_path
     )
+    from otomat.billing import subscriptions
+    from otomat.billing.invoicing import BillingError
+
+    plans = subscriptions.plans_for(product, account)
     form = form_class(request.POST or None)
     name = request.POST.get("instance_name", "").strip() if request.method == "POST" else ""
+    coupon = request.POST.get("coupon", "").strip() if request.method == "POST" else ""
+    chosen = next((p for p in plans if str(p.pk) == request.POST.get("plan", "")), None)
+    if request.method == "POST" and plans and chosen is None:
+        form.add_error(None, _("Choose a plan."))
     if request.method == "POST" and form.is_valid():
         config = form.config
         try:
-            instance = services.install_instance(
-                account=account, version=version, name=name, config=config, actor=request.user
-            )
+            if plans:
+                instance, invoice = subscriptions.place_order(
+                    account=account,
+                    version=version,
+                    plan=chosen,
+                    name=name,
+                    config=config,
+                    actor=request.user,
+                    coupon_code=coupon,
+                )
+            else:
+                instance, invoice = (
+                    services.install_instance(
+                        account=account,
+                        version=version,
+                        name=name,
+                        config=config,
+                        actor=request.user,
+                    ),
+                    None,
+                )
         except schema_form.ConfigError as exc:
             schema_form.add_config_errors(form, exc)
-        except services.InstanceError as exc:
+        except (services.InstanceError, BillingError) as exc:
             form.add_error(None, str(exc))
         else:
+            if invoice is not None and invoice.status == invoice.Status.OPEN:
+                messages.success(
+                    request,
+                    _("Ordered. %(name)s starts as soon as it is paid.")
+                    % {"name": name or product.name},
+                )
+                return redirect("billing:pay", token=invoice.token)
             messages.success(request, _("%(name)s is being installed.") % {"name": instance.name})
             return redirect("instances:detail", instance_id=instance.id)
     return render(
         request,
         "instances/install.html",
-        {"product": product, "version": version, "form": form, "instance_name": name},
+        {
+            "product": product,
+            "version": version,
+            "form": form,
+            "instance_name": name,
+            "plans": plans,
+            "chosen": chosen or (plans[0] if plans else None),
+            "coupon": coupon,
+            "trial_used": bool(plans) and subscriptions.had_trial(account, plans[0]),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -125,11 +167,21 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, instance_id) -> HttpResponse:
     instance = get_instance(request, instance_id)
+    from otomat.billing.models import Invoice, Subscription
+
+    subscription = Subscription.objects.filter(instance=instance).select_related("plan").first()
+    open_invoices = (
+        subscription.invoices.filter(status=Invoice.Status.OPEN).order_by("due_at")
+        if subscription
+        else []
+    )
     return render(
         request,
         "instances/detail.html",
         {
             "instance": instance,
+            "subscription": subscription,
+            "open_invoices": open_invoices,
             "events": instance.events.select_related("actor")[:30],
             "logs": tail(instance.log_path, 100),
             "chat_url": emulator.chat_url(instance.emulator_bot) if instance.emulator_bot else "",

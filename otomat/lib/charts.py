@@ -18,14 +18,13 @@ Contract of every public chart function:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from html import escape
-from typing import Any, TypeVar
+from typing import Any
 
 Number = Decimal | int
 Formatter = Callable[[Any], str]
@@ -42,7 +41,6 @@ _X_LABEL_CHARS = 16
 _NICE_STEPS = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5))
 _TENTH = Decimal("0.1")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_CONTEXT = Context(prec=40)  # ample for 10**15 scaled by a few hundred pixels; traps stay on
 
 
 @dataclass
@@ -52,20 +50,6 @@ class Series:
     name: str
     values: list[Number]
     color: str | None = None
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _decimal_context(fn: F) -> F:
-    """Run ``fn`` under our own Decimal context, whatever the caller's thread has set."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with localcontext(_CONTEXT):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _num(value: Any) -> Decimal:
@@ -116,6 +100,15 @@ def _text(
 
 def _color(series: Series, index: int) -> str:
     return _e(series.color or PALETTE[index % len(PALETTE)])
+
+
+def _line(
+    cls: str, x1: Decimal | int, y1: Decimal | int, x2: Decimal | int, y2: Decimal | int, color: str
+) -> str:
+    return (
+        f'<line class="{cls}" x1="{_c(x1)}" y1="{_c(y1)}" x2="{_c(x2)}" y2="{_c(y2)}" '
+        f'stroke="{color}" stroke-width="1"/>'
+    )
 
 
 def nice_ticks(lo: Decimal, hi: Decimal, *, integers: bool = False) -> list[Decimal]:
@@ -185,7 +178,7 @@ def _svg(kind: str, title: str, desc: str, width: int, height: int, body: str) -
     digest = hashlib.sha256(f"{kind}|{width}|{height}|{title}|{desc}|{body}".encode()).hexdigest()
     uid = f"chart-{digest[:12]}"
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}-chart" role="img" '
         f'aria-labelledby="{uid}-title" aria-describedby="{uid}-desc" '
         f'viewBox="0 0 {width} {height}" width="100%" font-family="inherit" '
         f'font-size="{FONT_SIZE}"><title id="{uid}-title">{_e(title)}</title>'
@@ -195,10 +188,8 @@ def _svg(kind: str, title: str, desc: str, width: int, height: int, body: str) -
 
 def _empty(kind: str, title: str, text: str, width: int, height: int) -> str:
     """The frame of a chart without data: a baseline and ``text`` in the middle."""
-    body = (
-        f'<line class="chart-axis" x1="8" x2="{width - 8}" y1="{height - 24}" '
-        f'y2="{height - 24}" stroke="{AXIS_COLOR}" stroke-width="1"/>'
-        + _text(Decimal(width) / 2, Decimal(height) / 2, text, "chart-empty", "middle")
+    body = _line("chart-axis", 8, height - 24, width - 8, height - 24, AXIS_COLOR) + _text(
+        Decimal(width) / 2, Decimal(height) / 2, text, "chart-empty", "middle"
     )
     return _svg(kind, title, text, width, height, body)
 
@@ -232,13 +223,13 @@ class _Plot:
         series: Sequence[Series],
         lo: Decimal,
         hi: Decimal,
-        *,
-        integers: bool,
         value_format: Formatter,
         width: int,
         height: int,
+        *,
         banded: bool,
     ) -> None:
+        integers = all(isinstance(v, int) for s in series for v in s.values)
         legend, legend_h = _legend(series, width)
         ticks = nice_ticks(lo, hi, integers=integers)
         self.lo, self.hi = ticks[0], ticks[-1]
@@ -255,40 +246,24 @@ class _Plot:
             self.x = [self.left + self.band * i + self.band / 2 for i in range(n)]
         else:
             self.band = self.width / max(n - 1, 1)
-            self.x = (
-                [self.left + self.band * i for i in range(n)]
-                if n > 1
-                else [self.left + self.width / 2]
-            )
+            self.x = [self.left + self.band * i for i in range(n)]
+            if n == 1:
+                self.x = [self.left + self.width / 2]
         right = self.left + self.width
         parts = [legend, '<g class="chart-grid-lines">']
         for tick, text in zip(ticks, tick_texts, strict=True):
             y = self.y(tick)
-            parts.append(
-                f'<line class="chart-grid" x1="{_c(self.left)}" x2="{_c(right)}" y1="{_c(y)}" '
-                f'y2="{_c(y)}" stroke="{GRID_COLOR}" stroke-width="1"/>'
-                + _text(self.left - 6, y + 4, text, "chart-y-label", "end")
-            )
+            parts.append(_line("chart-grid", self.left, y, right, y, GRID_COLOR))
+            parts.append(_text(self.left - 6, y + 4, text, "chart-y-label", "end"))
         base = self.y(Decimal(0) if self.lo <= 0 <= self.hi else self.lo)
-        parts.append(
-            f'</g><line class="chart-axis" x1="{_c(self.left)}" x2="{_c(right)}" '
-            f'y1="{_c(base)}" y2="{_c(base)}" stroke="{AXIS_COLOR}" stroke-width="1"/>'
-        )
+        parts.append("</g>" + _line("chart-axis", self.left, base, right, base, AXIS_COLOR))
         # Thin the x labels so they never overlap: at most _MAX_X_LABELS, evenly spaced.
         fits = int(self.width / (label_w + 8)) + (0 if banded else 1)
         every = -(-n // max(1, min(_MAX_X_LABELS, fits, n)))
         parts.append('<g class="chart-x-labels">')
         for i in range(0, n, every):
-            parts.append(
-                _text(
-                    self.x[i],
-                    self.bottom + 16,
-                    labels[i],
-                    "chart-x-label",
-                    "middle",
-                    _X_LABEL_CHARS,
-                )
-            )
+            x, y = self.x[i], self.bottom + 16
+            parts.append(_text(x, y, labels[i], "chart-x-label", "middle", _X_LABEL_CHARS))
         parts.append("</g>")
         self.chrome = "".join(parts)
 
@@ -297,11 +272,6 @@ class _Plot:
         return self.top + (self.hi - value) * (self.bottom - self.top) / (self.hi - self.lo)
 
 
-def _all_ints(series: Sequence[Series]) -> bool:
-    return all(isinstance(v, int) for s in series for v in s.values)
-
-
-@_decimal_context
 def line_chart(
     labels: list[str],
     series: list[Series],
@@ -323,8 +293,7 @@ def line_chart(
     lo, hi = min(values), max(values)
     if y_min_zero:
         lo, hi = min(lo, Decimal(0)), max(hi, Decimal(0))
-    plot = _Plot(labels, series, lo, hi, integers=_all_ints(series), value_format=value_format,
-                 width=width, height=height, banded=False)  # fmt: skip
+    plot = _Plot(labels, series, lo, hi, value_format, width, height, banded=False)
     radius = 3 if len(labels) <= 60 else 2
     parts = [plot.chrome]
     for index, (s, row) in enumerate(zip(series, rows, strict=True)):
@@ -346,7 +315,6 @@ def line_chart(
     return _svg("line", title, summary, width, height, "".join(parts))
 
 
-@_decimal_context
 def bar_chart(
     labels: list[str],
     series: list[Series],
@@ -371,8 +339,7 @@ def bar_chart(
     else:
         lo = min(Decimal(0), *(v for row in rows for v in row))
         hi = max(Decimal(0), *(v for row in rows for v in row))
-    plot = _Plot(labels, series, lo, hi, integers=_all_ints(series), value_format=value_format,
-                 width=width, height=height, banded=True)  # fmt: skip
+    plot = _Plot(labels, series, lo, hi, value_format, width, height, banded=True)
     group = plot.band * Decimal("0.7")  # 30% of each band is the gap between groups
     bar_w = group if stacked else group / len(series)
     parts = [plot.chrome, '<g class="chart-bars">']
@@ -380,13 +347,9 @@ def bar_chart(
         left = plot.x[i] - group / 2
         ups, downs = Decimal(0), Decimal(0)
         for index, (s, value) in enumerate(zip(series, col, strict=True)):
-            if stacked:
-                base = ups if value >= 0 else downs
-                x = left
-                if value >= 0:
-                    ups += value
-                else:
-                    downs += value
+            if stacked:  # positive values stack up from zero, negative ones down
+                base, x = (ups if value >= 0 else downs), left
+                ups, downs = (ups + value, downs) if value >= 0 else (ups, downs + value)
             else:
                 base, x = Decimal(0), left + bar_w * index
             y_top, y_bottom = sorted((_r(plot.y(base)), _r(plot.y(base + value))))
@@ -401,7 +364,6 @@ def bar_chart(
     return _svg("bar", title, summary, width, height, "".join(parts))
 
 
-@_decimal_context
 def horizontal_bar_chart(
     items: list[tuple[str, Number]],
     *,
@@ -433,10 +395,7 @@ def horizontal_bar_chart(
 
     fill = _e(color or PALETTE[0])
     x0 = _r(x(Decimal(0)))
-    parts = [
-        f'<line class="chart-axis" x1="{_c(x0)}" x2="{_c(x0)}" y1="{pad - 2}" '
-        f'y2="{height - pad + 2}" stroke="{AXIS_COLOR}" stroke-width="1"/>'
-    ]
+    parts = [_line("chart-axis", x0, pad - 2, x0, height - pad + 2, AXIS_COLOR)]
     for i, ((label, _), value, text) in enumerate(zip(items, values, texts, strict=True)):
         middle = pad + row_h * i + Decimal(row_h) / 2
         x1, x2 = sorted((x0, _r(x(value))))
@@ -445,12 +404,10 @@ def horizontal_bar_chart(
             + f'<rect class="chart-bar" x="{_c(x1)}" y="{_c(middle - bar_h // 2)}" '
             f'width="{_c(x2 - x1)}" height="{bar_h}" fill="{fill}">'
             f"<title>{_e(f'{label}: {text}')}</title></rect>"
-            + (
-                _text(x2 + 4, middle + 4, text, "chart-value")
-                if value >= 0
-                else _text(x1 - 4, middle + 4, text, "chart-value", "end")
-            )
         )
+        # The value sits past the bar's end: right of a positive bar, left of a negative one.
+        value_x, anchor = (x2 + 4, "start") if value >= 0 else (x1 - 4, "end")
+        parts.append(_text(value_x, middle + 4, text, "chart-value", anchor))
     if desc is None:
         ranked = sorted(range(len(items)), key=lambda i: values[i], reverse=True)[:3]
         top = "; ".join(f"{items[i][0]} {texts[i]}" for i in ranked)
