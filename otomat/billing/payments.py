@@ -50,6 +50,7 @@ from otomat.billing.models import (
     TransferProof,
 )
 from otomat.billing.money import Money
+from otomat.lib.failpoints import failpoint
 
 log = logging.getLogger("otomat.billing")
 
@@ -264,6 +265,7 @@ def run_soon(subscription_id: int) -> None:
     already marked due)."""
     from otomat.billing.dunning import run_subscription
 
+    failpoint("billing.after_payment_commit")
     try:
         run_subscription(subscription_id)
     except Exception:
@@ -292,6 +294,7 @@ def receive_callback(
         headers={k: str(v)[:500] for k, v in lowered.items() if k in KEPT_HEADERS},
         body=body.decode("utf-8", "replace"),
     )
+    failpoint("billing.after_callback_stored")
     try:
         adapter = gateway_for(code)
     except BillingError as exc:
