@@ -117,7 +117,7 @@ def test_a_replayed_stream_credits_each_payment_once(gateway, cast, order, clien
     for n, (invoice, events) in enumerate(orders):
         events = list(reversed(events)) if n == 0 else rng.sample(events, len(events))
         deliveries.append((invoice, events))
-    for invoice, events in deliveries:
+    for _invoice, events in deliveries:
         for label, headers, body in events:
             response = post(client, code, headers, body)
             if label == "forged":
@@ -125,7 +125,7 @@ def test_a_replayed_stream_credits_each_payment_once(gateway, cast, order, clien
             else:
                 assert response.status_code == 200, (label, response.content)
 
-    for invoice, events in deliveries:
+    for invoice, _events in deliveries:
         invoice.refresh_from_db()
         assert invoice.status == Invoice.Status.PAID
         assert invoice.amount_paid_minor == invoice.total_minor
