@@ -46,7 +46,7 @@ class TokenAuth(HttpBearer):
 api = NinjaAPI(
     title="Otomat API",
     version="1",
-    description="Catalog and instances. Authenticate with `Authorization: Bearer <token>` "
+    description="Catalog, instances and billing. Authenticate with `Authorization: Bearer <token>` "
     "(create a token under Account → API tokens).",
     auth=TokenAuth(),
     urls_namespace="api",
@@ -74,6 +74,8 @@ class InstanceIn(Schema):
     product: str
     name: str = ""
     config: dict[str, Any]
+    plan: str = ""  # the plan's code, for products sold by subscription
+    coupon: str = ""
 
 
 class ConfigIn(Schema):
@@ -92,6 +94,9 @@ class InstanceOut(Schema):
     updates_handled: int
     created_at: Any
     state_changed_at: Any
+    # Set on an order of a product sold by subscription: the invoice to pay before it starts.
+    invoice_id: int | None = None
+    pay_url: str | None = None
 
 
 class LogsOut(Schema):
@@ -159,7 +164,12 @@ def list_instances(request, state: str | None = None):
     return [_instance_out(i) for i in qs[:500]]
 
 
-@api.post("/instances", response={201: InstanceOut, 400: Error, 404: Error}, tags=["instances"])
+@api.post(
+    "/instances",
+    response={201: InstanceOut, 400: Error, 404: Error},
+    tags=["instances"],
+    summary="Install a product; one sold by subscription needs a plan and returns its invoice",
+)
 def create_instance(request, body: InstanceIn):
     account = request.user.account
     if account is None:
@@ -168,17 +178,45 @@ def create_instance(request, body: InstanceIn):
     version = product.latest_version()
     if version is None:
         raise HttpError(400, "This product has no version to install.")
+    from otomat.billing.invoicing import BillingError
+    from otomat.billing.subscriptions import place_order, plans_for
+
+    plans = plans_for(product, account)
+    plan = next((p for p in plans if p.code == body.plan), None)
+    if plans and plan is None:
+        codes = ", ".join(sorted({p.code for p in plans}))
+        return Status(400, {"detail": f"Choose a plan: {codes}."})
+    invoice = None
     try:
         validate_config(version.config_schema, body.config)
         run_live_checks(version.config_schema, body.config, source_dir=version.source_path)
-        instance = services.install_instance(
-            account=account, version=version, name=body.name, config=body.config, actor=request.user
-        )
+        if plan is not None:
+            instance, invoice = place_order(
+                account=account,
+                version=version,
+                plan=plan,
+                name=body.name,
+                config=body.config,
+                actor=request.user,
+                coupon_code=body.coupon,
+            )
+        else:
+            instance = services.install_instance(
+                account=account,
+                version=version,
+                name=body.name,
+                config=body.config,
+                actor=request.user,
+            )
     except ConfigError as exc:
         return Status(400, {"detail": exc.as_paths()})
-    except services.InstanceError as exc:
+    except (services.InstanceError, BillingError) as exc:
         return Status(400, {"detail": str(exc)})
-    return Status(201, _instance_out(instance))
+    out = _instance_out(instance)
+    if invoice is not None:
+        out["invoice_id"] = invoice.id
+        out["pay_url"] = invoice.pay_url() if invoice.status == "open" else None
+    return Status(201, out)
 
 
 @api.get("/instances/{instance_id}", response={200: InstanceOut, 404: Error}, tags=["instances"])
@@ -254,5 +292,9 @@ def instance_logs(request, instance_id: UUID, lines: int = 100):
         raise HttpError(400, "lines must be between 1 and 1000")
     return {"lines": tail(instance.log_path, lines)}
 
+
+from otomat.billing.api import router as billing_router  # noqa: E402
+
+api.add_router("/billing", billing_router)
 
 __all__ = ["api", "record_audit"]

@@ -164,8 +164,11 @@ def provision_instance(
 def install_instance(
     *, account: Account, version: ProductVersion, name: str, config: dict[str, Any], actor: User
 ) -> Instance:
-    """The customer's "install": create and, as long as no billing asks for payment first,
-    provision at once. Raises ConfigError or InstanceError, storing nothing."""
+    """The customer's "install" of a free product: create and provision at once. A product
+    sold by subscription (it has plans) is ordered through ``billing.subscriptions.place_order``
+    instead, and this refuses it. Raises ConfigError or InstanceError, storing nothing."""
+    if version.product.plans.filter(is_active=True).exists():
+        raise InstanceError("This product is sold by subscription: choose a plan to order it.")
     with transaction.atomic():
         instance = create_instance(
             account=account, version=version, name=name, config=config, actor=actor
