@@ -120,6 +120,12 @@ def cmd_tgemu(args: argparse.Namespace) -> int:
     return tgemu_main(args.rest)
 
 
+def cmd_fakepay(args: argparse.Namespace) -> int:
+    from otomat.billing.gateways.fakes.serve import serve
+
+    return serve(base_port=args.port, base_url=args.otomat_url.rstrip("/"))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from otomat.supervisor import run_all
 
@@ -164,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     web.set_defaults(func=cmd_web)
 
     sub.add_parser("runner", help="run the runner (reconciler) only").set_defaults(func=cmd_runner)
+    fakepay = sub.add_parser(
+        "fakepay",
+        help="run local fake payment providers for the demo (no real money; never in production)",
+    )
+    fakepay.add_argument(
+        "--port", type=int, default=8091, help="first port: Midtrans, then Stripe, Xendit, P24"
+    )
+    fakepay.add_argument(
+        "--otomat-url", default="http://127.0.0.1:8000", help="where the fakes send callbacks"
+    )
+    fakepay.set_defaults(func=cmd_fakepay)
     sub.add_parser("worker", help="run the background task worker only").set_defaults(
         func=cmd_worker
     )

@@ -72,6 +72,11 @@ def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
         )
     for version in import_builtin_products(actor=None):
         lines.append(f"Imported product {version.product.slug} {version.version}")
+    customer = User.objects.get(email=CUSTOMER_EMAIL)
+    if customer.account.currency != "IDR" and not customer.account.invoices.exists():
+        customer.account.currency = "IDR"  # Dewi pays in rupiah: the plans she sees are in IDR
+        customer.account.save(update_fields=["currency"])
+    ensure_demo_billing()
     lines.append(f"Owner:    {OWNER_EMAIL} / {creds['owner_password']}")
     lines.append(f"Customer: {CUSTOMER_EMAIL} / {creds['customer_password']}")
     if emulator_url:
@@ -79,6 +84,109 @@ def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
         if token:
             lines.append(f"Demo bot token (paste it in the install form): {token}")
     return lines
+
+
+DEMO_OWNER_BOT = "demo_owner_bot"
+FAKEPAY_PORT_DEFAULT = 8091
+
+
+def ensure_owner_bot(emulator_url: str) -> str | None:
+    """The owner's Telegram bot in the emulator (billing notices go through it); its token."""
+    try:
+        with httpx.Client(base_url=emulator_url, timeout=5) as client:
+            for bot in _bots(client):
+                if bot.get("username") == DEMO_OWNER_BOT:
+                    return bot.get("token")
+            response = client.post(
+                "/control/bots", json={"username": DEMO_OWNER_BOT, "first_name": "Otomat Notices"}
+            )
+            response.raise_for_status()
+            return response.json()["token"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+def ensure_demo_billing(*, fakepay_port: int | None = None) -> None:
+    """Seller details, taxes, a dunning policy, plans for the paid products, a coupon, and the
+    payment methods (manual transfer; the gateways pointed at ``otomat fakepay`` when a port is
+    given). Idempotent: what the owner has changed is left alone."""
+    from decimal import Decimal
+
+    from otomat.billing.gateways.fakes.serve import FAKES, demo_settings
+    from otomat.billing.models import (
+        BillingSettings,
+        Coupon,
+        DunningPolicy,
+        GatewayConfig,
+        Plan,
+        TaxRate,
+    )
+    from otomat.catalog.models import Product
+
+    config = BillingSettings.get()
+    if config.seller_name == "Otomat seller":
+        config.seller_name = "Demo Bot Studio"
+        config.seller_address = "Jl. Contoh No. 1\nJakarta 10110\nIndonesia"
+        config.seller_tax_id = "01.234.567.8-901.000"
+        config.seller_email = "billing@otomat.local"
+        config.bank_transfer_instructions = (
+            "Bank BCA 123-456-7890, a.n. Demo Bot Studio\n"
+            "mBank PL61 1090 1014 0000 0712 1981 2874 (PLN)"
+        )
+        config.save()
+    ppn, _ = TaxRate.objects.get_or_create(
+        name="PPN 11%", defaults={"rate_percent": Decimal(11), "inclusive": True}
+    )
+    vat, _ = TaxRate.objects.get_or_create(
+        name="VAT 23%", defaults={"rate_percent": Decimal(23), "inclusive": False}
+    )
+    policy = DunningPolicy.default()
+    plans = {
+        "movie-search": [
+            ("monthly-idr", "Monthly", "IDR", 99_000, 1, 50_000, 7, ppn),
+            ("yearly-idr", "Yearly", "IDR", 990_000, 12, 0, 7, ppn),
+            ("monthly-pln", "Miesięczny", "PLN", 3_900, 1, 0, 7, vat),
+            ("monthly-usd", "Monthly", "USD", 900, 1, 0, 7, None),
+        ],
+        "alert-bot": [
+            ("monthly-idr", "Monthly", "IDR", 49_000, 1, 0, 0, ppn),
+            ("quarterly-idr", "Quarterly", "IDR", 135_000, 3, 0, 0, ppn),
+            ("monthly-pln", "Miesięczny", "PLN", 1_999, 1, 0, 0, vat),
+            ("monthly-eur", "Monthly", "EUR", 499, 1, 0, 0, None),
+        ],
+    }
+    for slug, rows in plans.items():
+        product = Product.objects.filter(slug=slug).first()
+        if product is None or product.plans.exists():
+            continue
+        for position, (code, name, cur, price, months, setup, trial, tax) in enumerate(rows):
+            Plan.objects.create(
+                product=product,
+                code=code,
+                name=name,
+                currency=cur,
+                price_minor=price,
+                period_months=months,
+                setup_fee_minor=setup,
+                trial_days=trial,
+                tax_rate=tax,
+                dunning_policy=policy,
+                position=position,
+            )
+    Coupon.objects.get_or_create(code="HEMAT20", defaults={"percent_off": Decimal(20)})
+    GatewayConfig.objects.get_or_create(code="manual", defaults={"enabled": True})
+    if fakepay_port:
+        for position, code in enumerate(FAKES, start=1):
+            gateway = demo_settings(code, fakepay_port)
+            GatewayConfig.objects.get_or_create(
+                code=code,
+                defaults={
+                    "enabled": True,
+                    "credentials": gateway["credentials"],
+                    "api_base": gateway["api_base"],
+                    "position": position,
+                },
+            )
 
 
 DEMO_MOVIES_BOT = "demo_movies_bot"
@@ -116,18 +224,33 @@ def ensure_demo_instances(emulator_url: str) -> list[str]:
                 token = response.json()["token"]
     except (httpx.HTTPError, ValueError, KeyError):
         return []
+    from otomat.billing.invoicing import BillingError
+    from otomat.billing.subscriptions import place_order, plans_for
+
+    config = {
+        "bot_token": token,
+        "sites": [f"{settings.BASE_URL}/demo/blog/"],
+        "auto_delete_minutes": 10,
+    }
+    plans = [p for p in plans_for(product, customer.account) if p.trial_days]
     try:
-        install_instance(
-            account=customer.account,
-            version=version,
-            name="Demo films",
-            config={
-                "bot_token": token,
-                "sites": [f"{settings.BASE_URL}/demo/blog/"],
-                "auto_delete_minutes": 10,
-            },
-            actor=customer,
-        )
-    except (InstanceError, CatalogError):
+        if plans:  # sold by subscription: the demo customer is on a trial
+            place_order(
+                account=customer.account,
+                version=version,
+                plan=plans[0],
+                name="Demo films",
+                config=config,
+                actor=customer,
+            )
+        else:
+            install_instance(
+                account=customer.account,
+                version=version,
+                name="Demo films",
+                config=config,
+                actor=customer,
+            )
+    except (InstanceError, CatalogError, BillingError):
         return []
     return [line]

@@ -139,10 +139,43 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
             return 1
 
     lines: list[str] = []
+    fakepay_port = emulator_port + 10
+    fakepay = demo and all(_port_free("127.0.0.1", fakepay_port + i) for i in range(4))
     if demo:
-        from otomat.demo import ensure_demo_data
+        from otomat.demo import ensure_demo_billing, ensure_demo_data, ensure_owner_bot
 
         lines = ensure_demo_data(emulator_url if use_emulator else None)
+        if fakepay:
+            ensure_demo_billing(fakepay_port=fakepay_port)
+            services.append(
+                Service(
+                    "fakepay",
+                    [
+                        py,
+                        "-m",
+                        "otomat.cli",
+                        "fakepay",
+                        "--port",
+                        str(fakepay_port),
+                        "--otomat-url",
+                        os.environ["OTOMAT_BASE_URL"],
+                    ],
+                )
+            )
+            services[-1].start()
+            lines.append(
+                f"Test payments (no real money): Midtrans, Stripe, Xendit, Przelewy24 fakes on "
+                f"ports {fakepay_port}-{fakepay_port + 3}; coupon HEMAT20"
+            )
+        if use_emulator and not os.environ.get("OTOMAT_OWNER_BOT_TOKEN"):
+            owner_token = ensure_owner_bot(emulator_url)
+            if owner_token:
+                # The worker, scheduler and web server read it at start (notices by Telegram).
+                os.environ["OTOMAT_OWNER_BOT_TOKEN"] = owner_token
+                os.environ["OTOMAT_OWNER_BOT_USERNAME"] = "demo_owner_bot"
+                lines.append(
+                    "Billing notices by Telegram: @demo_owner_bot (link it in Preferences)"
+                )
     else:
         from otomat.catalog.services import import_builtin_products
 

@@ -87,8 +87,24 @@ class Account(models.Model):
 
     @property
     def responsible(self) -> User | None:
+        # Bulk work (the billing run) preloads it for many accounts in one query.
+        if "_responsible" in self.__dict__:
+            return self.__dict__["_responsible"]
         membership = self.memberships.filter(role=Membership.Role.RESPONSIBLE).first()
         return membership.user if membership else None
+
+    @staticmethod
+    def preload_responsible(accounts: list[Account]) -> None:
+        """Fetch the responsible person of every account in one query."""
+        ids = {a.pk for a in accounts}
+        people = {
+            m.account_id: m.user
+            for m in Membership.objects.filter(
+                account_id__in=ids, role=Membership.Role.RESPONSIBLE
+            ).select_related("user")
+        }
+        for account in accounts:
+            account.__dict__["_responsible"] = people.get(account.pk)
 
 
 class Membership(models.Model):

@@ -26,11 +26,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from otomat.accounts.models import Account
 from otomat.billing import notices
 from otomat.billing.invoicing import days_overdue, issue_invoice, void_invoice
 from otomat.billing.models import (
     BillingAction,
     BillingSettings,
+    CreditBalance,
     DunningPolicy,
     Invoice,
     Subscription,
@@ -52,7 +54,7 @@ log = logging.getLogger("otomat.billing.dunning")
 SS = Subscription.Status
 DAY = timedelta(days=1)
 ACTOR = "system:billing"
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 
 
 @dataclass
@@ -73,6 +75,7 @@ class _Context:
         self.report = report
         self._default_policy: DunningPolicy | None = None
         self._settings: BillingSettings | None = None
+        self.with_credit: set[tuple[int, str]] = set()  # (account, currency) with credit > 0
 
     def policy(self, sub: Subscription) -> DunningPolicy:
         if sub.plan.dunning_policy_id:
@@ -84,7 +87,9 @@ class _Context:
     @property
     def settings(self) -> BillingSettings:
         if self._settings is None:
-            self._settings = BillingSettings.get()
+            from otomat.billing.invoicing import ensure_series
+
+            self._settings = ensure_series()
         return self._settings
 
 
@@ -482,6 +487,153 @@ def _next_run(
     return _earliest_after(candidates, ctx.now)
 
 
+# -- the bulk path -------------------------------------------------------------------------------
+
+
+def _bulk_candidate(sub: Subscription, open_invoices: list[Invoice], ctx: _Context) -> bool:
+    """True when the only thing due for ``sub`` is issuing its next renewal invoice ahead of
+    time — the common case, e.g. every subscription that renews on the 1st — so ``evaluate``
+    would do exactly what ``_issue_renewals_in_bulk`` does, row by row."""
+    if sub.status not in (SS.ACTIVE, SS.TRIALING) or sub.cancel_at_period_end or open_invoices:
+        return False
+    if sub.instance.state == Instance.State.TERMINATED or sub.coupon_id:
+        return False
+    if (sub.account_id, sub.plan.currency) in ctx.with_credit:
+        return False  # credit is applied under a row lock, one invoice at a time
+    policy = ctx.policy(sub)
+    due_from = sub.current_period_end - policy.invoice_days_before * DAY
+    return due_from <= ctx.now < sub.current_period_end
+
+
+def _issue_renewals_in_bulk(
+    subs: list[Subscription], open_by_sub: dict[int, list[Invoice]], ctx: _Context
+) -> set[int]:
+    """Issue the renewal invoices of every bulk candidate with a constant number of queries:
+    one block of numbers, one insert each for invoices, lines, actions and notices, one update
+    of the subscriptions. Returns the ids handled; on any conflict (a concurrent run got there
+    first) it handles none and the caller falls back to ``evaluate`` one by one."""
+    from otomat.billing.invoicing import _build_lines, buyer_snapshot
+    from otomat.billing.models import InvoiceLine
+    from otomat.billing.numbering import take_numbers
+    from otomat.notify.services import notify_many
+
+    picks: list[Subscription] = []
+    try:
+        picks = [s for s in subs if _bulk_candidate(s, open_by_sub.get(s.pk, []), ctx)]
+        if not picks:
+            return set()
+        config = ctx.settings
+        with transaction.atomic():
+            planned = []
+            for sub in picks:
+                plan = sub.plan
+                start, end = period_bounds(sub.anchor_at, plan.period_months, sub.period_index + 1)
+                lines = plan_lines(
+                    sub, plan, period=(start, end), with_setup_fee=not sub.setup_fee_charged
+                )
+                rows = _build_lines(lines, plan.currency, plan.tax_rate)
+                planned.append((sub, start, end, rows))
+            numbers = take_numbers(config.invoice_series, len(planned), at=ctx.now)
+            invoices = []
+            for (sub, start, end, rows), number in zip(planned, numbers, strict=True):
+                buyer = buyer_snapshot(sub.account)
+                total = sum(r["gross_minor"] for r in rows)
+                invoices.append(
+                    Invoice(
+                        account_id=sub.account_id,
+                        subscription=sub,
+                        kind=Invoice.Kind.RENEWAL,
+                        number=number,
+                        currency=sub.plan.currency,
+                        subtotal_minor=sum(r["net_minor"] for r in rows),
+                        discount_minor=sum(r["discount_minor"] for r in rows),
+                        tax_minor=sum(r["tax_minor"] for r in rows),
+                        total_minor=total,
+                        amount_due_minor=total,
+                        status=Invoice.Status.OPEN if total else Invoice.Status.PAID,
+                        paid_at=None if total else ctx.now,
+                        period_start=start,
+                        period_end=end,
+                        issued_at=ctx.now,
+                        due_at=max(start, ctx.now),
+                        language=buyer.pop("language"),
+                        buyer=buyer,
+                        idempotency_key=f"renewal:{sub.pk}:{start.isoformat()}",
+                    )
+                )
+            Invoice.objects.bulk_create(invoices)
+            if any(invoice.pk is None for invoice in invoices):  # no RETURNING (older MySQL)
+                ids = dict(
+                    Invoice.objects.filter(
+                        idempotency_key__in=[i.idempotency_key for i in invoices]
+                    ).values_list("idempotency_key", "id")
+                )
+                for invoice in invoices:
+                    invoice.pk = invoice.id = ids[invoice.idempotency_key]
+            InvoiceLine.objects.bulk_create(
+                InvoiceLine(invoice=invoice, **row)
+                for invoice, (_sub, _s, _e, rows) in zip(invoices, planned, strict=True)
+                for row in rows
+            )
+            actions, notices = [], []
+            for invoice, (sub, start, end, _rows) in zip(invoices, planned, strict=True):
+                reason = f"Renewal of {sub.instance.name} for {start:%Y-%m-%d} – {end:%Y-%m-%d}"
+                actions.append(
+                    BillingAction(
+                        at=ctx.now,
+                        kind=BillingAction.Kind.INVOICED,
+                        key=f"invoiced:{invoice.pk}",
+                        account_id=sub.account_id,
+                        subscription=sub,
+                        invoice=invoice,
+                        reason=reason[:300],
+                        actor_label=ACTOR,
+                        data={"total_minor": invoice.total_minor, "currency": invoice.currency},
+                    )
+                )
+                person = sub.account.responsible
+                if person is not None and invoice.amount_due_minor:
+                    context = {
+                        "invoice": invoice,
+                        "number": invoice.number,
+                        "amount_due": invoice.amount_due,
+                        "total": invoice.total,
+                        "due_at": invoice.due_at,
+                        "pay_url": invoice.pay_url(),
+                        "instance": sub.instance,
+                        "account": sub.account,
+                    }
+                    notices.append(
+                        (person, "billing/invoice_issued", context, f"billing:issued:{invoice.pk}")
+                    )
+                sub.setup_fee_charged = True
+                sub.failures, sub.last_error = 0, ""
+                open_now = [invoice] if invoice.status == Invoice.Status.OPEN else []
+                sub.next_run_at = _next_run(sub, ctx, ctx.policy(sub), open_now)
+            BillingAction.objects.bulk_create(actions)
+            notify_many(notices)
+            # One UPDATE per distinct next run time (subscriptions renewing together share it);
+            # cheaper than bulk_update's per-row CASE expressions.
+            by_next_run: dict[datetime | None, list[int]] = {}
+            for sub in picks:
+                by_next_run.setdefault(sub.next_run_at, []).append(sub.pk)
+            for next_run_at, ids in by_next_run.items():
+                Subscription.objects.filter(pk__in=ids).update(
+                    setup_fee_charged=True, failures=0, last_error="", next_run_at=next_run_at
+                )
+    except IntegrityError:
+        log.info("bulk renewal conflicted with another run; falling back to one by one")
+        return set()
+    except Exception:  # one bad subscription must not stop the batch: evaluate isolates it
+        log.exception("bulk renewal failed; falling back to one by one")
+        return set()
+    ctx.report.actions[BillingAction.Kind.INVOICED] = ctx.report.actions.get(
+        BillingAction.Kind.INVOICED, 0
+    ) + len(picks)
+    ctx.report.processed += len(picks)
+    return {sub.pk for sub in picks}
+
+
 # -- running ------------------------------------------------------------------------------------
 
 
@@ -496,9 +648,16 @@ def _locked(qs):
 
 
 def _with_relations(qs):
+    # The instance's secrets and config are never needed here: deferring them skips a Fernet
+    # decryption per row.
     return qs.select_related(
-        "plan__product", "plan__dunning_policy", "plan__tax_rate", "instance", "account", "coupon"
-    )
+        "plan__product",
+        "plan__dunning_policy",
+        "plan__tax_rate",
+        "instance",
+        "account__billing_profile",
+        "coupon",
+    ).defer("instance__secrets", "instance__config")
 
 
 def _fail(sub_id: int, ctx: _Context, exc: BaseException) -> None:
@@ -578,7 +737,16 @@ def _run_batch(ids: list[int], ctx: _Context) -> None:
             subscription_id__in=[s.pk for s in subs], status=Invoice.Status.OPEN
         ).order_by("due_at", "id"):
             open_by_sub.setdefault(invoice.subscription_id, []).append(invoice)
+        Account.preload_responsible([sub.account for sub in subs])
+        ctx.with_credit = set(
+            CreditBalance.objects.filter(
+                account_id__in={sub.account_id for sub in subs}, balance_minor__gt=0
+            ).values_list("account_id", "currency")
+        )
+        done = _issue_renewals_in_bulk(subs, open_by_sub, ctx)
         for sub in subs:
+            if sub.pk in done:
+                continue
             try:
                 with transaction.atomic():
                     evaluate(sub, ctx, open_by_sub.get(sub.pk, []))

@@ -44,3 +44,25 @@ def take_number(series_code: str, *, at: datetime | None = None) -> str:
         return series.format.format(prefix=series.prefix, year=year, number=number)
     except (KeyError, ValueError, IndexError) as exc:
         raise NumberingError(f"The format of series {series_code!r} is invalid: {exc}") from None
+
+
+def take_numbers(series_code: str, count: int, *, at: datetime | None = None) -> list[str]:
+    """Take ``count`` consecutive numbers at once (one row lock, one update) for documents
+    stored in the same transaction — the dunning run's bulk path. Same guarantees as
+    ``take_number``: a rollback returns them all."""
+    if count <= 0:
+        return []
+    first = take_number(series_code, at=at)
+    if count == 1:
+        return [first]
+    at = at or timezone.now()
+    series = InvoiceSeries.objects.select_for_update().get(code=series_code)
+    start = series.next_number
+    series.next_number = start + count - 1
+    series.save(update_fields=["next_number"])
+    year = series.year if series.yearly else at.year
+    rest = [
+        series.format.format(prefix=series.prefix, year=year, number=n)
+        for n in range(start, start + count - 1)
+    ]
+    return [first, *rest]

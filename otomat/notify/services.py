@@ -98,6 +98,43 @@ def notify_user(
     return created
 
 
+def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
+    """Queue many notices at once — (person, kind, context, dedupe key) each — with one query
+    for Telegram links and one insert; a key already queued is skipped (ignore conflicts).
+    For bulk work such as the billing run; same result as calling ``notify_user`` per item."""
+    people = {user.pk for user, *_ in items}
+    linked = (
+        set(TelegramLink.objects.filter(user_id__in=people).values_list("user_id", flat=True))
+        if telegram_enabled()
+        else set()
+    )
+    rows = []
+    for user, kind, context, dedupe_key in items:
+        if not user.is_active:
+            continue
+        subject, body = render(
+            kind, {**context, "user": user}, language=user.language, tz=user.timezone
+        )
+        channels = [Notification.Channel.EMAIL] if user.email else []
+        if user.pk in linked:
+            channels.append(Notification.Channel.TELEGRAM)
+        rows += [
+            Notification(
+                user=user,
+                channel=channel,
+                kind=kind,
+                subject=subject,
+                body=body,
+                dedupe_key=f"{dedupe_key}:{channel}"[:200],
+            )
+            for channel in channels
+        ]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        transaction.on_commit(kick_delivery)
+    return len(rows)
+
+
 def notify_account(
     account: Account, kind: str, context: dict[str, Any], *, dedupe_key: str | None = None
 ) -> list[Notification]:

@@ -257,27 +257,42 @@ def test_one_failing_subscription_does_not_stop_the_run(order, monkeypatch):
         with time_machine.travel(T0, tick=False):
             pay(inv)
     broken = first.subscription.pk
-    real = dunning._ensure_renewal_invoice
+    end = Subscription.objects.get(pk=broken).current_period_end
+    run_at(end - 7 * DAY)  # both renewal invoices issued (in bulk)
+    assert Invoice.objects.filter(kind=Invoice.Kind.RENEWAL).count() == 2
+    real = dunning._remind
 
-    def flaky(sub, ctx, policy):
+    def flaky(sub, invoice, ctx, policy):
         if sub.pk == broken:
             raise RuntimeError("disk full")
-        return real(sub, ctx, policy)
+        return real(sub, invoice, ctx, policy)
 
-    monkeypatch.setattr(dunning, "_ensure_renewal_invoice", flaky)
-    moment = Subscription.objects.get(pk=broken).current_period_end - 2 * DAY
+    monkeypatch.setattr(dunning, "_remind", flaky)
+    moment = end - 3 * DAY
     report = run_at(moment)
-    assert report.failed == 1 and report.actions.get("invoiced") == 1
+    assert report.failed == 1 and report.actions.get("reminded") == 1
     failed = Subscription.objects.get(pk=broken)
     assert failed.failures == 1 and "disk full" in failed.last_error
     assert failed.next_run_at == moment + timedelta(minutes=1)  # retried with backoff
     (failure,) = actions("failed")
     assert "disk full" in failure.reason
-    monkeypatch.setattr(dunning, "_ensure_renewal_invoice", real)
+    monkeypatch.setattr(dunning, "_remind", real)
     report = run_at(moment + timedelta(minutes=2))
-    assert report.failed == 0
-    assert Invoice.objects.filter(kind=Invoice.Kind.RENEWAL).count() == 2
+    assert report.failed == 0 and report.actions.get("reminded") == 1
     assert Subscription.objects.get(pk=broken).failures == 0
+
+
+def test_a_broken_bulk_step_falls_back_to_one_by_one(order, monkeypatch):
+    from otomat.billing import dunning
+
+    for i in range(3):
+        _inst, inv = order(name=f"bot {i}")
+        with time_machine.travel(T0, tick=False):
+            pay(inv)
+    monkeypatch.setattr(dunning, "_bulk_candidate", lambda *a: 1 / 0)
+    end = Subscription.objects.first().current_period_end
+    report = run_at(end - 7 * DAY)
+    assert report.failed == 0 and report.actions.get("invoiced") == 3
 
 
 def test_late_fee_is_charged_once(order, policy):

@@ -60,6 +60,7 @@ class FakeServer:
         self.requests: list[Request] = []  # every request received, in order
         self.callbacks: list[httpx.Response] = []  # replies to callbacks this fake sent
         self._httpd: ThreadingHTTPServer | None = None
+        self._declared_url = ""
         self._thread: threading.Thread | None = None
 
     # -- routing ---------------------------------------------------------------------------------
@@ -82,9 +83,17 @@ class FakeServer:
 
     @property
     def url(self) -> str:
+        if self._httpd is None and self._declared_url:
+            return self._declared_url
         assert self._httpd is not None, "start() the server first"
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    def declared_at(self, url: str) -> FakeServer:
+        """Answer ``url`` for ``.url`` without running (to configure a client for a fake that
+        another process runs, e.g. ``otomat fakepay``)."""
+        self._declared_url = url.rstrip("/")
+        return self
 
     def start(self, port: int = 0) -> FakeServer:
         fake = self

@@ -1,0 +1,240 @@
+"""A full billing and dunning run over many active subscriptions, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/billing_run.py --sizes 10000,50000,100000 [--databases sqlite,postgres]
+                                          [--json]
+
+For each size and database it builds a fresh database (migrated), seeds ``size`` active
+subscriptions (one instance each, ten per customer account), all of them due for their renewal
+invoice at the moment of the run — the worst case, e.g. every customer renewing on the 1st —
+and times ``run_billing``: a renewal invoice (numbered, taxed, its lines), the action log row
+and the "invoice issued" notice (rendered in the customer's language) for every subscription.
+Then it times the next run, when nothing is due (the cost of looking). The baseline is the
+per-subscription time of the smallest size in the same run; the ratio shows whether time grows
+linearly. PostgreSQL is used when it answers at OTOMAT_BENCH_POSTGRES (default
+postgres://postgres@127.0.0.1:5432/otomat_bench; the database is dropped and created).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES = os.environ.get(
+    "OTOMAT_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/otomat_bench"
+)
+
+
+def child(size: int) -> dict:
+    """Runs inside a fresh process whose environment points at a fresh database."""
+    import django
+
+    django.setup()
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", interactive=False, verbosity=0)
+    from otomat.accounts.models import Account, Membership, User
+    from otomat.billing.dunning import run_billing
+    from otomat.billing.invoicing import ensure_series
+    from otomat.billing.models import DunningPolicy, Invoice, Plan, Subscription, TaxRate
+    from otomat.catalog.models import Product, ProductVersion
+    from otomat.instances.models import Instance
+    from otomat.notify.models import Notification
+
+    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    started = time.perf_counter()
+    product = Product.objects.create(slug="bench", name="Bench Bot")
+    version = ProductVersion.objects.create(
+        product=product, version="1.0", runtime="process", source_dir="x", checksum="0"
+    )
+    tax = TaxRate.objects.create(name="PPN 11%", rate_percent=Decimal(11), inclusive=True)
+    policy = DunningPolicy.objects.create(
+        name="Bench",
+        invoice_days_before=7,
+        reminder_days=[-3, 0, 3],
+        suspend_after_days=7,
+        terminate_after_days=30,
+    )
+    plan = Plan.objects.create(
+        product=product,
+        code="m",
+        name="Monthly",
+        currency="IDR",
+        price_minor=99_000,
+        tax_rate=tax,
+        dunning_policy=policy,
+    )
+    ensure_series()
+    accounts_n = max(1, size // 10)
+    batch = 5000
+    Account.objects.bulk_create(
+        [Account(name=f"Customer {i}", currency="IDR") for i in range(accounts_n)], batch_size=batch
+    )
+    accounts = list(Account.objects.order_by("id"))
+    User.objects.bulk_create(
+        [
+            User(email=f"c{i}@bench.local", password="!", language=("en", "id", "pl")[i % 3])
+            for i in range(accounts_n)
+        ],
+        batch_size=batch,
+    )
+    users = list(User.objects.order_by("id"))
+    Membership.objects.bulk_create(
+        [
+            Membership(account=a, user=u, role="responsible")
+            for a, u in zip(accounts, users, strict=True)
+        ],
+        batch_size=batch,
+    )
+    anchor = now - timedelta(days=25)  # period ends in ~6 days: the renewal invoice is due now
+    end = anchor + timedelta(days=31)  # anchor 7 May → 7 June
+    Instance.objects.bulk_create(
+        [
+            Instance(
+                account=accounts[i % accounts_n],
+                version=version,
+                name=f"bot {i}",
+                state="running",
+                desired="running",
+            )
+            for i in range(size)
+        ],
+        batch_size=batch,
+    )
+    instances = Instance.objects.order_by("created_at", "id").values_list("id", "account_id")
+    Subscription.objects.bulk_create(
+        [
+            Subscription(
+                account_id=account_id,
+                instance_id=instance_id,
+                plan=plan,
+                status="active",
+                anchor_at=anchor,
+                period_index=0,
+                current_period_start=anchor,
+                current_period_end=end,
+                activated_at=anchor,
+                setup_fee_charged=True,
+                next_run_at=end - timedelta(days=7),
+            )
+            for instance_id, account_id in instances.iterator(chunk_size=batch)
+        ],
+        batch_size=batch,
+    )
+    seeded = time.perf_counter() - started
+
+    t0 = time.perf_counter()
+    report = run_billing(now=now)
+    full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    idle = run_billing(now=now + timedelta(minutes=1))
+    scan = time.perf_counter() - t0
+    invoices = Invoice.objects.filter(kind="renewal").count()
+    numbers = set(Invoice.objects.values_list("number", flat=True))
+    return {
+        "database": connection.vendor,
+        "size": size,
+        "seed_s": round(seeded, 2),
+        "run_s": round(full, 2),
+        "processed": report.processed,
+        "failed": report.failed,
+        "invoices": invoices,
+        "gap_free": numbers == {f"INV/2026/{n:06d}" for n in range(1, invoices + 1)},
+        "notices": Notification.objects.count(),
+        "idle_run_s": round(scan, 3),
+        "idle_processed": idle.processed,
+    }
+
+
+def run_child(size: int, database: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
+    data_dir = tempfile.mkdtemp(prefix="otomat-bench-billing-")
+    env.update(DJANGO_SETTINGS_MODULE="otomat.settings", OTOMAT_DATA_DIR=data_dir)
+    env["OTOMAT_TASK_BACKEND"] = "django_tasks.backends.dummy.DummyBackend"
+    if database == "postgres":
+        import psycopg
+
+        base, _, name = POSTGRES.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        env["OTOMAT_DATABASE_URL"] = POSTGRES
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(size)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"child failed ({database}, {size}):\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        base = POSTGRES.rpartition("/")[0]
+        with psycopg.connect(f"{base}/postgres", connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,50000,100000")
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import logging
+
+        logging.disable(logging.INFO)
+        print(json.dumps(child(args.child)))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = []
+    for database in args.databases.split(","):
+        if database == "postgres" and not postgres_available():
+            print(f"PostgreSQL skipped: nothing answers at {POSTGRES}", file=sys.stderr)
+            continue
+        for size in sizes:
+            result = run_child(size, database)
+            results.append(result)
+            print(f"  {database} {size}: {result['run_s']} s", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(
+        f"{'database':<11}{'subs':>8}{'run s':>9}{'µs/sub':>9}{'subs/s':>9}{'× base':>8}"
+        f"{'idle run s':>12}{'invoices':>10}{'gap-free':>10}"
+    )
+    for database in sorted({r["database"] for r in results}):
+        rows = [r for r in results if r["database"] == database]
+        base = rows[0]["run_s"] / rows[0]["size"]
+        for r in rows:
+            per = r["run_s"] / r["size"]
+            print(
+                f"{database:<11}{r['size']:>8}{r['run_s']:>9.1f}{per * 1e6:>9.0f}"
+                f"{r['size'] / r['run_s']:>9.0f}{per / base:>8.2f}{r['idle_run_s']:>12.3f}"
+                f"{r['invoices']:>10}{'yes' if r['gap_free'] else 'NO':>10}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
