@@ -9,6 +9,10 @@ class BillingConfig(AppConfig):
         from otomat.instances.signals import instance_terminated
 
         instance_terminated.connect(_instance_terminated, dispatch_uid="billing-terminated")
+        from otomat.billing.notices import load_context
+        from otomat.notify.services import register_context_loader
+
+        register_context_loader("billing", load_context)
 
 
 def _instance_terminated(sender, instance, cause, **kwargs) -> None:

@@ -593,18 +593,13 @@ def _issue_renewals_in_bulk(
                 )
                 person = sub.account.responsible
                 if person is not None and invoice.amount_due_minor:
-                    context = {
-                        "invoice": invoice,
-                        "number": invoice.number,
-                        "amount_due": invoice.amount_due,
-                        "total": invoice.total,
-                        "due_at": invoice.due_at,
-                        "pay_url": invoice.pay_url(),
-                        "instance": sub.instance,
-                        "account": sub.account,
-                    }
                     notices.append(
-                        (person, "billing/invoice_issued", context, f"billing:issued:{invoice.pk}")
+                        (
+                            person,
+                            "billing/invoice_issued",
+                            {"invoice": invoice.pk},  # rendered at delivery
+                            f"billing:issued:{invoice.pk}",
+                        )
                     )
                 sub.setup_fee_charged = True
                 sub.failures, sub.last_error = 0, ""

@@ -117,3 +117,11 @@ def proof_rejected(proof: TransferProof) -> None:
         _invoice_context(proof.invoice) | {"proof": proof},
         dedupe_key=f"billing:proof_rejected:{proof.pk}",
     )
+
+
+def load_context(kind: str, refs: dict) -> dict:
+    """The template context of a billing notice queued in bulk (see notify.notify_many)."""
+    invoice = Invoice.objects.select_related("account", "subscription__instance").get(
+        pk=refs["invoice"]
+    )
+    return _invoice_context(invoice) | {"account": invoice.account}

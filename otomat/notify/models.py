@@ -23,8 +23,11 @@ class Notification(models.Model):
     )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     kind = models.CharField(max_length=60)  # template name, e.g. "billing/invoice_issued"
-    subject = models.CharField(max_length=200)
-    body = models.TextField()
+    # Rendered when queued, or — for notices queued in bulk — when delivered, from ``context``
+    # (references such as {"invoice": 42} that the kind's loader turns back into objects).
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True)
     # One notification per key and channel: "billing:reminder:<invoice>:<day>:email"; a second
     # attempt (a retried run, a second scheduler) hits the unique constraint and sends nothing.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)

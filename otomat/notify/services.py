@@ -98,10 +98,21 @@ def notify_user(
     return created
 
 
+# kind prefix ("billing") → loader(kind, refs) returning the template context, for notices
+# queued in bulk and rendered at delivery. Apps register theirs in AppConfig.ready().
+CONTEXT_LOADERS: dict[str, Any] = {}
+
+
+def register_context_loader(prefix: str, loader) -> None:
+    CONTEXT_LOADERS[prefix] = loader
+
+
 def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
-    """Queue many notices at once — (person, kind, context, dedupe key) each — with one query
-    for Telegram links and one insert; a key already queued is skipped (ignore conflicts).
-    For bulk work such as the billing run; same result as calling ``notify_user`` per item."""
+    """Queue many notices at once — (person, kind, refs, dedupe key) each — with one query for
+    Telegram links and one insert; a key already queued is skipped (ignore conflicts). ``refs``
+    is JSON (e.g. {"invoice": 42}); the notice is rendered when it is delivered, by the loader
+    registered for the kind's prefix. For bulk work such as the billing run, where rendering
+    thousands of templates inside the run would dominate its time."""
     people = {user.pk for user, *_ in items}
     linked = (
         set(TelegramLink.objects.filter(user_id__in=people).values_list("user_id", flat=True))
@@ -109,12 +120,9 @@ def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
         else set()
     )
     rows = []
-    for user, kind, context, dedupe_key in items:
+    for user, kind, refs, dedupe_key in items:
         if not user.is_active:
             continue
-        subject, body = render(
-            kind, {**context, "user": user}, language=user.language, tz=user.timezone
-        )
         channels = [Notification.Channel.EMAIL] if user.email else []
         if user.pk in linked:
             channels.append(Notification.Channel.TELEGRAM)
@@ -123,8 +131,7 @@ def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
                 user=user,
                 channel=channel,
                 kind=kind,
-                subject=subject,
-                body=body,
+                context=refs,
                 dedupe_key=f"{dedupe_key}:{channel}"[:200],
             )
             for channel in channels
@@ -205,6 +212,18 @@ def _send(notification: Notification) -> None:
         send_telegram(link.chat_id, f"{notification.subject}\n\n{notification.body}")
 
 
+def _render_queued(notification: Notification) -> None:
+    """Render a notice queued in bulk, in its person's language, and keep the text."""
+    loader = CONTEXT_LOADERS.get(notification.kind.split("/", 1)[0])
+    if loader is None:
+        raise NotifyError(f"No context loader for {notification.kind!r}.")
+    user = notification.user
+    context = {**loader(notification.kind, notification.context), "user": user}
+    subject, body = render(notification.kind, context, language=user.language, tz=user.timezone)
+    notification.subject, notification.body = subject, body
+    Notification.objects.filter(pk=notification.pk).update(subject=subject, body=body)
+
+
 def deliver(notification_id: int, *, now=None) -> bool:
     """Send one queued notification; returns True when sent. Claims it first with a conditional
     update (two workers never send the same one), and on failure schedules a retry with backoff
@@ -217,6 +236,8 @@ def deliver(notification_id: int, *, now=None) -> bool:
         return False
     notification = Notification.objects.select_related("user").get(pk=notification_id)
     try:
+        if not notification.body:
+            _render_queued(notification)
         _send(notification)
     except Exception as exc:
         attempts = notification.attempts + 1
