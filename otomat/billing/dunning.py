@@ -35,6 +35,7 @@ from otomat.billing.models import (
     CreditBalance,
     DunningPolicy,
     Invoice,
+    Plan,
     Subscription,
 )
 from otomat.billing.money import percentage
@@ -645,14 +646,19 @@ def _locked(qs):
 def _with_relations(qs):
     # The instance's secrets and config are never needed here: deferring them skips a Fernet
     # decryption per row.
-    return qs.select_related(
-        "plan__product",
-        "plan__dunning_policy",
-        "plan__tax_rate",
-        "instance",
-        "account__billing_profile",
-        "coupon",
-    ).defer("instance__secrets", "instance__config")
+    return qs.select_related("instance", "account__billing_profile", "coupon").defer(
+        "instance__secrets", "instance__config", "instance__status_message"
+    )
+
+
+def _attach_plans(subs: list[Subscription]) -> None:
+    """Give every subscription its plan (with product, policy and tax rate) from one query:
+    a batch has thousands of subscriptions but only a handful of plans."""
+    plans = Plan.objects.select_related("product", "dunning_policy", "tax_rate").in_bulk(
+        {sub.plan_id for sub in subs}
+    )
+    for sub in subs:
+        sub.plan = plans[sub.plan_id]
 
 
 def _fail(sub_id: int, ctx: _Context, exc: BaseException) -> None:
@@ -684,6 +690,7 @@ def run_subscription(subscription_id: int, *, now: datetime | None = None) -> Ru
             sub = _with_relations(_locked(Subscription.objects.filter(pk=subscription_id))).first()
             if sub is None:
                 return ctx.report
+            _attach_plans([sub])
             evaluate(sub, ctx)
             ctx.report.processed += 1
     except Exception as exc:
@@ -727,6 +734,7 @@ def _run_batch(ids: list[int], ctx: _Context) -> None:
                 _locked(Subscription.objects.filter(pk__in=ids, next_run_at__lte=ctx.now))
             )
         )
+        _attach_plans(subs)
         open_by_sub: dict[int, list[Invoice]] = {}
         for invoice in Invoice.objects.filter(
             subscription_id__in=[s.pk for s in subs], status=Invoice.Status.OPEN
