@@ -31,7 +31,7 @@ POSTGRES = os.environ.get(
 )
 
 
-def child(size: int) -> dict:
+def child(size: int, overdue_share: float = 0.0) -> dict:
     """Runs inside a fresh process whose environment points at a fresh database."""
     import django
 
@@ -131,6 +131,63 @@ def child(size: int) -> dict:
         ],
         batch_size=batch,
     )
+    overdue = int(size * overdue_share)
+    if overdue:
+        # The first ``overdue`` subscriptions are a period further on with their renewal invoice
+        # unpaid 7 days after its due date: the run suspends them one by one (the per-item path:
+        # instance transition, audit, action, notice).
+        from otomat.billing.invoicing import _build_lines
+        from otomat.billing.models import InvoiceLine, InvoiceSeries
+        from otomat.billing.subscriptions import plan_lines
+
+        late = list(Subscription.objects.order_by("id").select_related("instance")[:overdue])
+        due = now - timedelta(days=7)
+        invoices = []
+        for n, sub in enumerate(late, start=1):
+            rows = _build_lines(
+                plan_lines(sub, plan, period=None, with_setup_fee=False), "IDR", tax
+            )
+            total = sum(r["gross_minor"] for r in rows)
+            invoices.append(
+                Invoice(
+                    account_id=sub.account_id,
+                    subscription=sub,
+                    kind="renewal",
+                    number=f"INV/2026/{n:06d}",
+                    currency="IDR",
+                    subtotal_minor=sum(r["net_minor"] for r in rows),
+                    tax_minor=sum(r["tax_minor"] for r in rows),
+                    total_minor=total,
+                    amount_due_minor=total,
+                    issued_at=due - timedelta(days=7),
+                    due_at=due,
+                    period_start=due,
+                    idempotency_key=f"renewal:{sub.pk}:{due.isoformat()}",
+                )
+            )
+        Invoice.objects.bulk_create(invoices, batch_size=batch)
+        InvoiceSeries.objects.filter(code="inv").update(year=2026, next_number=overdue + 1)
+        InvoiceLine.objects.bulk_create(
+            [
+                InvoiceLine(
+                    invoice=i,
+                    description="Monthly",
+                    unit_price_minor=99_000,
+                    net_minor=i.subtotal_minor,
+                    tax_minor=i.tax_minor,
+                    gross_minor=i.total_minor,
+                )
+                for i in invoices
+            ],
+            batch_size=batch,
+        )
+        Subscription.objects.filter(pk__in=[s.pk for s in late]).update(
+            status="past_due",
+            anchor_at=due,
+            current_period_start=due,
+            current_period_end=due + timedelta(days=31),
+            next_run_at=now,
+        )
     seeded = time.perf_counter() - started
 
     t0 = time.perf_counter()
@@ -140,6 +197,7 @@ def child(size: int) -> dict:
     idle = run_billing(now=now + timedelta(minutes=1))
     scan = time.perf_counter() - t0
     invoices = Invoice.objects.filter(kind="renewal").count()
+    suspended = Instance.objects.filter(state="suspended").count()
     numbers = set(Invoice.objects.values_list("number", flat=True))
     return {
         "database": connection.vendor,
@@ -151,12 +209,14 @@ def child(size: int) -> dict:
         "invoices": invoices,
         "gap_free": numbers == {f"INV/2026/{n:06d}" for n in range(1, invoices + 1)},
         "notices": Notification.objects.count(),
+        "suspended": suspended,
+        "overdue_share": overdue_share,
         "idle_run_s": round(scan, 3),
         "idle_processed": idle.processed,
     }
 
 
-def run_child(size: int, database: str) -> dict:
+def run_child(size: int, database: str, overdue_share: float) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
     data_dir = tempfile.mkdtemp(prefix="otomat-bench-billing-")
     env.update(DJANGO_SETTINGS_MODULE="otomat.settings", OTOMAT_DATA_DIR=data_dir)
@@ -170,7 +230,7 @@ def run_child(size: int, database: str) -> dict:
             conn.execute(f'CREATE DATABASE "{name}"')
         env["OTOMAT_DATABASE_URL"] = POSTGRES
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(size)],
+        [sys.executable, __file__, "--child", str(size), "--overdue-share", str(overdue_share)],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -197,6 +257,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,50000,100000")
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument(
+        "--overdue-share",
+        type=float,
+        default=0.0,
+        help="share of subscriptions whose invoice is 7 days overdue (suspended one by one)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,7 +270,7 @@ def main() -> int:
         import logging
 
         logging.disable(logging.INFO)
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, args.overdue_share)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
@@ -213,7 +279,7 @@ def main() -> int:
             print(f"PostgreSQL skipped: nothing answers at {POSTGRES}", file=sys.stderr)
             continue
         for size in sizes:
-            result = run_child(size, database)
+            result = run_child(size, database, args.overdue_share)
             results.append(result)
             print(f"  {database} {size}: {result['run_s']} s", file=sys.stderr, flush=True)
     if args.json:

@@ -132,6 +132,8 @@ def evaluate(sub: Subscription, ctx: _Context, open_invoices: list[Invoice] | No
     transaction with the subscription row locked; idempotent."""
     if open_invoices is None:
         open_invoices = list(sub.invoices.filter(status=Invoice.Status.OPEN).order_by("due_at"))
+    for invoice in open_invoices:  # share the loaded objects (and the preloaded responsible)
+        invoice.subscription, invoice.account = sub, sub.account
     if sub.status in (SS.CANCELED, SS.TERMINATED):
         _save(sub, next_run_at=None)
         return

@@ -130,10 +130,19 @@ def _pdf_response(content: bytes, number: str) -> HttpResponse:
     return response
 
 
+def _refuse_other_customers(request: HttpRequest, invoice: Invoice) -> None:
+    """The token link works for whoever got the notice, logged in or not — but a person logged
+    in to *another* customer account gets a 404, as everywhere else."""
+    user = request.user
+    if user.is_authenticated and not user.is_staff and user.account != invoice.account:
+        raise Http404
+
+
 def pay(request: HttpRequest, token: str) -> HttpResponse:
     """The payment page linked from every notice: works without logging in (the token is the
     capability), shows what is due and the ways to pay."""
     invoice = get_object_or_404(Invoice.objects.select_related("account"), token=token)
+    _refuse_other_customers(request, invoice)
     if request.method == "POST":
         method = request.POST.get("method", "")
         return_url = request.build_absolute_uri(reverse("billing:pay_return", args=[token]))
@@ -150,6 +159,7 @@ def pay_return(request: HttpRequest, token: str) -> HttpResponse:
     """Where the provider sends the customer back; the status updates itself (HTMX) until the
     provider's callback has arrived."""
     invoice = get_object_or_404(Invoice, token=token)
+    _refuse_other_customers(request, invoice)
     template = "billing/_pay_status.html" if request.htmx else "billing/pay_return.html"
     return render(request, template, {"invoice": invoice})
 
@@ -204,8 +214,11 @@ def change_plan(request: HttpRequest, subscription_id: int) -> HttpResponse:
     plans = Plan.objects.filter(
         product=sub.plan.product, is_active=True, currency=sub.plan.currency
     ).exclude(pk=sub.plan_id)
-    chosen = plans.filter(pk=request.POST.get("plan") or request.GET.get("plan") or 0).first()
+    wanted = request.POST.get("plan") or request.GET.get("plan") or ""
+    chosen = plans.filter(pk=int(wanted)).first() if wanted.isdigit() else None
     preview, error = None, ""
+    if wanted and chosen is None:
+        error = _("Choose one of the plans listed.")
     if chosen is not None:
         try:
             preview = subscriptions.preview_plan_change(sub, chosen)

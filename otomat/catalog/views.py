@@ -74,12 +74,16 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
         }
         for spec in field_specs(latest.config_schema)
     ]
+    from otomat.billing.subscriptions import plans_for
+
+    account = request.user.account if request.user.is_authenticated else None
     return render(
         request,
         "catalog/detail.html",
         {
             "product": product,
             "latest": latest,
+            "plans": plans_for(product, account),
             "versions": versions,
             "settings_fields": settings_fields,
             "can_try": bool(settings.EMULATOR_URL),

@@ -52,7 +52,10 @@ def transition(
     not allowed from the current state. A transition to the current state only updates fields.
     """
     with transaction.atomic():
-        current = Instance.objects.select_for_update().get(pk=instance.pk)
+        # Secrets and config are not needed to change state: deferring them saves a decryption.
+        current = (
+            Instance.objects.select_for_update().defer("secrets", "config").get(pk=instance.pk)
+        )
         from_state = current.state
         if expected_from is not None and from_state not in expected_from:
             raise InstanceError(
@@ -80,7 +83,9 @@ def transition(
                 **_actor_kwargs(actor, actor_label),
             )
         transaction.on_commit(poke_runner)
-    instance.refresh_from_db()
+    changed = {"state", "state_changed_at", *fields}
+    deferred = instance.get_deferred_fields()
+    instance.refresh_from_db(fields=[f for f in changed if f not in deferred])
     return instance
 
 
@@ -283,7 +288,12 @@ def suspend_instance(
     if not reason:
         raise InstanceError("Say why the instance is suspended; the customer sees the reason.")
     with transaction.atomic():
-        current = Instance.objects.select_for_update().get(pk=instance.pk)
+        current = (
+            Instance.objects.select_for_update()
+            .select_related("account")
+            .defer("secrets", "config")
+            .get(pk=instance.pk)
+        )
         if current.state == S.SUSPENDED:
             if source == SuspensionSource.STAFF and current.suspension_source != source:
                 Instance.objects.filter(pk=current.pk).update(

@@ -29,6 +29,16 @@ def actions(kind: str) -> list[BillingAction]:
     return list(BillingAction.objects.filter(kind=kind).order_by("at", "id"))
 
 
+def delivered(notification: Notification) -> Notification:
+    """Send a queued notice now (notices are rendered when they are delivered)."""
+    from otomat.notify.services import deliver
+
+    deliver(notification.pk, now=notification.next_attempt_at)
+    notification.refresh_from_db()
+    assert notification.sent_at is not None, notification.last_error
+    return notification
+
+
 def run_at(moment):
     with time_machine.travel(moment, tick=False):
         return run_billing()
@@ -97,7 +107,7 @@ def test_it_bills_reminds_suspends_unsuspends_and_terminates_on_time(order, cast
     assert renewal.number in instance.suspension_reason
     (suspension,) = actions("suspended")
     assert suspension.reason == f"invoice {renewal.number} unpaid 7 days after its due date"
-    notice = Notification.objects.get(kind="billing/suspended", channel="email")
+    notice = delivered(Notification.objects.get(kind="billing/suspended", channel="email"))
     renewal.refresh_from_db()
     assert renewal.number in notice.body and renewal.pay_url() in notice.body
     assert "IDR150,000" in notice.body  # the amount due, in the customer's language (en)
@@ -123,7 +133,9 @@ def test_it_bills_reminds_suspends_unsuspends_and_terminates_on_time(order, cast
     assert actions("export_offered") == []
     run_at(second + 27 * DAY)
     assert len(actions("export_offered")) == 1
-    export_notice = Notification.objects.get(kind="billing/export_offered", channel="email")
+    export_notice = delivered(
+        Notification.objects.get(kind="billing/export_offered", channel="email")
+    )
     assert f"/instances/{instance.id}/export/" in export_notice.body
     run_at(second + 30 * DAY)
     sub.refresh_from_db()

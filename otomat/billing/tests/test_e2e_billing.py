@@ -139,7 +139,11 @@ def _run(client, cast, greeter, emulator, runner_factory, fake):
     page = client.get(reverse("instances:detail", args=[instance.id])).content.decode()
     assert renewal.number in page and reverse("billing:pay", args=[renewal.token]) in page
     notice = Notification.objects.get(kind="billing/suspended", channel="email")
-    assert renewal.pay_url() in notice.body
+    from otomat.notify.services import deliver
+
+    assert deliver(notice.pk, now=notice.next_attempt_at), notice.last_error
+    notice.refresh_from_db()
+    assert renewal.pay_url() in notice.body and renewal.number in notice.body
 
     # 4. Paid: running again at once.
     pay_through_midtrans(renewal)

@@ -139,6 +139,17 @@ def test_the_payment_link_works_without_logging_in_and_guesses_fail(client, cast
     page = client.get(reverse("billing:pay", args=[invoice.token]))
     assert page.status_code == 200 and invoice.number in page.content.decode()
     assert client.get(reverse("billing:pay", args=["not-a-token"])).status_code == 404
+    # Logged in to another customer account: not found, like every other foreign object.
+    client.force_login(cast.charlie)
+    assert client.get(reverse("billing:pay", args=[invoice.token])).status_code == 404
+    assert (
+        client.post(reverse("billing:pay", args=[invoice.token]), {"method": "x"}).status_code
+        == 404
+    )
+    assert client.get(reverse("billing:pay_return", args=[invoice.token])).status_code == 404
+    client.force_login(cast.bob)  # Alice's teammate
+    assert client.get(reverse("billing:pay", args=[invoice.token])).status_code == 200
+    client.logout()
     # An unknown method is refused with a message, nothing is created.
     response = client.post(reverse("billing:pay", args=[invoice.token]), {"method": "bitcoin"})
     assert response.status_code == 200
@@ -335,3 +346,26 @@ def test_gateway_secrets_are_never_shown_again(client, cast):
     response = client.post(url, {"code": "paypal", "enabled": "1"})
     assert response.status_code == 404
     assert not BillingAction.objects.exists()
+
+
+def test_plan_change_refuses_bad_choices(client, cast, order, greeter, plan, pro_plan):
+    from otomat.billing.models import Plan as PlanModel
+
+    _instance, invoice = order()
+    pay(invoice)
+    sub = Subscription.objects.get()
+    client.force_login(cast.alice)
+    other = PlanModel.objects.create(
+        product=pro_plan.product, code="eur", name="EUR", currency="EUR", price_minor=500
+    )
+    for bad in ("999999", str(plan.pk), str(other.pk), "abc"):
+        response = client.post(reverse("billing:change_plan", args=[sub.id]), {"plan": bad})
+        assert response.status_code in (200, 400)
+        sub.refresh_from_db()
+        assert sub.plan == plan, bad
+    assert not Invoice.objects.filter(kind=Invoice.Kind.PLAN_CHANGE).exists()
+
+
+def test_the_catalog_shows_prices(client, cast, plan):
+    page = client.get(reverse("catalog:detail", args=["greeter"])).content.decode()
+    assert "Basic" in page and "IDR150,000" in page and "setup IDR50,000" in page
