@@ -83,13 +83,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     labels, mrr_series = reports.mrr_history(now)
     mrr_charts = [
         (
-            cur,
+            _("MRR (%(currency)s)") % {"currency": cur},
             charts.line_chart(
                 labels,
                 [charts.Series(cur, [m.amount_minor for m in values])],
                 title=_("MRR (%(currency)s)") % {"currency": cur},
                 value_format=_fmt(cur),
                 empty_text=empty,
+                width=1000,
+                height=260,
             ),
         )
         for cur, values in mrr_series.items()
@@ -97,23 +99,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     rev_labels, rev_series = reports.revenue_by_month(now)
     revenue_charts = [
         (
-            cur,
+            _("Revenue per month (%(currency)s)") % {"currency": cur},
             charts.bar_chart(
                 rev_labels,
                 [charts.Series(cur, [m.amount_minor for m in values])],
                 title=_("Revenue per month (%(currency)s)") % {"currency": cur},
                 value_format=_fmt(cur),
+                empty_text=empty,
             ),
         )
         for cur, values in rev_series.items()
     ]
     product_charts = [
         (
-            cur,
+            _("Revenue by product, last 12 months (%(currency)s)") % {"currency": cur},
             charts.horizontal_bar_chart(
                 [(name, m.amount_minor) for name, m in items],
                 title=_("Revenue by product, last 12 months (%(currency)s)") % {"currency": cur},
                 value_format=_fmt(cur),
+                empty_text=empty,
             ),
         )
         for cur, items in reports.revenue_by_product(now).items()
@@ -124,6 +128,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         [charts.Series(_("Churn %"), churn_values)],
         title=_("Monthly churn (%)"),
         value_format=lambda v: f"{v}%",
+        empty_text=empty,
     )
     overdue = reports.overdue(now)
     overdue_chart = (
@@ -134,7 +139,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 for cur, parts in overdue.items()
             ],
             title=_("Overdue by days late"),
-            value_format=str,
+            value_format=_fmt(next(iter(overdue), "USD")),
+            empty_text=empty,
         )
         if len(overdue) == 1
         else ""

@@ -1,0 +1,71 @@
+"""Headless Chromium: a customer orders a subscription, pays on the (fake) Midtrans page, comes
+back to Otomat and watches the payment arrive; the owner sees it on the billing dashboard."""
+
+from __future__ import annotations
+
+import pytest
+
+from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
+from otomat.billing.models import GatewayConfig, Invoice, Subscription
+from otomat.billing.tests.conftest import GREETER_CONFIG
+from otomat.catalog.checks import CHECKS
+from otomat.web.tests.test_browser import browser_page, shot  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def login(page, url: str, email: str, password: str) -> None:
+    page.goto(f"{url}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_a_customer_pays_through_the_gateway_page(
+    browser_page,
+    live_server,
+    cast,
+    plan,
+    settings,
+    monkeypatch,  # noqa: F811
+):
+    from playwright.sync_api import expect
+
+    monkeypatch.setitem(CHECKS, "telegram_token", lambda value: "@greeter_bot")
+    settings.BASE_URL = live_server.url
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    fake = FakeMidtrans().start()
+    try:
+        gateway = fake.gateway_settings()
+        GatewayConfig.objects.create(
+            code="midtrans",
+            enabled=True,
+            credentials=gateway["credentials"],
+            api_base=gateway["api_base"],
+        )
+        page = browser_page
+        login(page, live_server.url, cast.alice.email, cast.password)
+        page.goto(f"{live_server.url}/instances/install/greeter/")
+        page.get_by_label("Bot token").fill(GREETER_CONFIG["bot_token"])
+        page.get_by_label("Basic").check()
+        shot(page, "billing-01-order")
+        page.get_by_role("button", name="Order").click()
+        expect(page.get_by_role("heading", name="Invoice INV/")).to_be_visible()
+        shot(page, "billing-02-pay")
+        page.get_by_role("button", name="Pay with Midtrans").click()
+        expect(page.get_by_text("A local test payment page")).to_be_visible()
+        page.get_by_role("button", name="Pay").click()
+        expect(page.get_by_text("Payment received. Thank you!")).to_be_visible(timeout=15_000)
+        shot(page, "billing-03-paid")
+        invoice = Invoice.objects.get()
+        assert invoice.status == Invoice.Status.PAID
+        assert Subscription.objects.get().status == Subscription.Status.ACTIVE
+
+        page.context.clear_cookies()
+        login(page, live_server.url, cast.owner.email, cast.password)
+        page.goto(f"{live_server.url}/billing/manage/")
+        expect(page.get_by_role("heading", name="Billing", exact=True)).to_be_visible()
+        expect(page.get_by_text(f"received by midtrans for {invoice.number}")).to_be_visible()
+        shot(page, "billing-04-dashboard")
+    finally:
+        fake.close()
