@@ -83,9 +83,10 @@ def transition(
                 **_actor_kwargs(actor, actor_label),
             )
         transaction.on_commit(poke_runner)
-    changed = {"state", "state_changed_at", *fields}
-    deferred = instance.get_deferred_fields()
-    instance.refresh_from_db(fields=[f for f in changed if f not in deferred])
+    # What was written is known: set it on the caller's object instead of reading it back.
+    instance.state = to_state if to_state != from_state else from_state
+    for name, value in values.items():
+        setattr(instance, name, value)
     return instance
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Headless on a machine without internet: without the background-networking flags Chromium keeps
@@ -16,3 +18,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+SCREENSHOTS = os.environ.get("OTOMAT_SCREENSHOTS", "")
+
+
+def shot(page, name: str) -> None:
+    """Save a full-page screenshot under $OTOMAT_SCREENSHOTS (when set) to look at later."""
+    if SCREENSHOTS:
+        folder = Path(SCREENSHOTS)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

@@ -9,7 +9,7 @@ from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
 from otomat.billing.models import GatewayConfig, Invoice, Subscription
 from otomat.billing.tests.conftest import GREETER_CONFIG
 from otomat.catalog.checks import CHECKS
-from otomat.web.tests.test_browser import browser_page, shot  # noqa: F401 - the fixture
+from otomat.testing.browser import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ def test_a_customer_pays_through_the_gateway_page(
     cast,
     plan,
     settings,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     from playwright.sync_api import expect
 

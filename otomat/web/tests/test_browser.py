@@ -3,43 +3,11 @@ Bot through the install form, sees it running, and the bot answers in the emulat
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from otomat.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from otomat.testing.browser import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-SCREENSHOTS = (
-    Path(os.environ.get("OTOMAT_SCREENSHOTS", "")) if os.environ.get("OTOMAT_SCREENSHOTS") else None
-)
-
-
-@pytest.fixture
-def browser_page(live_server, monkeypatch):
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); browser test skipped")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
-    # itself are still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.set_default_timeout(20_000)
-        yield page
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    if SCREENSHOTS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_visitor_signs_up_and_installs_a_running_bot(
