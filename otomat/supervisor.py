@@ -174,7 +174,8 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
                 os.environ["OTOMAT_OWNER_BOT_TOKEN"] = owner_token
                 os.environ["OTOMAT_OWNER_BOT_USERNAME"] = "demo_owner_bot"
                 lines.append(
-                    "Billing notices by Telegram: @demo_owner_bot (link it in Preferences)"
+                    "Billing notices by Telegram: @demo_owner_bot "
+                    "(link it under Telegram notices in the account menu)"
                 )
     else:
         from otomat.catalog.services import import_builtin_products
