@@ -123,3 +123,55 @@ def browser_page(live_server, monkeypatch):
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+
+
+# -- billing basics shared by the billing and support tests ----------------------------------
+
+
+@pytest.fixture
+def policy(db):
+    from otomat.billing.models import DunningPolicy
+
+    return DunningPolicy.objects.create(
+        name="Test policy",
+        invoice_days_before=7,
+        reminder_days=[-3, 0, 3, 5],
+        suspend_after_days=7,
+        terminate_after_days=30,
+        export_notice_days=3,
+    )
+
+
+@pytest.fixture
+def ppn(db):
+    from decimal import Decimal
+
+    from otomat.billing.models import TaxRate
+
+    return TaxRate.objects.create(name="PPN 11%", rate_percent=Decimal("11"), inclusive=True)
+
+
+@pytest.fixture
+def vat_pl(db):
+    from decimal import Decimal
+
+    from otomat.billing.models import TaxRate
+
+    return TaxRate.objects.create(name="VAT 23%", rate_percent=Decimal("23"), inclusive=False)
+
+
+@pytest.fixture
+def plan(greeter, policy, ppn):
+    from otomat.billing.models import Plan
+
+    return Plan.objects.create(
+        product=greeter.product,
+        code="basic",
+        name="Basic",
+        currency="IDR",
+        price_minor=150_000,
+        period_months=1,
+        setup_fee_minor=50_000,
+        tax_rate=ppn,
+        dunning_policy=policy,
+    )

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "otomat.instances",
     "otomat.billing",
     "otomat.notify",
+    "otomat.support",
     "otomat.runtime",
     "otomat.botdata",
     "otomat.api",
@@ -187,6 +188,20 @@ EMAIL_PORT = env_int("OTOMAT_EMAIL_PORT", 25)
 # Empty: notices go by email only.
 OWNER_BOT_TOKEN = env_str("OTOMAT_OWNER_BOT_TOKEN", "")
 OWNER_BOT_USERNAME = env_str("OTOMAT_OWNER_BOT_USERNAME", "")
+
+# Support: where inbound email arrives. The webhook (POST /support/inbound/email/) needs the
+# shared secret; the IMAP poller runs when a host is set.
+SUPPORT_INBOUND_SECRET = env_str("OTOMAT_SUPPORT_INBOUND_SECRET", "")
+SUPPORT_FROM_EMAIL = env_str("OTOMAT_SUPPORT_FROM_EMAIL", "support@otomat.local")
+SUPPORT_IMAP_HOST = env_str("OTOMAT_SUPPORT_IMAP_HOST", "")
+SUPPORT_IMAP_PORT = env_int("OTOMAT_SUPPORT_IMAP_PORT", 993, minimum=1)
+SUPPORT_IMAP_SSL = env_bool("OTOMAT_SUPPORT_IMAP_SSL", True)
+SUPPORT_IMAP_USER = env_str("OTOMAT_SUPPORT_IMAP_USER", "")
+SUPPORT_IMAP_PASSWORD = env_str("OTOMAT_SUPPORT_IMAP_PASSWORD", "")
+SUPPORT_ATTACHMENT_MAX_BYTES = env_int("OTOMAT_SUPPORT_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+# What an instance without a plan's support terms gets.
+SUPPORT_DEFAULT_FREE_DAYS = env_int("OTOMAT_SUPPORT_DEFAULT_FREE_DAYS", 14, minimum=0)
+SUPPORT_DEFAULT_REVISIONS = env_int("OTOMAT_SUPPORT_DEFAULT_REVISIONS", 0, minimum=0)
 
 # How often the scheduler enqueues the billing (dunning) run, in seconds.
 BILLING_RUN_SECONDS = env_int("OTOMAT_BILLING_RUN_SECONDS", 60, minimum=5)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("instances/", include("otomat.instances.urls")),
     path("billing/", include("otomat.billing.urls")),
     path("notify/", include("otomat.notify.urls")),
+    path("support/", include("otomat.support.urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

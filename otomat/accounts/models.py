@@ -77,6 +77,10 @@ class Account(models.Model):
 
     name = models.CharField(_("name"), max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Why the seller ended the relationship, shown to the customer when they try to order or
+    # open a ticket (their running services run to the end of what they paid).
+    closed_message = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES, default="USD")
     # The platform's own account holding sandboxes and trials; no person is a member of it.
     is_internal = models.BooleanField(default=False)

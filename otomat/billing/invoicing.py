@@ -215,6 +215,9 @@ def issue_invoice(
         # Nothing to pay (a full coupon, a zero total or enough credit): paid on issue.
         invoice.status, invoice.paid_at = Invoice.Status.PAID, now
         invoice.save(update_fields=["status", "paid_at"])
+        from otomat.billing.signals import invoice_paid
+
+        invoice_paid.send(sender=Invoice, invoice=invoice)
     BillingAction.objects.create(
         kind=BillingAction.Kind.INVOICED,
         key=f"invoiced:{invoice.pk}",

@@ -299,6 +299,7 @@ class Invoice(models.Model):
         RENEWAL = "renewal", _("Renewal")
         PLAN_CHANGE = "plan_change", _("Plan change")
         LATE_FEE = "late_fee", _("Late fee")
+        SUPPORT = "support", _("Paid support")  # a support quote the customer accepted
         MANUAL = "manual", _("Manual")
 
     class Status(models.TextChoices):

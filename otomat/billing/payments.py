@@ -220,6 +220,10 @@ def record_payment(
             locked.save(
                 update_fields=["amount_paid_minor", "amount_due_minor", "status", "paid_at"]
             )
+            if locked.status == Invoice.Status.PAID:
+                from otomat.billing.signals import invoice_paid
+
+                invoice_paid.send(sender=Invoice, invoice=locked)
         if excess:
             if was_open:
                 why = f"Overpaid {locked.number}"

@@ -266,6 +266,59 @@ def update_config(
     return instance
 
 
+def upgrade_instance(
+    instance: Instance, version: ProductVersion, *, actor: User | None, actor_label: str = ""
+) -> Instance:
+    """Move the instance to another version of its product (a fix shipped as a new version):
+    its settings are checked against the new version's schema, and a running instance restarts
+    on it. Raises InstanceError (other product, terminated, settings the new version refuses)."""
+    if version.product_id != instance.version.product_id:
+        raise InstanceError("That version belongs to another product.")
+    if instance.state == S.TERMINATED:
+        raise InstanceError("A removed instance cannot be upgraded.")
+    if version.pk == instance.version_id:
+        raise InstanceError("The instance already runs this version.")
+    try:
+        validate_config(version.config_schema, instance.full_config())
+    except ConfigError as exc:
+        fields = ", ".join(sorted(exc.errors)) if hasattr(exc, "errors") else str(exc)
+        raise InstanceError(
+            f"Version {version.version} needs other settings ({fields}); change them first."
+        ) from None
+    with transaction.atomic():
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
+        old = locked.version
+        public, secret = split_secrets(version.config_schema, locked.full_config())
+        locked.version, locked.config, locked.secrets = version, public, secret
+        locked.generation += 1
+        locked.save(update_fields=["version", "config", "secrets", "generation"])
+        record_audit(
+            "instance.upgraded",
+            actor=actor,
+            actor_label=actor_label,
+            account=locked.account,
+            target=locked,
+            data={"from": old.version, "to": version.version},
+        )
+        if locked.desired == Instance.Desired.RUNNING:
+            provision_instance(
+                locked,
+                actor=actor,
+                actor_label=actor_label,
+                cause=f"upgraded {old.version} → {version.version}",
+            )
+        else:
+            InstanceEvent.objects.create(
+                instance=locked,
+                from_state=locked.state,
+                to_state=locked.state,
+                cause=f"upgraded {old.version} → {version.version}",
+                **_actor_kwargs(actor, actor_label),
+            )
+    instance.refresh_from_db()
+    return instance
+
+
 class SuspensionSource:
     BILLING = "billing"  # unpaid invoices; lifted by billing when they are paid
     STAFF = "staff"  # abuse or a staff decision; lifted only by staff

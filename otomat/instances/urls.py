@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:instance_id>/remove/", views.remove, name="remove"),
     path("<uuid:instance_id>/sandbox/", views.open_sandbox, name="sandbox"),
     path("<uuid:instance_id>/export/", views.export, name="export"),
+    path("<uuid:instance_id>/upgrade/", views.upgrade, name="upgrade"),
     path("<uuid:instance_id>/suspend/", views.suspend, name="suspend"),
     path("<uuid:instance_id>/unsuspend/", views.unsuspend, name="unsuspend"),
     path("<uuid:instance_id>/<str:name>/", views.action, name="action"),

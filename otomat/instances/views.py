@@ -175,11 +175,22 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
         if subscription
         else []
     )
+    latest = instance.version.product.latest_version()
+    newer = (
+        latest
+        if latest
+        and latest.pk != instance.version_id
+        and latest.created_at > instance.version.created_at
+        else None
+    )
+    fixes = list(newer.fixes.all()) if newer else []
     return render(
         request,
         "instances/detail.html",
         {
             "instance": instance,
+            "newer_version": newer,
+            "fixes": fixes,
             "subscription": subscription,
             "open_invoices": open_invoices,
             "events": instance.events.select_related("actor")[:30],
@@ -364,4 +375,26 @@ def unsuspend(request: HttpRequest, instance_id) -> HttpResponse:
         messages.success(request, _("Suspension lifted."))
     else:
         messages.error(request, _("This instance is not suspended."))
+    return redirect("instances:detail", instance_id=instance.id)
+
+
+@login_required
+@require_POST
+def upgrade(request: HttpRequest, instance_id) -> HttpResponse:
+    """One click: move to a newer version of the product (e.g. the one that fixes a bug)."""
+    from otomat.catalog.models import ProductVersion
+
+    instance = get_instance(request, instance_id)
+    version = ProductVersion.objects.filter(
+        pk=request.POST.get("version") or 0, product=instance.version.product
+    ).first()
+    if version is None:
+        messages.error(request, _("Choose a version of this product."))
+        return redirect("instances:detail", instance_id=instance.id)
+    try:
+        services.upgrade_instance(instance, version, actor=request.user)
+    except services.InstanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Upgraded to %(version)s.") % {"version": version.version})
     return redirect("instances:detail", instance_id=instance.id)

@@ -28,6 +28,8 @@ class Notification(models.Model):
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True)
+    # Extra email headers (Message-ID, In-Reply-To, References for support threads, Reply-To).
+    headers = models.JSONField(default=dict, blank=True)
     # One notification per key and channel: "billing:reminder:<invoice>:<day>:email"; a second
     # attempt (a retried run, a second scheduler) hits the unique constraint and sends nothing.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)

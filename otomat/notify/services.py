@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -98,6 +98,10 @@ def notify_user(
     return created
 
 
+# Handlers of messages people send to the owner's bot from a linked chat: handler(user, text)
+# returns the answer or None (support registers its ticket handler in AppConfig.ready()).
+MESSAGE_HANDLERS: list = []
+
 # kind prefix ("billing") → loader(kind, refs) returning the template context, for notices
 # queued in bulk and rendered at delivery. Apps register theirs in AppConfig.ready().
 CONTEXT_LOADERS: dict[str, Any] = {}
@@ -107,8 +111,8 @@ def register_context_loader(prefix: str, loader) -> None:
     CONTEXT_LOADERS[prefix] = loader
 
 
-def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
-    """Queue many notices at once — (person, kind, refs, dedupe key) each — with one query for
+def notify_many(items: list[tuple]) -> int:
+    """Queue many notices at once — (person, kind, refs, dedupe key[, email headers]) each — with one query for
     Telegram links and one insert; a key already queued is skipped (ignore conflicts). ``refs``
     is JSON (e.g. {"invoice": 42}); the notice is rendered when it is delivered, by the loader
     registered for the kind's prefix. For bulk work such as the billing run, where rendering
@@ -120,7 +124,9 @@ def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
         else set()
     )
     rows = []
-    for user, kind, refs, dedupe_key in items:
+    for item in items:
+        user, kind, refs, dedupe_key = item[:4]
+        headers = item[4] if len(item) > 4 else {}
         if not user.is_active:
             continue
         channels = [Notification.Channel.EMAIL] if user.email else []
@@ -132,6 +138,7 @@ def notify_many(items: list[tuple[User, str, dict[str, Any], str]]) -> int:
                 channel=channel,
                 kind=kind,
                 context=refs,
+                headers=headers if channel == Notification.Channel.EMAIL else {},
                 dedupe_key=f"{dedupe_key}:{channel}"[:200],
             )
             for channel in channels
@@ -199,12 +206,22 @@ def send_telegram(chat_id: int, text: str) -> None:
 
 def _send(notification: Notification) -> None:
     if notification.channel == Notification.Channel.EMAIL:
-        send_mail(
-            notification.subject,
-            notification.body,
-            settings.DEFAULT_FROM_EMAIL,
-            [notification.user.email],
-        )
+        if notification.headers:
+            headers = {k: v for k, v in notification.headers.items() if k != "From"}
+            EmailMessage(
+                notification.subject,
+                notification.body,
+                notification.headers.get("From") or settings.DEFAULT_FROM_EMAIL,
+                [notification.user.email],
+                headers=headers,
+            ).send()
+        else:
+            send_mail(
+                notification.subject,
+                notification.body,
+                settings.DEFAULT_FROM_EMAIL,
+                [notification.user.email],
+            )
     else:
         link = TelegramLink.objects.filter(user_id=notification.user_id).first()
         if link is None:
@@ -323,7 +340,24 @@ def poll_owner_bot(*, timeout: int = 0) -> int:
         message = update.get("message") or {}
         chat = message.get("chat") or {}
         text = (message.get("text") or "").strip()
-        if chat.get("type") == "private" and text.startswith("/start"):
+        if chat.get("type") == "private" and text and not text.startswith("/start"):
+            link = TelegramLink.objects.filter(chat_id=chat["id"]).select_related("user").first()
+            reply = None
+            if link is not None:
+                for handler in MESSAGE_HANDLERS:
+                    reply = handler(link.user, text)
+                    if reply:
+                        break
+            else:
+                reply = translation.gettext(
+                    "In Otomat, open Telegram notices in your account menu and connect from there."
+                )
+            if reply:
+                try:
+                    send_telegram(chat["id"], reply)
+                except NotifyError:
+                    log.warning("owner bot: could not answer")
+        elif chat.get("type") == "private" and text.startswith("/start"):
             code = text.partition(" ")[2].strip()
             user = link_chat(code, chat_id=chat["id"], username=chat.get("username") or "")
             if user is not None:
@@ -333,7 +367,7 @@ def poll_owner_bot(*, timeout: int = 0) -> int:
                     ) % {"email": user.email}
             else:
                 reply = translation.gettext(
-                    "Open Preferences in Otomat and use the Telegram link there to connect."
+                    "In Otomat, open Telegram notices in your account menu and connect from there."
                 )
             try:
                 send_telegram(chat["id"], reply)

@@ -43,6 +43,11 @@ def jobs() -> list[tuple[str, object, dict]]:
         ("retry-callbacks", retry_callbacks_task, {"minutes": 5}),
         ("deliver-notifications", deliver_pending_task, {"minutes": 1}),
     ]
+    from otomat.support.tasks import poll_imap_task, sla_scan_task
+
+    found.append(("sla-scan", sla_scan_task, {"minutes": 1}))
+    if settings.SUPPORT_IMAP_HOST:
+        found.append(("support-imap", poll_imap_task, {"minutes": 1}))
     if settings.OWNER_BOT_TOKEN:
         found.append(("poll-owner-bot", poll_owner_bot_task, {"seconds": 5}))
     return found

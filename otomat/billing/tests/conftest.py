@@ -4,12 +4,11 @@ Indonesian and Polish VAT, and helpers to order, pay and move time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 import time_machine
 
-from otomat.billing.models import DunningPolicy, Plan, TaxRate
+from otomat.billing.models import Plan
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 GREETER_CONFIG = {
@@ -25,43 +24,6 @@ GREETER_CONFIG = {
 def _immediate_tasks(settings):
     """Tasks enqueued by billing (notification delivery) run at once in tests."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-
-
-@pytest.fixture
-def policy(db):
-    return DunningPolicy.objects.create(
-        name="Test policy",
-        invoice_days_before=7,
-        reminder_days=[-3, 0, 3, 5],
-        suspend_after_days=7,
-        terminate_after_days=30,
-        export_notice_days=3,
-    )
-
-
-@pytest.fixture
-def ppn(db):
-    return TaxRate.objects.create(name="PPN 11%", rate_percent=Decimal("11"), inclusive=True)
-
-
-@pytest.fixture
-def vat_pl(db):
-    return TaxRate.objects.create(name="VAT 23%", rate_percent=Decimal("23"), inclusive=False)
-
-
-@pytest.fixture
-def plan(greeter, policy, ppn):
-    return Plan.objects.create(
-        product=greeter.product,
-        code="basic",
-        name="Basic",
-        currency="IDR",
-        price_minor=150_000,
-        period_months=1,
-        setup_fee_minor=50_000,
-        tax_rate=ppn,
-        dunning_policy=policy,
-    )
 
 
 @pytest.fixture
