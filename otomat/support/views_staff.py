@@ -212,7 +212,7 @@ def bug_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in ProductBug.Status.values:
         qs = qs.filter(status=status)
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    page = Paginator(qs.order_by("-created_at", "-id"), 25).get_page(request.GET.get("page"))
     return render(
         request,
         "support/staff/bugs.html",
