@@ -77,6 +77,7 @@ def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
         customer.account.currency = "IDR"  # Dewi pays in rupiah: the plans she sees are in IDR
         customer.account.save(update_fields=["currency"])
     ensure_demo_billing()
+    ensure_demo_support()
     lines.append(f"Owner:    {OWNER_EMAIL} / {creds['owner_password']}")
     lines.append(f"Customer: {CUSTOMER_EMAIL} / {creds['customer_password']}")
     if emulator_url:
@@ -254,3 +255,136 @@ def ensure_demo_instances(emulator_url: str) -> list[str]:
     except (InstanceError, CatalogError, BillingError):
         return []
     return [line]
+
+
+def ensure_demo_support() -> None:
+    """A support department (Jakarta hours, Indonesian holidays), SLA policies, support terms
+    for the demo plans, the out-of-scope reply and a few knowledge-base articles. Idempotent."""
+    from otomat.billing.models import Plan
+    from otomat.support.models import (
+        Article,
+        CannedReply,
+        Department,
+        KbCategory,
+        SlaPolicy,
+        SupportTerms,
+    )
+
+    Department.objects.get_or_create(
+        slug="support",
+        defaults={
+            "name": "Support",
+            "hours": {"mon-fri": "09:00-17:00", "sat": "09:00-12:00"},
+            "timezone": "Asia/Jakarta",
+            "holiday_country": "ID",
+            "is_default": True,
+        },
+    )
+    for priority, first, resolution in (
+        ("low", 16 * 60, 5 * 8 * 60),
+        ("normal", 8 * 60, 3 * 8 * 60),
+        ("high", 2 * 60, 8 * 60),
+        ("urgent", 30, 4 * 60),
+    ):
+        SlaPolicy.objects.get_or_create(
+            plan=None,
+            priority=priority,
+            defaults={
+                "name": f"Standard ({priority})",
+                "first_response_minutes": first,
+                "next_response_minutes": first,
+                "resolution_minutes": resolution,
+            },
+        )
+    for plan in Plan.objects.all():
+        yearly = plan.period_months == 12
+        SupportTerms.objects.get_or_create(
+            plan=plan,
+            defaults={
+                "free_support_days": 365 if yearly else 30,
+                "revision_quota": 5 if yearly else 3,
+                "included_minutes": 120 if yearly else 30,
+                "hourly_rate_minor": {"IDR": 250_000, "PLN": 15_000}.get(plan.currency, 4_000),
+            },
+        )
+    CannedReply.objects.get_or_create(
+        title="Out of scope (Bahasa Indonesia)",
+        defaults={
+            "out_of_scope": True,
+            "body": (
+                "Halo {customer_name},\n\nSesuai paket yang Anda ambil, permintaan perubahan "
+                "maksimal {revision_quota}x ({revisions_used} sudah terpakai). Untuk perubahan "
+                "berikutnya dikenai biaya sesuai tingkat kesulitan dan lama pengerjaan. Permintaan "
+                "ini bisa kami penuhi dalam waktu {quote_days} hari dengan biaya {quote_price}. "
+                "Silakan terima penawaran di tiket {ticket}; pekerjaan dimulai setelah dibayar."
+            ),
+        },
+    )
+    CannedReply.objects.get_or_create(
+        title="Out of scope (English)",
+        defaults={
+            "out_of_scope": True,
+            "body": (
+                "Hello {customer_name},\n\nYour plan includes {revision_quota} changes "
+                "({revisions_used} used) and free support until {support_until}. We can do this "
+                "in {quote_days} days for {quote_price}: accept the quote on {ticket} and we start "
+                "as soon as it is paid."
+            ),
+        },
+    )
+    CannedReply.objects.get_or_create(
+        title="Restart after settings",
+        defaults={
+            "body": "Hello {customer_name}, please restart {instance} from its page and try again."
+        },
+    )
+    start, _ = KbCategory.objects.get_or_create(
+        slug="getting-started", defaults={"name": "Getting started"}
+    )
+    billing, _ = KbCategory.objects.get_or_create(slug="billing", defaults={"name": "Billing"})
+    articles = [
+        (
+            start,
+            "Where do I get a bot token?",
+            "bot-token",
+            "Open @BotFather in Telegram, send /newbot and follow the questions. It answers with a "
+            "token like 123456789:AA…; paste it into the install form. Keep it secret.",
+        ),
+        (
+            start,
+            "My bot does not answer",
+            "bot-does-not-answer",
+            "1. Open the instance page: is it Running?\n2. If it is Suspended, an invoice is unpaid: "
+            "pay it and the bot runs again within seconds.\n3. Check the token in Settings; a token "
+            "revoked in @BotFather stops the bot.\n4. Look at the recent logs on the same page.",
+        ),
+        (
+            billing,
+            "Why was my bot suspended?",
+            "why-suspended",
+            "A bot is suspended when its invoice stays unpaid some days after the due date. Its data "
+            "is kept. Pay the invoice from the link in the notice or on the instance page and it "
+            "starts again at once.",
+        ),
+        (
+            billing,
+            "How do revisions and paid support work?",
+            "revisions-and-paid-support",
+            "Each plan includes free support for a period after purchase and a number of change "
+            "requests (revisions). Both are shown on every ticket. Beyond them we send a quote with "
+            "a price and the days of work; accept and pay it on the ticket and the work starts.",
+        ),
+    ]
+    from django.utils import timezone
+
+    for category, title, slug, body in articles:
+        Article.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "category": category,
+                "title": title,
+                "body": body,
+                "status": Article.Status.PUBLISHED,
+                "updated_at": timezone.now(),
+            },
+        )
