@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.ticket_list, name="list"),
     path("new/", views.new_ticket, name="new"),
     path("suggest/", views.suggest, name="suggest"),
+    path("entitlement/", views.entitlement_partial, name="entitlement"),
     path("t/<str:number>/", views.ticket_detail, name="ticket"),
     path("t/<str:number>/reply/", views.reply, name="reply"),
     path("t/<str:number>/status/", views.set_status, name="status"),

@@ -122,6 +122,17 @@ def _uuid(value: str) -> bool:
 
 
 @login_required
+def entitlement_partial(request: HttpRequest) -> HttpResponse:
+    """HTMX: what the chosen instance's plan includes (only the customer's own instances)."""
+    chosen = request.GET.get("instance", "")
+    instance = None
+    if _uuid(chosen) and request.user.account is not None:
+        instance = Instance.objects.filter(pk=chosen, account=request.user.account).first()
+    entitlement = entitlements.for_instance(instance) if instance else None
+    return render(request, "support/_entitlement.html", {"entitlement": entitlement})
+
+
+@login_required
 def suggest(request: HttpRequest) -> HttpResponse:
     """HTMX, while a customer types the subject: matching articles and their own earlier
     tickets (with the answer they got)."""
