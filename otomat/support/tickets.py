@@ -404,6 +404,39 @@ def assign(ticket: Ticket, assignee: User | None, *, actor: User) -> Ticket:
     return ticket
 
 
+def set_department(
+    ticket: Ticket, department: Department, *, actor: User, now: datetime | None = None
+) -> Ticket:
+    """Move the ticket to another department; its SLA clocks continue in that department's
+    business hours (time already used is kept)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ticket = (
+            Ticket.objects.select_for_update()
+            .select_related("department", "sla_policy")
+            .get(pk=ticket.pk)
+        )
+        if ticket.department_id == department.pk:
+            return ticket
+        old = ticket.department.name
+        cal = sla.calendar_for(ticket.department)
+        if ticket.resolution_running_since:
+            sla._pause_resolution(ticket, now, cal)
+        ticket.department = department
+        cal = sla.calendar_for(department)
+        if ticket.sla_policy and ticket.response_target and ticket.response_since:
+            from datetime import timedelta
+
+            minutes = sla._minutes(ticket.sla_policy, "response", ticket.response_target)
+            ticket.response_due = cal.add(ticket.response_since, timedelta(minutes=minutes))
+        if ticket.sla_policy:
+            sla._resume_resolution(ticket, now, cal)
+        sla.reschedule(ticket, now)
+        ticket.save()
+        _event(ticket, "department", f"{old} → {department.name}", actor=actor)
+    return ticket
+
+
 def set_priority(
     ticket: Ticket, priority: str, *, actor: User, now: datetime | None = None
 ) -> Ticket:

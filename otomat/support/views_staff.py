@@ -56,6 +56,7 @@ def staff_ticket_context(ticket: Ticket) -> dict:
     currency = quotes.currency_for(ticket)
     return {
         "staff_people": User.objects.filter(is_staff=True, is_active=True),
+        "departments": Department.objects.all(),
         "priorities": Priority.choices,
         "canned": CannedReply.objects.filter(
             Q(department__isnull=True) | Q(department=ticket.department)
@@ -130,6 +131,9 @@ def ticket_action(request: HttpRequest, number: str) -> HttpResponse:
                 pk=request.POST.get("assignee") or 0, is_staff=True
             ).first()
             tickets.assign(ticket, person, actor=request.user)
+        elif action == "department":
+            department = get_object_or_404(Department, pk=request.POST.get("department") or 0)
+            tickets.set_department(ticket, department, actor=request.user)
         elif action == "priority":
             tickets.set_priority(ticket, request.POST.get("priority", ""), actor=request.user)
         elif action == "quote":

@@ -151,3 +151,21 @@ def test_a_priority_change_moves_the_targets(cast, department, sla_policy, insta
     assert ticket.response_due == jakarta(19, 10)
     assert ticket.resolution_due == jakarta(19, 17)
     assert TicketEvent.objects.filter(ticket=ticket, kind="priority").exists()
+
+
+def test_moving_to_another_department_uses_its_hours(cast, department, sla_policy, installed):
+    from otomat.support.models import Department
+
+    night = Department.objects.create(
+        name="Night shift", slug="night", hours={"mon-sun": "00:00-24:00"}, timezone="Asia/Jakarta"
+    )
+    with time_machine.travel(jakarta(21, 16), tick=False):  # Friday 16:00
+        ticket = tickets.open_ticket(
+            account=cast.alice.account, requester=cast.alice, subject="Q", body="?"
+        )
+    assert ticket.response_due == jakarta(24, 16)  # Fri 1 h, Mon 09–16 (7 h)
+    with time_machine.travel(jakarta(21, 17), tick=False):
+        tickets.set_department(ticket, night, actor=cast.staff)
+    ticket.refresh_from_db()
+    assert ticket.response_due == jakarta(22, 0)  # around the clock: 8 h after Fri 16:00
+    assert TicketEvent.objects.filter(ticket=ticket, kind="department").exists()
