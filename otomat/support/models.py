@@ -493,3 +493,13 @@ class InboundEmail(models.Model):
                 name="support_inbound_once",
             ),
         ]
+
+
+def locked_tickets():
+    """Tickets to lock FOR UPDATE: only the ticket rows, never rows joined for reading
+    (PostgreSQL refuses to lock the nullable side of an outer join; MariaDB has no OF)."""
+    from django.db import connection
+
+    if connection.features.has_select_for_update_of:
+        return Ticket.objects.select_for_update(of=("self",))
+    return Ticket.objects.select_for_update()

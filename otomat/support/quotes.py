@@ -15,7 +15,14 @@ from otomat.billing.invoicing import LineSpec, issue_invoice
 from otomat.billing.models import Invoice, Subscription
 from otomat.billing.money import Money
 from otomat.support import entitlements
-from otomat.support.models import CannedReply, Quote, Ticket, TicketEvent, TicketMessage
+from otomat.support.models import (
+    CannedReply,
+    Quote,
+    Ticket,
+    TicketEvent,
+    TicketMessage,
+    locked_tickets,
+)
 from otomat.support.tickets import TicketError, _set_status, staff_reply
 
 DEFAULT_OUT_OF_SCOPE = (
@@ -178,11 +185,7 @@ def decline_quote(quote: Quote, *, user: User) -> Quote:
         quote.status = Quote.Status.WITHDRAWN if user.is_staff else Quote.Status.DECLINED
         quote.decided_at, quote.decided_by = timezone.now(), user
         quote.save()
-        ticket = (
-            Ticket.objects.select_for_update()
-            .select_related("sla_policy", "department")
-            .get(pk=ticket.pk)
-        )
+        ticket = locked_tickets().select_related("sla_policy", "department").get(pk=ticket.pk)
         if ticket.status == Ticket.Status.AWAITING_PAYMENT:
             _set_status(ticket, Ticket.Status.OPEN, timezone.now(), actor=user)
             ticket.save()
@@ -203,11 +206,7 @@ def on_invoice_paid(sender, invoice: Invoice, **kwargs) -> None:
         return
     now = invoice.paid_at or timezone.now()
     Quote.objects.filter(pk=quote.pk).update(status=Quote.Status.PAID, paid_at=now)
-    ticket = (
-        Ticket.objects.select_for_update()
-        .select_related("sla_policy", "department")
-        .get(pk=quote.ticket_id)
-    )
+    ticket = locked_tickets().select_related("sla_policy", "department").get(pk=quote.ticket_id)
     ticket.out_of_scope = False
     _set_status(ticket, Ticket.Status.OPEN, now, actor=None)
     ticket.updated_at = now

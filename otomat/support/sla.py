@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from otomat.support.business_hours import BusinessCalendar, Schedule
-from otomat.support.models import Department, SlaPolicy, Ticket, TicketEvent
+from otomat.support.models import Department, SlaPolicy, Ticket, TicketEvent, locked_tickets
 
 log = logging.getLogger("otomat.support.sla")
 STAGES = ("warn", "escalate", "breach")
@@ -241,7 +241,7 @@ def scan(*, now: datetime | None = None) -> int:
             try:
                 with transaction.atomic():
                     ticket = (
-                        Ticket.objects.select_for_update()
+                        locked_tickets()
                         .select_related("sla_policy", "department", "assignee", "account")
                         .get(pk=pk)
                     )

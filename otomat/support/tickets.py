@@ -25,6 +25,7 @@ from otomat.support.models import (
     Ticket,
     TicketEvent,
     TicketMessage,
+    locked_tickets,
 )
 
 MAX_BODY = 50_000
@@ -270,7 +271,7 @@ def customer_message(
         )
     checked = check_uploads(uploads or [])
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        ticket = locked_tickets().get(pk=ticket.pk)
         message = TicketMessage.objects.create(
             ticket=ticket,
             kind=TicketMessage.Kind.CUSTOMER,
@@ -319,11 +320,7 @@ def staff_reply(
     if status is not None and status not in (S.OPEN, S.PENDING, S.RESOLVED, S.AWAITING_PAYMENT):
         raise TicketError("Choose open, waiting on the customer, or resolved.")
     with transaction.atomic():
-        ticket = (
-            Ticket.objects.select_for_update()
-            .select_related("sla_policy", "department")
-            .get(pk=ticket.pk)
-        )
+        ticket = locked_tickets().select_related("sla_policy", "department").get(pk=ticket.pk)
         if ticket.status in (S.CLOSED, S.MERGED):
             raise TicketError("This ticket is closed.")
         message = TicketMessage.objects.create(
@@ -371,11 +368,7 @@ def set_status(ticket: Ticket, status: str, *, actor: User, now: datetime | None
     if status not in allowed:
         raise TicketError("That status cannot be set here.")
     with transaction.atomic():
-        ticket = (
-            Ticket.objects.select_for_update()
-            .select_related("sla_policy", "department")
-            .get(pk=ticket.pk)
-        )
+        ticket = locked_tickets().select_related("sla_policy", "department").get(pk=ticket.pk)
         if ticket.status == S.MERGED or (ticket.status == S.CLOSED and not actor.is_staff):
             raise TicketError("This ticket is closed.")
         _set_status(ticket, status, now, actor=actor)
@@ -392,7 +385,7 @@ def assign(ticket: Ticket, assignee: User | None, *, actor: User) -> Ticket:
     if assignee is not None and not assignee.is_staff:
         raise TicketError("Tickets are assigned to staff.")
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        ticket = locked_tickets().get(pk=ticket.pk)
         ticket.assignee = assignee
         ticket.save(update_fields=["assignee"])
         _event(
@@ -411,11 +404,7 @@ def set_department(
     business hours (time already used is kept)."""
     now = now or timezone.now()
     with transaction.atomic():
-        ticket = (
-            Ticket.objects.select_for_update()
-            .select_related("department", "sla_policy")
-            .get(pk=ticket.pk)
-        )
+        ticket = locked_tickets().select_related("department", "sla_policy").get(pk=ticket.pk)
         if ticket.department_id == department.pk:
             return ticket
         old = ticket.department.name
@@ -446,11 +435,7 @@ def set_priority(
     if priority not in Priority.values:
         raise TicketError("Choose a priority.")
     with transaction.atomic():
-        ticket = (
-            Ticket.objects.select_for_update()
-            .select_related("department", "sla_policy")
-            .get(pk=ticket.pk)
-        )
+        ticket = locked_tickets().select_related("department", "sla_policy").get(pk=ticket.pk)
         old = ticket.get_priority_display()
         ticket.priority = priority
         ticket.sla_policy = sla.policy_for(ticket)
@@ -490,11 +475,7 @@ def merge(
         )
     with transaction.atomic():
         for source in sources:
-            source = (
-                Ticket.objects.select_for_update()
-                .select_related("sla_policy", "department")
-                .get(pk=source.pk)
-            )
+            source = locked_tickets().select_related("sla_policy", "department").get(pk=source.pk)
             if source.status == S.MERGED:
                 continue
             TicketMessage.objects.filter(ticket=source).update(ticket=into)
