@@ -43,7 +43,14 @@ MAX_PARTS = 500  # part delimiters in the whole message
 MAX_DEPTH = 20  # levels the walk follows (deeper parts are ignored)
 MAX_HEADER_LINES = 5_000  # in the top-level header block
 MAX_REFERENCES = 50
-_MAX_WORK = 1_000_000  # characters of body text or HTML worth looking at
+# The stdlib header parser takes time quadratic in a header's length (15 s for a 64 KB From
+# of nested comments), so headers are cut before it sees them, and MIME headers, which it
+# parses while splitting the message, are limited before parsing.
+MAX_HEADER_CHARS = 2_000  # of From, To, Cc, Date: the rest is ignored
+MAX_SUBJECT_CHARS = 8_000  # unstructured, so parsed in linear time; ~300 characters decoded
+MAX_MIME_HEADER = 1_000  # any one Content-* header
+MAX_MIME_COST = 25 * MAX_MIME_HEADER**2  # all of them: the sum of their squared lengths
+_MAX_TEXT_WORK, _MAX_HTML_WORK = 4 * MAX_TEXT, 1_000_000  # characters worth looking at
 
 
 class MailError(ValueError):
@@ -85,7 +92,7 @@ def _decode(data: bytes, charset: str | None) -> str:
     for candidate in (charset, "utf-8"):
         try:
             return data.decode(candidate or "utf-8")
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # unknown codec, bad bytes, NUL in the name
             continue
     return data.decode("cp1252", errors="replace")
 
@@ -108,7 +115,7 @@ def _one_line(text: str, limit: int) -> str:
 def _raw_header(msg: Message, name: str) -> str:
     """The first raw (undecoded, unfolded) value of a header, or ""."""
     for key, value in msg.raw_items():
-        if key.lower() == name:
+        if key.lower() == name.lower():
             return _unescape(re.sub(r"\r?\n", "", str(value)))
     return ""
 
@@ -122,10 +129,21 @@ def _safe(call: Callable[[], T], default: T) -> T:
         return default
 
 
+def _parsed_header(msg: Message, name: str) -> object | None:
+    """The policy's header object for a header cut to its limit (after a whole address, or a
+    whole word), or None if it is missing or the parser fails."""
+    name = name.lower()
+    raw = _raw_header(msg, name)
+    limit = MAX_SUBJECT_CHARS if name == "subject" else MAX_HEADER_CHARS
+    if len(raw) > limit:
+        raw = raw[:limit].rpartition("," if name in ("from", "to", "cc") else " ")[0]
+    return _safe(lambda: policy.default.header_factory(name, raw), None) if raw else None
+
+
 def _header(msg: Message, name: str) -> str:
     """A header decoded (RFC 2047), or its raw value if the decoder fails."""
-    value = _safe(lambda: msg.get(name), _raw_header(msg, name))
-    return _unescape(str(value)) if value is not None else ""
+    value = _parsed_header(msg, name)
+    return str(value) if value is not None else _raw_header(msg, name)[:MAX_HEADER_CHARS]
 
 
 _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@[^@\s<>()\[\],;:\"\\]{1,190}")
@@ -133,11 +151,10 @@ _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@[^@\s<>()\[\],;:\"\\]{1,190}
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs of an address header; unusable ones dropped."""
-    try:
-        header = msg.get(name)
-        pairs = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
-    except Exception:
-        pairs = getaddresses([_raw_header(msg, name)])
+    header = _parsed_header(msg, name)
+    pairs = _safe(lambda: [(a.display_name, a.addr_spec) for a in header.addresses], None)
+    if pairs is None:  # not parsed: try the lenient legacy parser
+        pairs = getaddresses([_raw_header(msg, name)[:MAX_HEADER_CHARS]])
     pairs = [(name, _unescape(addr).strip().lower()) for name, addr in pairs]
     return [
         (_one_line(name, 200), addr)
@@ -267,10 +284,28 @@ class _HtmlText(HTMLParser):
             self.newlines = 0
 
 
+_DECLARATION = re.compile(r"<[!?][^<>]*+>")  # <!DOCTYPE …>, <![CDATA[…>, <?xml …>
+_UNCLOSED = re.compile(r"<(?![^<>]*+>)")  # a "<" that no ">" closes before the next "<"
+
+
+def _defuse(markup: str) -> str:
+    """Markup that html.parser gets through in linear time. Python 3.11's parser rescans to
+    the end of the document for every unterminated tag, comment or declaration (a minute for
+    300 KB of "<a"), so comments go (an unclosed one runs to the end, as in browsers), and so
+    do declarations, and a "<" that no ">" closes before the next "<" becomes text."""
+    kept, pos = [], 0
+    while (start := markup.find("<!--", pos)) >= 0:
+        kept.append(markup[pos:start])
+        end = markup.find("-->", start + 4)
+        pos = end + 3 if end >= 0 else len(markup)
+    kept.append(markup[pos:])
+    return _UNCLOSED.sub("&lt;", _DECLARATION.sub("", "".join(kept)))
+
+
 def html_to_text(markup: str) -> str:
     """The readable, inert text of an HTML document (see ``_HtmlText``)."""
     parser = _HtmlText()
-    parser.feed(markup[:_MAX_WORK])
+    parser.feed(_defuse(markup[:_MAX_HTML_WORK]))
     parser.close()
     return normalise_text("".join(parser.out))
 
@@ -286,7 +321,7 @@ _REPLY_HEADERS = [
     )
 ]
 _OUTLOOK_FROM = re.compile(r"(from|od|dari):\s.+", re.IGNORECASE)
-_OUTLOOK_SENT = re.compile(r"(sent|wysłano|dikirim):\s.+", re.IGNORECASE)
+_OUTLOOK_SENT = re.compile(r"(sent|wysłano|wysłane|dikirim):\s.+", re.IGNORECASE)
 
 
 def _is_reply_header(lines: list[str], i: int) -> bool:
@@ -355,6 +390,7 @@ def _is_automatic(msg: Message, sender: str, subject: str) -> bool:
 
 _BOUNDARY = re.compile(rb'boundary\*?\s*=\s*"?([^"\s;]{1,200})', re.IGNORECASE)
 _MESSAGE_PART = re.compile(rb"content-type:\s*message/", re.IGNORECASE)
+_MIME_HEADER = re.compile(rb"^content-[a-z-]*:[^\n]*(?:\n[ \t][^\n]*)*", re.IGNORECASE | re.M)
 
 
 def _prescan(raw: bytes) -> None:
@@ -370,6 +406,9 @@ def _prescan(raw: bytes) -> None:
     parts = sum(raw.count(b"\n--" + boundary) for boundary in set(boundaries))
     if parts > MAX_PARTS:
         raise MailError(f"message has too many MIME parts ({parts}; the limit is {MAX_PARTS})")
+    sizes = [len(header) for header in _MIME_HEADER.findall(raw)]
+    if max(sizes, default=0) > MAX_MIME_HEADER or sum(n * n for n in sizes) > MAX_MIME_COST:
+        raise MailError("message has MIME headers that are too long")
 
 
 def _content_type(part: Message) -> str:
@@ -388,7 +427,7 @@ class _Body:
     html: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        plain = [normalise_text(p[:_MAX_WORK]) for p in self.plain]
+        plain = [normalise_text(p[:_MAX_TEXT_WORK]) for p in self.plain]
         texts = plain if any(plain) else map(html_to_text, self.html)
         return "\n\n".join(t for t in texts if t)
 
@@ -415,13 +454,16 @@ class _Walker:
             versions = _Body()
             for child in part.get_payload():
                 self.walk(child, versions, depth + 1)
-            useful = any(p.strip() for p in versions.plain)
-            body.plain.extend(versions.plain) if useful else body.html.extend(versions.html)
+            if any(p.strip() for p in versions.plain):
+                body.plain.extend(versions.plain)
+            else:
+                body.html.extend(versions.html)
         elif content_type.startswith("multipart/") and part.is_multipart():
             for child in part.get_payload():
                 self.walk(child, body, depth + 1)
-        elif content_type in ("message/rfc822", "message/global") and part.is_multipart():
-            inner, forwarded = part.get_payload(0), _Body()
+        elif content_type in ("message/rfc822", "message/global") and _safe(part.get_payload, []):
+            # A forwarded message: its text is kept whole (not quote-stripped) after a header.
+            inner, forwarded = part.get_payload()[0], _Body()
             self.walk(inner, forwarded, depth + 1)
             lines = ["---------- Forwarded message ----------"]
             for label in ("From", "Date", "Subject"):
@@ -429,7 +471,7 @@ class _Walker:
                     lines.append(f"{label}: {value}")
             self.forwarded.append("\n".join(lines) + "\n\n" + forwarded.text())
         elif content_type in ("text/plain", "text/html") and not self._is_attachment(part):
-            text = _decode(_payload(part), part.get_content_charset())
+            text = _decode(_payload(part), _safe(part.get_content_charset, None))
             (body.plain if content_type == "text/plain" else body.html).append(text)
         elif not content_type.startswith("multipart/") and content_type not in _SIGNATURES:
             self._attachment(part, content_type)

@@ -19,16 +19,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 
 from otomat.support.mail_in import safe_filename
 
 MAX_REFERENCES = 20
 MAX_SUBJECT = 250
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@[A-Za-z0-9.-]{1,190}")
+_DOMAIN = r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){0,8}"
+_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@" + _DOMAIN)
 _MESSAGE_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}(\.[A-Za-z0-9_-]{1,200})*")
-_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*")
 _MESSAGE_ID = re.compile(r"[^<>\s\x00-\x1f\x7f]{1,250}")
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 # "Re:", "RE[2]:", "Fwd:", "FW:", "AW:", "SV:", "Odp:" (Polish), "PD:" (Polish forward),
@@ -47,12 +47,17 @@ def _clean(value: str) -> str:
 
 
 def _address(value: str, what: str) -> Address:
-    """ "Name <addr>" or "addr" as a header Address; the name is cleaned, the address checked."""
-    name, addr = parseaddr(_clean(value))
+    """ "Name <addr>" or "addr" as a header Address. The address is whatever the last <…>
+    holds (or the whole value) and must be a plain local@domain; everything before it is
+    the name, quoted on output. (``email.utils.parseaddr`` is not used: it can read
+    "Name Bcc: victim@x <customer@y>" as victim@x.)"""
+    value = _clean(value)
+    found = re.fullmatch(r"(.*?)\s*<([^<>]*)>", value)
+    name, addr = (found[1].strip().strip('"'), found[2].strip()) if found else ("", value)
     if not _ADDRESS.fullmatch(addr):
-        raise ValueError(f"{what}: not a usable email address: {_clean(value)[:100]!r}")
+        raise ValueError(f"{what}: not a usable email address: {value[:100]!r}")
     local, _, domain = addr.rpartition("@")
-    return Address(display_name=_clean(name)[:100], username=local, domain=domain.lower())
+    return Address(display_name=name[:100], username=local, domain=domain.lower())
 
 
 def _message_id(value: str) -> str:
@@ -69,8 +74,7 @@ def tag_subject(subject: str, ticket_number: str, *, reply: bool = True) -> str:
     single "Re: " in front."""
     tag = f"[{_clean(ticket_number)}]"
     core = re.sub(rf"\[\s*{re.escape(tag[1:-1])}\s*\]", " ", _clean(subject), flags=re.I)
-    core = _PREFIXES.sub("", _clean(core))
-    core = _PREFIXES.sub("", core)  # "Re: [T-1] Re: x" leaves "Re: x" after the tag goes
+    core = _PREFIXES.sub("", _clean(core))  # after the tag: "Re: [T-1] Re: x" -> "x"
     tagged = f"{tag} {core[:MAX_SUBJECT]}".strip()
     return f"Re: {tagged}" if reply else tagged
 
@@ -91,7 +95,7 @@ def _build(
 ) -> EmailMessage:
     if not _MESSAGE_KEY.fullmatch(message_key):
         raise ValueError("message_key must be URL-safe characters (see new_message_key())")
-    if not _DOMAIN.fullmatch(message_id_domain):
+    if not re.fullmatch(_DOMAIN, message_id_domain):
         raise ValueError(f"message_id_domain is not a domain name: {message_id_domain[:100]!r}")
     recipients = [_address(addr, "to") for addr in to]
     if not recipients:

@@ -4,8 +4,9 @@ messages, built byte by byte (no database)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import quopri
-import time
+import random
 
 import pytest
 
@@ -137,6 +138,8 @@ def test_unknown_or_missing_charset_and_raw_8bit_headers_do_not_break_parsing():
     parsed = parse_email(raw)
     assert (parsed.sender_name, parsed.subject) == ("Łukasz Nowak", "Zażółć 8bit")
     assert parsed.text == "Ciało wiadomości"
+    nul = message("Treść", content_type='text/plain; charset="utf-\x008"')
+    assert parse_email(nul).text == "Treść"
     # No charset at all, bytes that are not UTF-8: decoded leniently rather than refused.
     latin = message("Dzień dobry".encode("iso-8859-2"), content_type="text/plain")
     assert parse_email(latin).text.startswith("Dzie")
@@ -151,6 +154,36 @@ def test_broken_base64_and_garbage_bytes_are_tolerated():
     broken = attachment("x.pdf", "application/pdf", b"")[:-2] + b"%%%%"
     parsed = parse_email(with_parts(body, broken, b"\x00\xff\xfe garbage without headers"))
     assert parsed.sender == "alice@example.com"
+
+
+def test_mutated_messages_raise_nothing_but_mail_error():
+    # A small, seeded fuzz: random splices of MIME syntax into real messages (90,000 cases of
+    # the same kind found "charset=utf-\\x008" raising ValueError; now fixed).
+    seeds = [
+        with_parts(
+            part("text/plain; charset=utf-8", POLISH.encode()),
+            part("text/html", b"<p>x<a href='https://a'>l</a></p>"),
+            subtype="alternative",
+        ),
+        with_parts(
+            part("text/plain", b"See"),
+            attachment("a.png", "image/png", PNG_BYTES),
+            part("message/rfc822", message("inner", "Subject: =?utf-8?q?x=C5=BC?=")),
+        ),
+    ]
+    tokens = [b"\r\n", b";", b"=", b'"', b"<", b"--", b"=?utf-8?q?", b"\x00", b"\xc5", b"(", b"\\"]
+    tokens += [b"boundary=", b"charset=", b"filename*0*=", b"Content-Type: message/rfc822\r\n"]
+    rng = random.Random(2025)
+    for _ in range(500):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 10)):
+            at = rng.randrange(len(data) + 1)
+            if rng.random() < 0.6:
+                data[at:at] = rng.choice(tokens)
+            else:
+                del data[at : at + rng.randint(1, 20)]
+        with contextlib.suppress(MailError):
+            parse_email(bytes(data))
 
 
 def test_text_is_normalised_and_capped():
@@ -210,6 +243,30 @@ def test_html_blockquote_and_gmail_quote_are_removed_as_history():
     assert html_to_text(
         "<p>new</p><blockquote><p>old</p><blockquote>older</blockquote></blockquote>"
     ) == ("new\n\n> old\n\n> > older")
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        pytest.param("<a" * 150_000, id="unclosed-tags"),
+        pytest.param("</" * 150_000, id="unclosed-end-tags"),
+        pytest.param("<![" * 100_000, id="marked-sections"),
+        pytest.param("<!--" * 75_000, id="comments"),
+        pytest.param("<a x='>" * 40_000, id="quotes"),
+        pytest.param("<p>" * 100_000, id="open-paragraphs"),
+    ],
+)
+def test_html_parser_traps_are_defused(markup):
+    # Python 3.11's html.parser alone needs ~10 s for the first of these and minutes at 1 MB;
+    # bench/mail_parsing.py measures how long they take now. Here: they end, without markup.
+    text = html_to_text(markup)
+    assert "<p>" not in text and "<!--" not in text
+
+
+def test_html_declarations_and_comments_go_and_lone_angle_brackets_stay():
+    markup = "<!DOCTYPE html><?xml version='1.0'?><!--[if mso]><p>outlook</p><![endif]-->"
+    markup += "<p>1 < 2 and 3 > 2, a<b</p><!-- unclosed <p>hidden</p>"
+    assert html_to_text(markup) == "1 < 2 and 3 > 2, a<b"
 
 
 # --- quoted history -----------------------------------------------------------------------------
@@ -400,16 +457,14 @@ def test_oversized_message_is_refused_before_parsing(monkeypatch):
 
     monkeypatch.setattr(mail_in.BytesParser, "parsebytes", no_parsing)
     raw = message(b"x" * (20 * 1024 * 1024))
-    started = time.perf_counter()
     with pytest.raises(MailError, match=r"too large \(20\.0 MB; the limit is 10\.0 MB\)"):
         parse_email(raw)
-    assert time.perf_counter() - started < 0.5
 
 
 def nested(depth: int) -> bytes:
     body = b"Content-Type: text/plain\r\n\r\ndeep\r\n"
     for level in reversed(range(depth)):
-        boundary = f"b{level}".encode()
+        boundary = f"=_{level}_x".encode()  # no boundary is a prefix of another
         body = (
             b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
             b"--" + boundary + b"\r\n" + body + b"\r\n--" + boundary + b"--\r\n"
@@ -432,18 +487,54 @@ def nested(depth: int) -> bytes:
         pytest.param(b"From: a@example.com\r\n" + b"X-A: b\r\n" * 100_000 + b"\r\nx", id="headers"),
     ],
 )
-def test_mime_bombs_are_refused_fast(raw):
-    started = time.perf_counter()
-    with pytest.raises(MailError, match="too many|more than"):
+def test_mime_bombs_are_refused_before_parsing(raw, monkeypatch):
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("parsed a MIME bomb")
+
+    monkeypatch.setattr(mail_in.BytesParser, "parsebytes", no_parsing)
+    with pytest.raises(MailError, match=r"(too many|more than)"):
         parse_email(raw)
-    assert time.perf_counter() - started < 1
 
 
 def test_nesting_within_limits_parses_and_deep_parts_are_ignored():
-    started = time.perf_counter()
     assert parse_email(nested(10)).text == "deep"
     assert parse_email(nested(mail_in.MAX_DEPTH + 5)).text == ""  # below the walk's depth
-    assert time.perf_counter() - started < 1
+    assert parse_email(nested(mail_in.MAX_CONTAINERS)).sender == "a@example.com"
+
+
+def test_hostile_headers_are_cut_before_the_header_parser_sees_them():
+    # The stdlib parser needs ~15 s for a 64 KB From made of comments; only 2,000 characters
+    # of it are parsed, and the Subject's 400,000 encoded words are cut the same way
+    # (bench/mail_parsing.py measures the time).
+    with pytest.raises(MailError, match="From"):
+        parse_email(message("x", "From: " + "(c)" * 21_000 + " <a@example.com>"))
+    parsed = parse_email(message("x", "Subject: " + "=?utf-8?q?=C5=BC?= " * 400_000))
+    assert parsed.subject == "ż" * 300
+    # A long To is cut after a whole address, never inside one.
+    to = parse_email(message("x", "To: " + ", ".join(f"u{i}@example.com" for i in range(9999)))).to
+    assert 100 < len(to) < 9999
+    assert to == [f"u{i}@example.com" for i in range(len(to))]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Content-Type: text/plain" + "(c)" * 400,
+        "Content-Disposition: attachment; filename=" + "a" * 1000,
+    ],
+)
+def test_overlong_mime_headers_are_refused_before_parsing(header, monkeypatch):
+    monkeypatch.setattr(mail_in.BytesParser, "parsebytes", None)  # must not be reached
+    raw = with_parts(part("text/plain", b"x"), header.encode() + b"\r\n\r\nbody")
+    with pytest.raises(MailError, match="MIME headers that are too long"):
+        parse_email(raw)
+
+
+def test_many_moderate_mime_headers_are_refused_by_their_total():
+    header = "Content-Type: text/plain; name=" + "n" * 900
+    raw = with_parts(*[header.encode() + b"\r\n\r\nx"] * 40)
+    with pytest.raises(MailError, match="MIME headers that are too long"):
+        parse_email(raw)
 
 
 @pytest.mark.parametrize(
