@@ -64,6 +64,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "open_invoices": open_invoices,
             "balances": CreditBalance.objects.filter(account=account, balance_minor__gt=0),
             "recent_payments": account.payments.select_related("invoice")[:10],
+            "methods": payments.available_methods(account.currency),
         },
     )
 
