@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -43,6 +42,8 @@ from otomat.billing.models import (
     TransferProof,
 )
 from otomat.billing.money import Money
+from otomat.lib import charts
+from otomat.web.config_pages import ConfigPages
 
 
 def staff_required(view):
@@ -76,7 +77,6 @@ def _fmt(currency: str):
 
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from otomat.lib import charts
 
     now = timezone.now()
     empty = _("No data yet")
@@ -345,58 +345,17 @@ CONFIG = {
 }
 
 
+_PAGES = ConfigPages(app="billing", registry=CONFIG)
+
+
 @owner_required
 def config_list(request: HttpRequest, kind: str) -> HttpResponse:
-    if kind not in CONFIG:
-        raise Http404
-    model, _form, title = CONFIG[kind]
-    page = Paginator(model.objects.all(), 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "billing/staff/config_list.html",
-        {"kind": kind, "title": title, "page": page, "kinds": CONFIG},
-    )
+    return _PAGES.list(request, kind)
 
 
 @owner_required
 def config_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpResponse:
-    if kind not in CONFIG:
-        raise Http404
-    model, form_class, title = CONFIG[kind]
-    obj = get_object_or_404(model, pk=pk) if pk else None
-    form = form_class(request.POST or None, instance=obj)
-    if request.method == "POST":
-        if request.POST.get("delete") and obj is not None:
-            try:
-                obj.delete()
-            except ProtectedError:
-                messages.error(request, _("It is in use; deactivate it instead."))
-                return redirect("billing:config_edit", kind=kind, pk=obj.pk)
-            record_audit(
-                f"billing.{kind}.deleted", actor=request.user, target=None, data={"name": str(obj)}
-            )
-            messages.success(request, _("Deleted."))
-            return redirect("billing:config", kind=kind)
-        if form.is_valid():
-            saved = form.save(commit=False)
-            try:
-                saved.full_clean()
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
-                saved.save()
-                form.save_m2m()
-                record_audit(
-                    f"billing.{kind}.saved", actor=request.user, target=saved, data={"new": not pk}
-                )
-                messages.success(request, _("Saved."))
-                return redirect("billing:config", kind=kind)
-    return render(
-        request,
-        "billing/staff/config_edit.html",
-        {"kind": kind, "title": title, "form": form, "obj": obj, "kinds": CONFIG},
-        status=400 if form.errors else 200,
-    )
+    return _PAGES.edit(request, kind, pk)
 
 
 @owner_required

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, ProtectedError, Q
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
-from otomat.billing.views_staff import owner_required, staff_required
+from otomat.billing.views_staff import staff_required
 from otomat.catalog.models import ProductVersion
 from otomat.support import announcements, bugs, kb, quotes, relationships, tickets
 from otomat.support.forms import (
@@ -47,6 +47,7 @@ from otomat.support.models import (
     Ticket,
     TimeEntry,
 )
+from otomat.web.config_pages import ConfigPages
 
 OPEN = [Ticket.Status.OPEN, Ticket.Status.PENDING, Ticket.Status.AWAITING_PAYMENT]
 
@@ -410,57 +411,21 @@ CONFIG = {
 }
 
 
+def _stamp(kind: str, row) -> None:
+    if kind == "articles":
+        row.updated_at = timezone.now()
+
+
+_PAGES = ConfigPages(app="support", registry=CONFIG, before_save=_stamp)
+
+
 @staff_required
 def config_list(request: HttpRequest, kind: str) -> HttpResponse:
-    if kind not in CONFIG:
-        raise Http404
-    model, _form, title = CONFIG[kind]
-    page = Paginator(model.objects.all(), 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "support/staff/config_list.html",
-        {"kind": kind, "title": title, "page": page, "kinds": CONFIG},
-    )
+    return _PAGES.list(request, kind)
 
 
 @staff_required
 def config_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpResponse:
-    if kind not in CONFIG:
-        raise Http404
     if kind in ("departments", "sla", "terms") and not request.user.is_superuser:
         raise Http404  # the owner sets the service levels; staff write replies and articles
-    model, form_class, title = CONFIG[kind]
-    obj = get_object_or_404(model, pk=pk) if pk else None
-    form = form_class(request.POST or None, instance=obj)
-    if request.method == "POST":
-        if request.POST.get("delete") and obj is not None:
-            try:
-                obj.delete()
-            except ProtectedError:
-                messages.error(request, _("It is in use and cannot be deleted."))
-                return redirect("support:config_edit", kind=kind, pk=obj.pk)
-            messages.success(request, _("Deleted."))
-            return redirect("support:config", kind=kind)
-        if form.is_valid():
-            saved = form.save(commit=False)
-            try:
-                saved.full_clean()
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
-                if kind == "articles":
-                    saved.updated_at = timezone.now()
-                saved.save()
-                form.save_m2m()
-                record_audit(f"support.{kind}.saved", actor=request.user, target=saved)
-                messages.success(request, _("Saved."))
-                return redirect("support:config", kind=kind)
-    return render(
-        request,
-        "support/staff/config_edit.html",
-        {"kind": kind, "title": title, "form": form, "obj": obj, "kinds": CONFIG},
-        status=400 if form.errors else 200,
-    )
-
-
-__all__ = ["owner_required"]
+    return _PAGES.edit(request, kind, pk)

@@ -18,11 +18,10 @@ docs; "Webhook behavior" and callback setup in docs.xendit.co):
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
 import httpx
 
@@ -36,6 +35,7 @@ from otomat.billing.gateways.base import (
     GatewayEvent,
     SignatureError,
 )
+from otomat.billing.gateways.strict import StrictJson
 from otomat.billing.money import Money
 
 __all__ = ["GATEWAY", "XenditGateway"]
@@ -242,45 +242,11 @@ def _time(data: Mapping[str, Any], name: str) -> datetime | None:
 # -- strict reading of an untrusted body; every failure is a SignatureError --------------------
 
 
-def _refuse(reason: str) -> NoReturn:
-    raise SignatureError(f"Xendit callback: {reason}.")
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number")
-
-
-def _load_json(body: bytes) -> dict[str, Any]:
-    if not isinstance(body, bytes | bytearray):
-        _refuse("the body is not bytes")
-    if len(body) > MAX_CALLBACK_BYTES:
-        _refuse(f"the body is larger than {MAX_CALLBACK_BYTES} bytes")
-    try:
-        # Decimals rather than floats, and no NaN/Infinity: amounts stay exact on the way in.
-        data = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # bad JSON or UTF-8, huge integers, deep nesting
-        _refuse("the body is not JSON")
-    if not isinstance(data, dict):
-        _refuse("the body is not a JSON object")
-    return data
-
-
-def _text(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value:
-        _refuse(f"{name} is missing or not a string")
-    if len(value) > 255:
-        _refuse(f"{name} is too long")
-    return value
-
-
-def _optional_text(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > 255:
-        _refuse(f"{name} is not a short string")
-    return value
+_READER = StrictJson("Xendit callback", MAX_CALLBACK_BYTES)
+_refuse = _READER.refuse
+_load_json = _READER.load_json
+_text = _READER.text
+_optional_text = _READER.optional_text
 
 
 def _rupiah(data: Mapping[str, Any], name: str) -> Money:

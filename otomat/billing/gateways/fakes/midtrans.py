@@ -26,7 +26,7 @@ import re
 import threading
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -96,16 +96,6 @@ class FakeMidtrans(FakeServer):
             r"/snap/v4/redirection/(?P<token>[0-9a-f-]{36})/(?P<action>pay|cancel)",
             self._act,
         )
-
-    # -- lifecycle, typed for this class ------------------------------------------------------
-
-    def start(self, port: int = 0) -> Self:
-        super().start(port)
-        return self
-
-    def __enter__(self) -> Self:
-        super().__enter__()
-        return self
 
     def gateway_settings(self) -> dict[str, Any]:
         """Keyword arguments for ``MidtransGateway`` talking to this fake."""

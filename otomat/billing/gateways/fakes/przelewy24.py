@@ -28,7 +28,7 @@ import itertools
 import json
 import secrets
 import threading
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -110,16 +110,6 @@ class FakePrzelewy24(FakeServer):
         self.route("GET", r"/trnRequest/(?P<token>[A-Za-z0-9-]+)", self._page)
         self.route("POST", r"/trnRequest/(?P<token>[A-Za-z0-9-]+)/pay", self._pay)
         self.route("POST", r"/trnRequest/(?P<token>[A-Za-z0-9-]+)/cancel", self._cancel)
-
-    # -- lifecycle, typed for this class ------------------------------------------------------
-
-    def start(self, port: int = 0) -> Self:
-        super().start(port)
-        return self
-
-    def __enter__(self) -> Self:
-        super().__enter__()
-        return self
 
     def gateway_settings(self) -> dict[str, Any]:
         """Keyword arguments for ``Przelewy24Gateway`` pointing at this fake."""

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -89,13 +89,13 @@ class FakeServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def declared_at(self, url: str) -> FakeServer:
+    def declared_at(self, url: str) -> Self:
         """Answer ``url`` for ``.url`` without running (to configure a client for a fake that
         another process runs, e.g. ``otomat fakepay``)."""
         self._declared_url = url.rstrip("/")
         return self
 
-    def start(self, port: int = 0) -> FakeServer:
+    def start(self, port: int = 0) -> Self:
         fake = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -142,7 +142,7 @@ class FakeServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start() if self._httpd is None else self
 
     def __exit__(self, *exc: object) -> None:

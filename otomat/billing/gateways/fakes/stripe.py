@@ -152,14 +152,6 @@ class FakeStripe(FakeServer):
         self.route("POST", f"/c/pay/{session_id}/pay", self._pay)
         self.route("POST", f"/c/pay/{session_id}/cancel", self._cancel)
 
-    def start(self, port: int = 0) -> FakeStripe:
-        super().start(port)
-        return self
-
-    def __enter__(self) -> FakeStripe:
-        super().__enter__()
-        return self
-
     def gateway_settings(self) -> dict[str, Any]:
         """Keyword arguments for ``StripeGateway(**fake.gateway_settings())``."""
         return {

@@ -25,7 +25,7 @@ import re
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -71,16 +71,6 @@ class FakeXendit(FakeServer):
         self.route("POST", r"/v2/invoices/?", self._create)
         self.route("GET", r"/web/(?P<invoice_id>[0-9a-f]{24})", self._page)
         self.route("POST", r"/web/(?P<invoice_id>[0-9a-f]{24})/(?P<action>pay|cancel)", self._act)
-
-    # -- lifecycle, typed for this class ------------------------------------------------------
-
-    def start(self, port: int = 0) -> Self:
-        super().start(port)
-        return self
-
-    def __enter__(self) -> Self:
-        super().__enter__()
-        return self
 
     def gateway_settings(self) -> dict[str, Any]:
         """Keyword arguments for ``XenditGateway`` talking to this fake."""
