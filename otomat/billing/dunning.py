@@ -310,17 +310,17 @@ def _reminder_times(invoice: Invoice, policy: DunningPolicy, now: datetime) -> l
     return [invoice.due_at + day * DAY for day in policy.reminder_days or []]
 
 
-def _remind(sub: Subscription, invoice: Invoice, ctx: _Context, policy: DunningPolicy) -> None:
-    """Send the latest reminder whose day has come, once; reminders whose moment passed before
-    the invoice existed, or while the engine was not running, are skipped, never sent late in a
-    burst."""
+def _due_reminder(invoice: Invoice, policy: DunningPolicy, now: datetime) -> tuple[int, str] | None:
+    """(day, reason) of the latest reminder whose moment has come, or None. Reminders whose
+    moment passed before the invoice existed, or while the engine was not running, are skipped
+    — never sent late in a burst."""
     passed = [
         day
         for day in sorted(policy.reminder_days or [])
-        if invoice.issued_at < invoice.due_at + day * DAY <= ctx.now
+        if invoice.issued_at < invoice.due_at + day * DAY <= now
     ]
     if not passed:
-        return
+        return None
     day = passed[-1]
     when = "before" if day < 0 else "after"
     reason = (
@@ -328,6 +328,15 @@ def _remind(sub: Subscription, invoice: Invoice, ctx: _Context, policy: DunningP
         if day == 0
         else f"reminder for {invoice.number}, {abs(day)} days {when} its due date"
     )
+    return day, reason
+
+
+def _remind(sub: Subscription, invoice: Invoice, ctx: _Context, policy: DunningPolicy) -> None:
+    """Send the reminder that is due for ``invoice`` (if any), once."""
+    due = _due_reminder(invoice, policy, ctx.now)
+    if due is None:
+        return
+    day, reason = due
     if _act(
         ctx,
         BillingAction.Kind.REMINDED,
@@ -378,8 +387,12 @@ def _charge_late_fee(
     return late_fee
 
 
+def _suspension_reason(invoice: Invoice, late: int) -> str:
+    return f"invoice {invoice.number} unpaid {late} days after its due date"
+
+
 def _suspend(sub: Subscription, ctx: _Context, invoice: Invoice, late: int) -> None:
-    reason = f"invoice {invoice.number} unpaid {late} days after its due date"
+    reason = _suspension_reason(invoice, late)
     try:
         suspend_instance(
             sub.instance, source=SuspensionSource.BILLING, reason=reason, actor_label=ACTOR
@@ -632,6 +645,204 @@ def _issue_renewals_in_bulk(
     return {sub.pk for sub in picks}
 
 
+# -- the bulk dunning path ------------------------------------------------------------------------
+
+SUSPENDABLE = (
+    Instance.State.RUNNING,
+    Instance.State.PROVISIONING,
+    Instance.State.STOPPED,
+    Instance.State.FAILED,
+)
+
+
+def _dunning_plan(sub: Subscription, open_invoices: list[Invoice], ctx: _Context) -> dict | None:
+    """What ``evaluate`` would do for ``sub`` if that is only reminders, becoming past due and
+    a suspension — the daily work of dunning — else None (the subscription then goes through
+    ``evaluate``). Pure: reads nothing from the database."""
+    if sub.status not in (SS.ACTIVE, SS.PAST_DUE) or sub.cancel_at_period_end:
+        return None
+    if sub.instance.state not in SUSPENDABLE or not open_invoices:
+        return None
+    policy = ctx.policy(sub)
+    if policy.late_fee_percent:
+        return None  # late fees are issued one by one
+    if ctx.now >= sub.current_period_end - policy.invoice_days_before * DAY:
+        return None  # a renewal or its invoice is due as well
+    reminders = []
+    for invoice in open_invoices:
+        due = _due_reminder(invoice, policy, ctx.now)
+        if due is not None:
+            reminders.append((invoice, *due))
+    overdue = [inv for inv in open_invoices if inv.due_at < ctx.now]
+    suspend = None
+    if overdue:
+        oldest = min(overdue, key=lambda inv: inv.due_at)
+        late = days_overdue(oldest, ctx.now)
+        if late >= policy.terminate_after_days - policy.export_notice_days:
+            return None  # export offers and terminations are done one by one
+        if late >= policy.suspend_after_days:
+            suspend = (oldest, late)
+    status = SS.SUSPENDED if suspend else (SS.PAST_DUE if overdue else SS.ACTIVE)
+    return {"policy": policy, "reminders": reminders, "suspend": suspend, "status": status}
+
+
+def _dunning_in_bulk(
+    subs: list[Subscription], open_by_sub: dict[int, list[Invoice]], ctx: _Context
+) -> set[int]:
+    """Reminders and suspensions of many subscriptions with a constant number of statements
+    per batch, plus one conditional UPDATE per suspended instance (its state, like
+    ``suspend_instance``). Returns the ids handled; on any error, none (``evaluate`` then
+    handles them one by one)."""
+    from otomat.accounts.models import AuditEvent
+    from otomat.instances.models import InstanceEvent
+    from otomat.notify.services import notify_many
+    from otomat.runtime.notify import poke_runner
+
+    plans: dict[int, dict] = {}
+    try:
+        for sub in subs:
+            plan = _dunning_plan(sub, open_by_sub.get(sub.pk, []), ctx)
+            if plan is not None and (
+                plan["reminders"] or plan["suspend"] or plan["status"] != sub.status
+            ):
+                plans[sub.pk] = plan
+        if not plans:
+            return set()
+        by_id = {sub.pk: sub for sub in subs if sub.pk in plans}
+        with transaction.atomic():
+            wanted = [
+                f"reminded:{inv.pk}:{day}"
+                for plan in plans.values()
+                for inv, day, _reason in plan["reminders"]
+            ] + [
+                f"suspended:{sub_id}:{plan['suspend'][0].pk}"
+                for sub_id, plan in plans.items()
+                if plan["suspend"]
+            ]
+            done_keys = set(
+                BillingAction.objects.filter(key__in=wanted).values_list("key", flat=True)
+            )
+            actions, notices_, events, audits = [], [], [], []
+            suspended_ids = []
+            locked = {
+                row[0]: row[1:]
+                for row in Instance.objects.select_for_update()
+                .filter(pk__in=[by_id[i].instance_id for i, p in plans.items() if p["suspend"]])
+                .values_list("pk", "state", "desired")
+            }
+            for sub_id, plan in plans.items():
+                sub = by_id[sub_id]
+                person = sub.account.responsible
+                for invoice, day, reason in plan["reminders"]:
+                    key = f"reminded:{invoice.pk}:{day}"
+                    if key in done_keys:
+                        continue
+                    actions.append(
+                        _bulk_action(ctx, sub, BillingAction.Kind.REMINDED, key, reason, invoice)
+                    )
+                    if person is not None:
+                        notices_.append(
+                            (
+                                person,
+                                "billing/reminder",
+                                {"invoice": invoice.pk, "day": day},
+                                f"billing:reminder:{invoice.pk}:{day}",
+                            )
+                        )
+                if plan["suspend"]:
+                    invoice, late = plan["suspend"]
+                    reason = _suspension_reason(invoice, late)
+                    state, desired = locked.get(sub.instance_id, (None, None))
+                    if state in SUSPENDABLE:
+                        Instance.objects.filter(pk=sub.instance_id, state=state).update(
+                            state=Instance.State.SUSPENDED,
+                            state_changed_at=ctx.now,
+                            desired=Instance.Desired.STOPPED,
+                            desired_before_suspension=desired,
+                            suspension_source=SuspensionSource.BILLING,
+                            suspension_reason=reason,
+                            pid=None,
+                        )
+                        suspended_ids.append(sub.instance_id)
+                        events.append(
+                            InstanceEvent(
+                                instance_id=sub.instance_id,
+                                at=ctx.now,
+                                from_state=state,
+                                to_state=Instance.State.SUSPENDED,
+                                cause=f"suspended (billing): {reason}"[:300],
+                                actor_label=ACTOR,
+                            )
+                        )
+                        audits.append(
+                            AuditEvent(
+                                at=ctx.now,
+                                actor_label=ACTOR,
+                                account_id=sub.account_id,
+                                action="instance.suspended",
+                                target_type="instances.instance",
+                                target_id=str(sub.instance_id),
+                                target_repr=sub.instance.name[:200],
+                                data={"source": SuspensionSource.BILLING, "reason": reason},
+                            )
+                        )
+                    key = f"suspended:{sub.pk}:{invoice.pk}"
+                    if key not in done_keys:
+                        actions.append(
+                            _bulk_action(
+                                ctx, sub, BillingAction.Kind.SUSPENDED, key, reason, invoice
+                            )
+                        )
+                        if person is not None:
+                            notices_.append(
+                                (
+                                    person,
+                                    "billing/suspended",
+                                    {"invoice": invoice.pk, "subscription": sub.pk},
+                                    f"billing:suspended:{sub.pk}:{invoice.pk}",
+                                )
+                            )
+                sub.status = plan["status"]
+                sub.next_run_at = _next_run(sub, ctx, plan["policy"], open_by_sub.get(sub.pk, []))
+            InstanceEvent.objects.bulk_create(events)
+            AuditEvent.objects.bulk_create(audits)
+            BillingAction.objects.bulk_create(actions, ignore_conflicts=True)
+            notify_many(notices_)
+            groups: dict[tuple, list[int]] = {}
+            for sub_id in plans:
+                sub = by_id[sub_id]
+                groups.setdefault((sub.status, sub.next_run_at), []).append(sub_id)
+            for (status, next_run_at), ids in groups.items():
+                Subscription.objects.filter(pk__in=ids).update(
+                    status=status, next_run_at=next_run_at, failures=0, last_error=""
+                )
+            if suspended_ids:
+                transaction.on_commit(poke_runner)
+    except Exception:
+        log.exception("bulk dunning failed; falling back to one by one")
+        for sub in subs:  # undo the in-memory changes: evaluate starts from the stored rows
+            if sub.pk in plans:
+                sub.refresh_from_db(fields=["status", "next_run_at"])
+        return set()
+    for action in actions:
+        ctx.report.count(action.kind)
+    ctx.report.processed += len(plans)
+    return set(plans)
+
+
+def _bulk_action(ctx, sub, kind, key, reason, invoice) -> BillingAction:
+    return BillingAction(
+        at=ctx.now,
+        kind=kind,
+        key=key,
+        account_id=sub.account_id,
+        subscription=sub,
+        invoice=invoice,
+        reason=reason[:300],
+        actor_label=ACTOR,
+    )
+
+
 # -- running ------------------------------------------------------------------------------------
 
 
@@ -749,6 +960,7 @@ def _run_batch(ids: list[int], ctx: _Context) -> None:
             ).values_list("account_id", "currency")
         )
         done = _issue_renewals_in_bulk(subs, open_by_sub, ctx)
+        done |= _dunning_in_bulk([s for s in subs if s.pk not in done], open_by_sub, ctx)
         for sub in subs:
             if sub.pk in done:
                 continue

@@ -333,3 +333,73 @@ def test_runs_read_bounded_batches(order, django_assert_max_num_queries):
             pay(inv)
     with time_machine.travel(T0 + 3 * DAY, tick=False), django_assert_max_num_queries(3):
         assert run_billing().processed == 0
+
+
+def _world(order, cast):
+    """Five subscriptions at different points of dunning, for the same run."""
+    subs = []
+    for i in range(5):
+        _inst, inv = order(name=f"bot {i}")
+        with time_machine.travel(T0, tick=False):
+            pay(inv)
+    end = Subscription.objects.first().current_period_end
+    run_at(end - 7 * DAY)  # every renewal invoice issued
+    subs = list(Subscription.objects.order_by("id"))
+    # Bot 0 paid its renewal; the others did not.
+    with time_machine.travel(end - DAY, tick=False):
+        pay(Invoice.objects.get(subscription=subs[0], kind=Invoice.Kind.RENEWAL))
+    return end
+
+
+def _snapshot():
+    # Ids are left out (PostgreSQL sequences do not roll back); numbers and reasons are compared.
+    return {
+        "actions": sorted(BillingAction.objects.values_list("kind", "reason")),
+        "subs": list(
+            Subscription.objects.order_by("id").values_list("status", "next_run_at", "period_index")
+        ),
+        "instances": list(
+            Instance.objects.order_by("name").values_list(
+                "state",
+                "desired",
+                "suspension_source",
+                "suspension_reason",
+                "desired_before_suspension",
+            )
+        ),
+        "notices": sorted(Notification.objects.values_list("kind", "channel", "user__email")),
+    }
+
+
+@pytest.mark.parametrize("days", [[-3, 3, 5, 7, 8], [1, 8], [2, 9, 12], [0, 10, 28, 31]])
+def test_the_bulk_path_does_exactly_what_evaluate_does(order, cast, monkeypatch, days):
+    """The same dunning days run once through the bulk path and once one by one give the same
+    actions, states, notices and next run times."""
+    from django.db import transaction as tx
+
+    from otomat.billing import dunning
+
+    results, handled = [], []
+    real = dunning._dunning_in_bulk
+
+    def spy(*args):
+        done = real(*args)
+        handled.append(len(done))
+        return done
+
+    for bulk in (True, False):
+        sid = tx.savepoint()
+        monkeypatch.setattr(dunning, "_dunning_in_bulk", spy if bulk else lambda *a: set())
+        end = _world(order, cast)
+        for day in days:
+            run_at(end + day * DAY)
+        results.append(_snapshot())
+        tx.savepoint_rollback(sid)
+        monkeypatch.undo()
+    with_bulk, one_by_one = results
+    assert with_bulk["subs"] == one_by_one["subs"]
+    assert with_bulk["instances"] == one_by_one["instances"]
+    assert with_bulk["actions"] == one_by_one["actions"]
+    assert with_bulk["notices"] == one_by_one["notices"]
+    assert any(kind == "suspended" for kind, _reason in with_bulk["actions"])
+    assert sum(handled) > 0  # the bulk path really did the work in the first run
