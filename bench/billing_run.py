@@ -287,7 +287,7 @@ def main() -> int:
         return 0
     print(
         f"{'database':<11}{'subs':>8}{'run s':>9}{'µs/sub':>9}{'subs/s':>9}{'× base':>8}"
-        f"{'idle run s':>12}{'invoices':>10}{'gap-free':>10}"
+        f"{'idle run s':>12}{'invoices':>10}{'suspended':>11}{'gap-free':>10}"
     )
     for database in sorted({r["database"] for r in results}):
         rows = [r for r in results if r["database"] == database]
@@ -297,7 +297,7 @@ def main() -> int:
             print(
                 f"{database:<11}{r['size']:>8}{r['run_s']:>9.1f}{per * 1e6:>9.0f}"
                 f"{r['size'] / r['run_s']:>9.0f}{per / base:>8.2f}{r['idle_run_s']:>12.3f}"
-                f"{r['invoices']:>10}{'yes' if r['gap_free'] else 'NO':>10}"
+                f"{r['invoices']:>10}{r['suspended']:>11}{'yes' if r['gap_free'] else 'NO':>10}"
             )
     return 0
 

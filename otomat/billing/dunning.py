@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from otomat.accounts.models import Account
@@ -55,7 +55,9 @@ log = logging.getLogger("otomat.billing.dunning")
 SS = Subscription.Status
 DAY = timedelta(days=1)
 ACTOR = "system:billing"
-BATCH_SIZE = 500
+# Subscriptions per batch (one transaction). Larger batches cost fewer statements per row; on
+# SQLite a batch holds the write lock for about half a second at this size.
+BATCH_SIZE = 1000
 
 
 @dataclass
@@ -752,18 +754,9 @@ def _dunning_in_bulk(
                 if plan["suspend"]:
                     invoice, late = plan["suspend"]
                     reason = _suspension_reason(invoice, late)
-                    state, desired = locked.get(sub.instance_id, (None, None))
+                    state, _desired = locked.get(sub.instance_id, (None, None))
                     if state in SUSPENDABLE:
-                        Instance.objects.filter(pk=sub.instance_id, state=state).update(
-                            state=Instance.State.SUSPENDED,
-                            state_changed_at=ctx.now,
-                            desired=Instance.Desired.STOPPED,
-                            desired_before_suspension=desired,
-                            suspension_source=SuspensionSource.BILLING,
-                            suspension_reason=reason,
-                            pid=None,
-                        )
-                        suspended_ids.append(sub.instance_id)
+                        suspended_ids.append((sub.instance_id, reason))
                         events.append(
                             InstanceEvent(
                                 instance_id=sub.instance_id,
@@ -804,6 +797,21 @@ def _dunning_in_bulk(
                             )
                 sub.status = plan["status"]
                 sub.next_run_at = _next_run(sub, ctx, plan["policy"], open_by_sub.get(sub.pk, []))
+            if suspended_ids:
+                # One UPDATE for the batch: the rows are locked above, so their state cannot
+                # change in between; each keeps what it should do once the suspension ends.
+                Instance.objects.filter(pk__in=[i for i, _r in suspended_ids]).update(
+                    state=Instance.State.SUSPENDED,
+                    state_changed_at=ctx.now,
+                    desired_before_suspension=F("desired"),
+                    desired=Instance.Desired.STOPPED,
+                    suspension_source=SuspensionSource.BILLING,
+                    suspension_reason=Case(
+                        *[When(pk=i, then=Value(r)) for i, r in suspended_ids],
+                        default=Value(""),
+                    ),
+                    pid=None,
+                )
             InstanceEvent.objects.bulk_create(events)
             AuditEvent.objects.bulk_create(audits)
             BillingAction.objects.bulk_create(actions, ignore_conflicts=True)
