@@ -102,7 +102,7 @@ def create_instance(
     """Validate ``config`` against the version's schema, encrypt its secrets and record a new
     pending instance. Raises ConfigError (field → messages) or InstanceError."""
     if account.status != Account.Status.ACTIVE:
-        raise InstanceError("This account is closed to new orders.")
+        raise InstanceError(account.closed_message or "This account is closed to new orders.")
     if not version.product.is_listed and not (actor and actor.is_staff):
         raise InstanceError("This product is not available.")
     name = (name or "").strip() or version.product.name

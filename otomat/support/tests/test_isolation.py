@@ -121,7 +121,7 @@ def test_uploads_are_checked_by_content_and_size(client, cast, alices_ticket, se
     assert Ticket.objects.get().messages.count() == 2
 
 
-def test_a_closed_account_cannot_open_tickets(cast, department):
+def test_a_closed_account_cannot_open_tickets_or_order(cast, department, greeter):
     from otomat.support.relationships import end_relationship
 
     end_relationship(
