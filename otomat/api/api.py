@@ -46,7 +46,7 @@ class TokenAuth(HttpBearer):
 api = NinjaAPI(
     title="Otomat API",
     version="1",
-    description="Catalog, instances and billing. Authenticate with `Authorization: Bearer <token>` "
+    description="Catalog, instances, billing and support. Authenticate with `Authorization: Bearer <token>` "
     "(create a token under Account → API tokens).",
     auth=TokenAuth(),
     urls_namespace="api",
@@ -296,5 +296,9 @@ def instance_logs(request, instance_id: UUID, lines: int = 100):
 from otomat.billing.api import router as billing_router  # noqa: E402
 
 api.add_router("/billing", billing_router)
+
+from otomat.support.api import router as support_router  # noqa: E402
+
+api.add_router("/support", support_router)
 
 __all__ = ["api", "record_audit"]

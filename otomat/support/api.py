@@ -1,0 +1,213 @@
+"""Support endpoints of the REST API: tickets (list, read, open, reply, resolve) scoped to the
+token's account (staff see every ticket and may answer), and knowledge-base search. Internal
+notes never leave through the API to customers; another account's ticket is a 404."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+
+from otomat.instances.models import Instance
+from otomat.support import entitlements, kb, tickets
+from otomat.support.models import Article, Ticket, TicketMessage
+
+router = Router(tags=["support"])
+
+
+class Error(Schema):
+    detail: str
+
+
+class MessageOut(Schema):
+    kind: str
+    author: str
+    body: str
+    channel: str
+    created_at: datetime
+
+
+class EntitlementOut(Schema):
+    support_until: datetime
+    revision_quota: int
+    revisions_used: int
+    included_minutes: int
+    minutes_used: int
+
+
+class TicketOut(Schema):
+    number: str
+    subject: str
+    kind: str
+    status: str
+    priority: str
+    instance: UUID | None
+    out_of_scope: bool
+    counts_as_revision: bool
+    created_at: datetime
+    updated_at: datetime
+    response_due: datetime | None
+    resolution_due: datetime | None
+    entitlement: EntitlementOut | None = None
+    messages: list[MessageOut] = []
+
+
+class TicketIn(Schema):
+    subject: str
+    body: str
+    kind: str = "question"
+    priority: str = "normal"
+    instance: UUID | None = None
+
+
+class ReplyIn(Schema):
+    body: str
+    internal: bool = False  # staff only: a note the customer never sees
+
+
+class StatusIn(Schema):
+    status: str
+
+
+class ArticleOut(Schema):
+    slug: str
+    title: str
+    category: str
+    body: str
+
+
+def _scoped(request):
+    qs = Ticket.objects.select_related("instance", "account").exclude(status=Ticket.Status.MERGED)
+    if request.user.is_staff:
+        return qs
+    account = request.user.account
+    return qs.filter(account=account) if account else qs.none()
+
+
+def _out(ticket: Ticket, *, request, full: bool = False) -> dict:
+    data = {
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "kind": ticket.kind,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "instance": ticket.instance_id,
+        "out_of_scope": ticket.out_of_scope,
+        "counts_as_revision": ticket.counts_as_revision,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "response_due": ticket.response_due,
+        "resolution_due": ticket.resolution_due,
+    }
+    if full:
+        messages = ticket.messages.select_related("author")
+        if not request.user.is_staff:
+            messages = messages.exclude(kind=TicketMessage.Kind.NOTE)
+        data["messages"] = [
+            {
+                "kind": m.kind,
+                "author": str(m.author) if m.author else (m.author_label or "Otomat"),
+                "body": m.body,
+                "channel": m.channel,
+                "created_at": m.created_at,
+            }
+            for m in messages
+        ]
+        if ticket.instance is not None:
+            ent = entitlements.for_instance(ticket.instance)
+            data["entitlement"] = {
+                "support_until": ent.support_until,
+                "revision_quota": ent.revision_quota,
+                "revisions_used": ent.revisions_used,
+                "included_minutes": ent.included_minutes,
+                "minutes_used": ent.minutes_used,
+            }
+    return data
+
+
+@router.get("/tickets", response={200: list[TicketOut], 400: Error})
+def list_tickets(request, status: str | None = None, limit: int = 50, offset: int = 0):
+    if not 1 <= limit <= 200 or offset < 0:
+        raise HttpError(400, "limit must be 1–200 and offset at least 0")
+    qs = _scoped(request).order_by("-updated_at", "-id")
+    if status:
+        if status not in Ticket.Status.values:
+            raise HttpError(
+                400, f"Unknown status {status!r}; one of {', '.join(Ticket.Status.values)}"
+            )
+        qs = qs.filter(status=status)
+    return [_out(t, request=request) for t in qs[offset : offset + limit]]
+
+
+@router.get("/tickets/{number}", response={200: TicketOut, 404: Error})
+def get_ticket(request, number: str):
+    return _out(get_object_or_404(_scoped(request), number=number), request=request, full=True)
+
+
+@router.post("/tickets", response={201: TicketOut, 400: Error})
+def open_ticket(request, body: TicketIn):
+    account = request.user.account
+    if account is None:
+        return Status(400, {"detail": "Only customer accounts open tickets here."})
+    instance = None
+    if body.instance is not None:
+        instance = Instance.objects.filter(pk=body.instance, account=account).first()
+        if instance is None:
+            return Status(400, {"detail": "Unknown instance."})
+    try:
+        ticket = tickets.open_ticket(
+            account=account,
+            requester=request.user,
+            subject=body.subject,
+            body=body.body,
+            instance=instance,
+            kind=body.kind,
+            priority=body.priority,
+        )
+    except tickets.TicketError as exc:
+        return Status(400, {"detail": str(exc)})
+    return Status(201, _out(ticket, request=request, full=True))
+
+
+@router.post("/tickets/{number}/messages", response={200: TicketOut, 400: Error, 404: Error})
+def reply(request, number: str, body: ReplyIn):
+    ticket = get_object_or_404(_scoped(request), number=number)
+    try:
+        if request.user.is_staff:
+            tickets.staff_reply(ticket, staff=request.user, body=body.body, internal=body.internal)
+        else:
+            if body.internal:
+                return Status(400, {"detail": "Only staff write internal notes."})
+            ticket = tickets.customer_message(ticket, author=request.user, body=body.body)
+    except tickets.TicketError as exc:
+        return Status(400, {"detail": str(exc)})
+    ticket.refresh_from_db()
+    return _out(ticket, request=request, full=True)
+
+
+@router.post("/tickets/{number}/status", response={200: TicketOut, 400: Error, 404: Error})
+def set_status(request, number: str, body: StatusIn):
+    ticket = get_object_or_404(_scoped(request), number=number)
+    try:
+        ticket = tickets.set_status(ticket, body.status, actor=request.user)
+    except tickets.TicketError as exc:
+        return Status(400, {"detail": str(exc)})
+    return _out(ticket, request=request, full=True)
+
+
+@router.get("/articles", response=list[ArticleOut])
+def search_articles(request, q: str = ""):
+    found = (
+        kb.search(q, limit=20)
+        if q.strip()
+        else list(
+            Article.objects.filter(status=Article.Status.PUBLISHED).select_related("category")[:20]
+        )
+    )
+    return [
+        {"slug": a.slug, "title": a.title, "category": a.category.name, "body": a.body}
+        for a in found
+    ]
