@@ -18,7 +18,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
+
+import httpx
 
 from otomat.billing.money import Money
 
@@ -120,6 +122,71 @@ class Gateway(ABC):
         transaction/verify) do it here; raises GatewayError if the provider refuses. The default
         returns the event unchanged."""
         return event
+
+    # -- the one HTTP path of the JSON-speaking adapters ----------------------------------------
+
+    # Secrets shorter than this are not scrubbed from messages: real keys are dozens of
+    # characters, and replacing a two-letter test value would only garble the message.
+    min_scrubbed: ClassVar[int] = 8
+    timeout: ClassVar[float] = 10.0  # seconds, for connecting and for each read
+
+    def scrub(self, text: object) -> str:
+        """``text`` (at most 500 characters) without any secret credential, should a reply or
+        an error ever echo one."""
+        result = str(text)[:500]
+        for spec in self.credential_fields:
+            secret = str(self.credentials.get(spec.name) or "")
+            if spec.secret and len(secret) >= self.min_scrubbed:
+                result = result.replace(secret, f"[{spec.name.replace('_', ' ')}]")
+        return result
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        auth: tuple[str, str],
+        error_text,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one request to ``api_base + path`` and return the JSON object of a 2xx reply.
+
+        ``error_text(data, response)`` turns the provider's error body into one line. Raises
+        GatewayError — unreachable, refused, or not a JSON object — whose message never holds
+        a credential: the httpx exception is not chained (its request carries the
+        Authorization header) and every text passes through ``scrub``."""
+        try:
+            response = httpx.request(
+                method,
+                f"{self.api_base}{path}",
+                json=json,
+                content=content,
+                headers=headers,
+                auth=auth,
+                timeout=self.timeout,
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise GatewayError(
+                f"{self.label} could not be reached ({type(exc).__name__}): {self.scrub(exc)}"
+            ) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not response.is_success:
+            reason = error_text(data, response) or response.reason_phrase or "no reason given"
+            raise GatewayError(
+                f"{self.label} refused {what} (HTTP {response.status_code}): {self.scrub(reason)}"
+            )
+        if not isinstance(data, dict):
+            raise GatewayError(
+                f"{self.label} answered {what} with something that is not JSON or not a JSON "
+                f"object (HTTP {response.status_code})."
+            )
+        return data
 
     def callback_reply(self, event: GatewayEvent | None) -> tuple[int, str, str]:
         """(status, content type, body) to answer a callback with once it is stored; ``event`` is

@@ -32,8 +32,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from otomat.billing.gateways.base import (
     Checkout,
     CheckoutRequest,
@@ -50,11 +48,9 @@ from otomat.billing.money import Money
 __all__ = ["GATEWAY", "SANDBOX_API_BASE", "MidtransGateway", "signature_key"]
 
 SANDBOX_API_BASE = "https://app.sandbox.midtrans.com"
-TIMEOUT = 10.0  # seconds, for connecting and for each read
 # A real notification is a couple of kilobytes; anything far larger is not one, and is refused
 # before it is parsed.
 MAX_CALLBACK_BYTES = 64 * 1024
-_MIN_SCRUBBED = 8  # shortest secret worth removing from error messages
 # Midtrans' limits for names in item_details and customer_details.
 _MAX_NAME = 50
 # Midtrans writes times as "2026-05-01 14:03:09", in Western Indonesia Time (GMT+7).
@@ -156,52 +152,21 @@ class MidtransGateway(Gateway):
         headers = {"Accept": "application/json"}
         if request.notify_url:
             headers["X-Override-Notification"] = request.notify_url
-        data = self._post("/snap/v1/transactions", payload, headers)
+        data = self.request_json(
+            "POST",
+            "/snap/v1/transactions",
+            what="the request",
+            json=payload,
+            headers=headers,
+            auth=(self.credentials["server_key"], ""),
+            error_text=lambda data, _response: _error_messages(data),
+        )
         token, redirect_url = data.get("token"), data.get("redirect_url")
         if not (isinstance(token, str) and token and isinstance(redirect_url, str)):
             raise GatewayError("Midtrans answered without a Snap token and redirect_url.")
         if not redirect_url.startswith(("https://", "http://")):
             raise GatewayError("Midtrans answered with a redirect_url that is not a web address.")
         return Checkout(redirect_url=redirect_url, provider_ref=token)
-
-    def _post(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        """POST ``payload`` as JSON and return the JSON object of a 2xx reply."""
-        try:
-            response = httpx.post(
-                f"{self.api_base}{path}",
-                json=payload,
-                headers=headers,
-                auth=(self.credentials["server_key"], ""),
-                timeout=TIMEOUT,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            # Not chained: the exception holds the request, Authorization header included.
-            raise GatewayError(
-                f"Midtrans could not be reached ({type(exc).__name__}): {self._scrub(exc)}"
-            ) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not response.is_success:
-            reason = _error_messages(data) or response.reason_phrase or "no reason given"
-            raise GatewayError(
-                f"Midtrans refused the request (HTTP {response.status_code}): {self._scrub(reason)}"
-            )
-        if not isinstance(data, dict):
-            raise GatewayError(
-                f"Midtrans answered HTTP {response.status_code} with something that is not "
-                f"a JSON object."
-            )
-        return data
-
-    def _scrub(self, text: object) -> str:
-        """``text`` without the server key, should a reply or an error ever echo it."""
-        result = str(text)[:500]
-        key = self.credentials["server_key"]
-        # Real server keys are dozens of characters; replacing a two-letter test value would
-        # only garble the message.
-        return result.replace(key, "[server key]") if len(key) >= _MIN_SCRUBBED else result
 
     # -- notifications ---------------------------------------------------------------------------
 

@@ -42,8 +42,6 @@ from otomat.billing.gateways.base import (
 )
 from otomat.billing.money import Money
 
-TIMEOUT_SECONDS = 10
-
 # Payment page languages P24 documents for transaction/register (ISO 639-1; "se" is P24's
 # spelling for Swedish). Otomat's "id" (Indonesian) is not among them, so it falls back to English.
 _P24_LANGUAGES = frozenset(
@@ -97,6 +95,7 @@ class Przelewy24Gateway(Gateway):
     currencies: ClassVar[frozenset[str]] = frozenset({"PLN", "EUR"})
     default_api_base: ClassVar[str] = "https://secure.przelewy24.pl"
     sandbox_api_base: ClassVar[str] = "https://sandbox.przelewy24.pl"
+    min_scrubbed: ClassVar[int] = 4  # scrub even short secrets; only 1–3 letters would garble
     credential_fields: ClassVar[tuple[CredentialField, ...]] = (
         CredentialField(
             "merchant_id", "Merchant ID", secret=False, help="Your Przelewy24 account ID."
@@ -282,7 +281,7 @@ class Przelewy24Gateway(Gateway):
         result = data.get("data")
         if not isinstance(result, dict) or result.get("status") != "success":
             raise GatewayError(
-                f"Przelewy24 did not confirm payment {order_id}: {self._scrub(str(result))[:200]}"
+                f"Przelewy24 did not confirm payment {order_id}: {self.scrub(str(result))[:200]}"
             )
         return event
 
@@ -294,38 +293,19 @@ class Przelewy24Gateway(Gateway):
         # Encoded here rather than with httpx's json= so that the body is UTF-8 text exactly as
         # shown, Polish letters unescaped, like the sign's input.
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        try:
-            response = httpx.request(
-                method,
-                f"{self.api_base}{path}",
-                content=body,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                auth=(str(self.pos_id), self._api_key),
-                timeout=TIMEOUT_SECONDS,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            # "from None": the chained exception's request carries the Authorization header.
-            raise GatewayError(
-                self._scrub(f"Przelewy24 could not be reached ({type(exc).__name__}: {exc}).")
-            ) from None
-
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not response.is_success:
-            raise GatewayError(
-                self._scrub(
-                    f"Przelewy24 refused {what} (HTTP {response.status_code}): "
-                    f"{self._error_text(data, response)}"
-                )
-            )
-        if not isinstance(data, dict):
-            raise GatewayError(f"Przelewy24 answered {what} with something that is not JSON.")
+        data = self.request_json(
+            method,
+            path,
+            what=what,
+            content=body,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            auth=(str(self.pos_id), self._api_key),
+            error_text=self._error_text,
+        )
         code = data.get("responseCode", 0)
         if code not in (0, "0"):
             raise GatewayError(
-                self._scrub(f"Przelewy24 refused {what} (responseCode {code}): {data.get('error')}")
+                self.scrub(f"Przelewy24 refused {what} (responseCode {code}): {data.get('error')}")
             )
         return data
 
@@ -339,13 +319,6 @@ class Przelewy24Gateway(Gateway):
         else:
             text = response.text.strip() or response.reason_phrase
         return text[:300]
-
-    def _scrub(self, message: str) -> str:
-        """``message`` without the API key or CRC key, whatever echoed them."""
-        for secret in (self._api_key, self._crc):
-            if len(secret) >= 4:  # replacing a one-letter test key would mangle the message
-                message = message.replace(secret, "***")
-        return message
 
 
 GATEWAY = Przelewy24Gateway

@@ -23,8 +23,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
-
 from otomat.billing.gateways.base import (
     Checkout,
     CheckoutRequest,
@@ -40,10 +38,8 @@ from otomat.billing.money import Money
 
 __all__ = ["GATEWAY", "XenditGateway"]
 
-TIMEOUT = 10.0  # seconds, for connecting and for each read
 # A real callback is a few kilobytes; anything far larger is not one, and is refused unparsed.
 MAX_CALLBACK_BYTES = 64 * 1024
-_MIN_SCRUBBED = 8  # shortest secret worth removing from error messages
 
 # Invoice status -> kind. SETTLED follows PAID once the money reaches the balance; both mean the
 # customer paid. Statuses Xendit may add later are "ignored" (verified, but nothing to do).
@@ -102,55 +98,21 @@ class XenditGateway(Gateway):
         if request.return_url:
             payload["success_redirect_url"] = request.return_url
             payload["failure_redirect_url"] = request.return_url
-        data = self._post("/v2/invoices", payload)
+        data = self.request_json(
+            "POST",
+            "/v2/invoices",
+            what="the request",
+            json=payload,
+            headers={"Accept": "application/json"},
+            auth=(self.credentials["secret_key"], ""),
+            error_text=lambda data, _response: _error_message(data),
+        )
         invoice_id, invoice_url = data.get("id"), data.get("invoice_url")
         if not (isinstance(invoice_id, str) and invoice_id and isinstance(invoice_url, str)):
             raise GatewayError("Xendit answered without an invoice id and invoice_url.")
         if not invoice_url.startswith(("https://", "http://")):
             raise GatewayError("Xendit answered with an invoice_url that is not a web address.")
         return Checkout(redirect_url=invoice_url, provider_ref=invoice_id)
-
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST ``payload`` as JSON and return the JSON object of a 2xx reply."""
-        try:
-            response = httpx.post(
-                f"{self.api_base}{path}",
-                json=payload,
-                headers={"Accept": "application/json"},
-                auth=(self.credentials["secret_key"], ""),
-                timeout=TIMEOUT,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            # Not chained: the exception holds the request, Authorization header included.
-            raise GatewayError(
-                f"Xendit could not be reached ({type(exc).__name__}): {self._scrub(exc)}"
-            ) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not response.is_success:
-            reason = _error_message(data) or response.reason_phrase or "no reason given"
-            raise GatewayError(
-                f"Xendit refused the request (HTTP {response.status_code}): {self._scrub(reason)}"
-            )
-        if not isinstance(data, dict):
-            raise GatewayError(
-                f"Xendit answered HTTP {response.status_code} with something that is not "
-                f"a JSON object."
-            )
-        return data
-
-    def _scrub(self, text: object) -> str:
-        """``text`` without the secret key or callback token, should anything ever echo them."""
-        result = str(text)[:500]
-        for name in ("secret_key", "callback_token"):
-            secret = self.credentials.get(name) or ""
-            # Real keys and tokens are dozens of characters; replacing a two-letter test value
-            # would only garble the message.
-            if len(secret) >= _MIN_SCRUBBED:
-                result = result.replace(secret, f"[{name.replace('_', ' ')}]")
-        return result
 
     # -- callbacks -------------------------------------------------------------------------------
 

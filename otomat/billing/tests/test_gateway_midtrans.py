@@ -221,11 +221,11 @@ def test_an_unreachable_midtrans_is_a_gateway_error():
 def test_requests_use_a_ten_second_timeout(monkeypatch, gateway):
     seen = {}
 
-    def fake_post(url, **kwargs):
+    def fake_request(method, url, **kwargs):  # every adapter request goes through httpx.request
         seen.update(kwargs, url=url)
         raise httpx.ConnectTimeout("timed out")
 
-    monkeypatch.setattr(httpx, "post", fake_post)
+    monkeypatch.setattr(httpx, "request", fake_request)
     with pytest.raises(GatewayError, match="ConnectTimeout"):
         gateway.create_checkout(checkout_request())
     assert seen["timeout"] == 10

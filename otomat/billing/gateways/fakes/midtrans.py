@@ -140,22 +140,8 @@ class FakeMidtrans(FakeServer):
             reference, KIND_STATUSES[kind], amount=None, suffix="", key=f"{self.server_key}-forged"
         )
 
-    def deliver(
-        self, reference: str, kind: str = "paid", *, url: str | None = None
-    ) -> httpx.Response:
-        """POST ``notification(reference, kind)`` to ``url``, else to the checkout's notification
-        URL, else to the dashboard's; returns the receiver's reply (also in ``callbacks``)."""
-        headers, body = self.notification(reference, kind)
-        return self.post_callback(self._target(reference, url), body, headers)
-
-    def _target(self, reference: str, url: str | None) -> str:
-        target = url or self._checkout(reference)["notify_url"] or self.notify_url
-        if not target:
-            raise ValueError(
-                f"no notification URL for {reference!r}: pass url=, create the checkout with "
-                f"X-Override-Notification, or give FakeMidtrans a notify_url"
-            )
-        return target
+    def checkout_notify_url(self, reference: str) -> str:
+        return self._checkout(reference)["notify_url"]  # from X-Override-Notification
 
     def _checkout(self, reference: str) -> dict[str, Any]:
         try:

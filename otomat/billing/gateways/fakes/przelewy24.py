@@ -80,6 +80,8 @@ def _error(status: int, message: str) -> Reply:
 class FakePrzelewy24(FakeServer):
     """Przelewy24 on 127.0.0.1. ``Przelewy24Gateway(**fake.gateway_settings())`` talks to it."""
 
+    notify_url_name = "URL to notify"
+
     def __init__(
         self,
         merchant_id: str | int = "100200",
@@ -194,16 +196,8 @@ class FakePrzelewy24(FakeServer):
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         return {"content-type": "application/json"}, payload
 
-    def deliver(
-        self, reference: str, kind: str = "paid", *, url: str | None = None
-    ) -> httpx.Response:
-        """POST ``notification(reference, kind)`` to ``url``, else the transaction's urlStatus,
-        else ``notify_url``; returns (and records in ``callbacks``) the reply."""
-        headers, body = self.notification(reference, kind)
-        target = url or self.checkouts[reference].get("urlStatus") or self.notify_url
-        if not target:
-            raise ValueError(f"no URL to notify for {reference!r}: pass url= or set notify_url")
-        return self.post_callback(target, body, headers)
+    def checkout_notify_url(self, reference: str) -> str:
+        return self.checkouts[reference].get("urlStatus") or ""  # the transaction's urlStatus
 
     # -- API ---------------------------------------------------------------------------------------
 

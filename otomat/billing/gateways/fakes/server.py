@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -54,6 +54,9 @@ Handler = Callable[[Request], Reply]
 
 class FakeServer:
     """Base class: subclasses call ``self.route(...)`` in ``__init__`` before ``start()``."""
+
+    # How the provider calls the URL it notifies, for the error when there is none.
+    notify_url_name: ClassVar[str] = "notification URL"
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern, Handler]] = []
@@ -149,6 +152,30 @@ class FakeServer:
         self.close()
 
     # -- callbacks -------------------------------------------------------------------------------
+
+    def notification(self, reference: str, kind: str = "paid") -> tuple[dict[str, str], bytes]:
+        """The signed callback the provider would send (each fake implements it)."""
+        raise NotImplementedError
+
+    def checkout_notify_url(self, reference: str) -> str:
+        """The URL the checkout ``reference`` named for its callbacks, if the provider lets a
+        checkout name one; raises KeyError for an unknown reference."""
+        return ""
+
+    def deliver(
+        self, reference: str, kind: str = "paid", *, url: str | None = None
+    ) -> httpx.Response:
+        """POST ``notification(reference, kind)`` to ``url``, else the checkout's own callback
+        URL, else the dashboard's ``notify_url``; returns the reply (also in ``callbacks``)."""
+        # ``notify_url``: the URL "set in the provider's dashboard", when the fake has one.
+        target = url or self.checkout_notify_url(reference) or getattr(self, "notify_url", "")
+        if not target:
+            raise ValueError(
+                f"no {self.notify_url_name} for {reference!r}: pass url= or give the fake a "
+                f"notify_url"
+            )
+        headers, body = self.notification(reference, kind)
+        return self.post_callback(target, body, headers)
 
     def post_callback(
         self, url: str, body: bytes, headers: dict[str, str], *, method: str = "POST"

@@ -129,6 +129,9 @@ class FakeStripe(FakeServer):
     object, as ``GET /v1/checkout/sessions/{id}`` would show it now.
     """
 
+    # Stripe posts only to endpoints set up in the dashboard (``notify_url``).
+    notify_url_name = "webhook endpoint"
+
     def __init__(
         self,
         secret_key: str = "sk_test_fake",  # noqa: S107 - a fake's test credentials
@@ -469,14 +472,3 @@ class FakeStripe(FakeServer):
     ) -> tuple[dict[str, str], bytes]:
         """Like ``notification`` but signed with a secret that is not the endpoint's."""
         return self._event(self._session(reference), kind, secret="whsec_" + secrets.token_hex(16))
-
-    def deliver(
-        self, reference: str, kind: str = "paid", *, url: str | None = None
-    ) -> httpx.Response:
-        """POST ``notification(reference, kind)`` to ``url`` (default: the webhook endpoint),
-        as Stripe delivers it, and return the endpoint's reply."""
-        target = url or self.notify_url
-        if not target:
-            raise ValueError("no webhook endpoint: pass url= or construct with notify_url=")
-        headers, body = self.notification(reference, kind)
-        return self.post_callback(target, body, headers)

@@ -48,6 +48,8 @@ class FakeXendit(FakeServer):
     """Xendit on 127.0.0.1, as an Indonesian account (IDR invoices). ``notify_url`` is the
     dashboard's invoice callback URL: the invoice API takes none per invoice."""
 
+    notify_url_name = "callback URL"
+
     user_id = "5f0b1e9d2d6f4c0012ab34cd"  # the Xendit business id callbacks carry
     merchant_name = "Otomat Test"
 
@@ -110,21 +112,8 @@ class FakeXendit(FakeServer):
             reference, _status(kind), amount=None, suffix="", token=f"{self.callback_token}-forged"
         )
 
-    def deliver(
-        self, reference: str, kind: str = "paid", *, url: str | None = None
-    ) -> httpx.Response:
-        """POST ``notification(reference, kind)`` to ``url``, else to the dashboard's callback URL
-        (an invoice has no URL of its own); returns the receiver's reply (also in ``callbacks``)."""
-        headers, body = self.notification(reference, kind)
-        return self.post_callback(self._target(reference, url), body, headers)
-
-    def _target(self, reference: str, url: str | None) -> str:
-        target = url or self._checkout(reference)["notify_url"] or self.notify_url
-        if not target:
-            raise ValueError(
-                f"no callback URL for {reference!r}: pass url= or give FakeXendit a notify_url"
-            )
-        return target
+    def checkout_notify_url(self, reference: str) -> str:
+        return self._checkout(reference)["notify_url"]
 
     def _checkout(self, reference: str) -> dict[str, Any]:
         try:
