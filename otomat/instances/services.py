@@ -183,6 +183,10 @@ def install_instance(
     return instance
 
 
+# The fields a suspension sets, as they are once it is lifted.
+_NOT_SUSPENDED = {"suspension_source": "", "suspension_reason": "", "desired_before_suspension": ""}
+
+
 def start_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
     is_staff = bool(actor and actor.is_staff)
     if instance.state == S.SUSPENDED and not is_staff:
@@ -193,9 +197,7 @@ def start_instance(instance: Instance, *, actor: User | None, actor_label: str =
     if instance.state in (S.RUNNING, S.PROVISIONING):
         raise InstanceError("The instance is already running.")
     if instance.state == S.SUSPENDED:
-        Instance.objects.filter(pk=instance.pk).update(
-            suspension_source="", suspension_reason="", desired_before_suspension=""
-        )
+        Instance.objects.filter(pk=instance.pk).update(**_NOT_SUSPENDED)
         cause = "started by staff (suspension lifted)"
         return provision_instance(instance, actor=actor, actor_label=actor_label, cause=cause)
     return provision_instance(instance, actor=actor, actor_label=actor_label, cause="started")
@@ -349,33 +351,26 @@ def suspend_instance(
             .get(pk=instance.pk)
         )
         if current.state == S.SUSPENDED:
-            if source == SuspensionSource.STAFF and current.suspension_source != source:
-                Instance.objects.filter(pk=current.pk).update(
-                    suspension_source=source, suspension_reason=reason
-                )
-                record_audit(
-                    "instance.suspended",
-                    actor=actor,
-                    actor_label=actor_label,
-                    account=current.account,
-                    target=current,
-                    data={"source": source, "reason": reason},
-                )
-            instance.refresh_from_db()
-            return instance
-        transition(
-            current,
-            S.SUSPENDED,
-            cause=f"suspended ({source}): {reason}",
-            actor=actor,
-            actor_label=actor_label,
-            expected_from={S.RUNNING, S.PROVISIONING, S.STOPPED, S.FAILED},
-            desired=Instance.Desired.STOPPED,
-            desired_before_suspension=current.desired,
-            suspension_source=source,
-            suspension_reason=reason,
-            pid=None,
-        )
+            if source != SuspensionSource.STAFF or current.suspension_source == source:
+                instance.refresh_from_db()
+                return instance
+            Instance.objects.filter(pk=current.pk).update(
+                suspension_source=source, suspension_reason=reason
+            )
+        else:
+            transition(
+                current,
+                S.SUSPENDED,
+                cause=f"suspended ({source}): {reason}",
+                actor=actor,
+                actor_label=actor_label,
+                expected_from={S.RUNNING, S.PROVISIONING, S.STOPPED, S.FAILED},
+                desired=Instance.Desired.STOPPED,
+                desired_before_suspension=current.desired,
+                suspension_source=source,
+                suspension_reason=reason,
+                pid=None,
+            )
         record_audit(
             "instance.suspended",
             actor=actor,
@@ -406,11 +401,6 @@ def unsuspend_instance(
             return False
         if current.suspension_source != source and source != SuspensionSource.STAFF:
             return False
-        cleared = {
-            "suspension_source": "",
-            "suspension_reason": "",
-            "desired_before_suspension": "",
-        }
         cause = f"suspension lifted ({source}): {reason}"[:300]
         if current.desired_before_suspension == Instance.Desired.STOPPED:
             transition(
@@ -420,10 +410,10 @@ def unsuspend_instance(
                 actor=actor,
                 actor_label=actor_label,
                 expected_from={S.SUSPENDED},
-                **cleared,
+                **_NOT_SUSPENDED,
             )
         else:
-            Instance.objects.filter(pk=current.pk).update(**cleared)
+            Instance.objects.filter(pk=current.pk).update(**_NOT_SUSPENDED)
             current.refresh_from_db()
             provision_instance(current, actor=actor, actor_label=actor_label, cause=cause)
         record_audit(

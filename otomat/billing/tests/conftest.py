@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from otomat.billing.models import Plan
+from otomat.billing.models import GatewayConfig, Plan
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 GREETER_CONFIG = {
@@ -60,6 +60,17 @@ def order(cast, greeter, plan):
             )
 
     return make
+
+
+def enable_gateway(code: str, fake) -> GatewayConfig:
+    """Turn on the ``code`` payment method, talking to the local ``fake`` provider."""
+    settings_ = fake.gateway_settings()
+    return GatewayConfig.objects.create(
+        code=code,
+        enabled=True,
+        credentials=settings_["credentials"],
+        api_base=settings_["api_base"],
+    )
 
 
 def pay(invoice, *, at=None, reference=None, amount=None):

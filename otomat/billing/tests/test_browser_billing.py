@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
-from otomat.billing.models import GatewayConfig, Invoice, Subscription
-from otomat.billing.tests.conftest import GREETER_CONFIG
+from otomat.billing.models import Invoice, Subscription
+from otomat.billing.tests.conftest import GREETER_CONFIG, enable_gateway
 from otomat.catalog.checks import CHECKS
 from otomat.testing.browser import shot
 
@@ -36,13 +36,7 @@ def test_a_customer_pays_through_the_gateway_page(
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     fake = FakeMidtrans().start()
     try:
-        gateway = fake.gateway_settings()
-        GatewayConfig.objects.create(
-            code="midtrans",
-            enabled=True,
-            credentials=gateway["credentials"],
-            api_base=gateway["api_base"],
-        )
+        enable_gateway("midtrans", fake)
         page = browser_page
         login(page, live_server.url, cast.alice.email, cast.password)
         page.goto(f"{live_server.url}/instances/install/greeter/")

@@ -19,8 +19,8 @@ from django.utils import timezone
 from otomat.billing import payments
 from otomat.billing.dunning import run_billing
 from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
-from otomat.billing.models import GatewayCallback, GatewayConfig, Invoice, Payment, Subscription
-from otomat.billing.tests.conftest import GREETER_CONFIG
+from otomat.billing.models import GatewayCallback, Invoice, Payment, Subscription
+from otomat.billing.tests.conftest import GREETER_CONFIG, enable_gateway
 from otomat.instances.models import Instance
 from otomat.lib.failpoints import EXIT_CODE
 from otomat.testing.processes import database_url
@@ -64,13 +64,7 @@ def suspended(transactional_db, cast, greeter, policy, plan, tmp_path):
     from otomat.billing.tests.conftest import pay
 
     fake = FakeMidtrans().start()
-    gateway = fake.gateway_settings()
-    GatewayConfig.objects.create(
-        code="midtrans",
-        enabled=True,
-        credentials=gateway["credentials"],
-        api_base=gateway["api_base"],
-    )
+    enable_gateway("midtrans", fake)
     instance, order = place_order(
         account=cast.alice.account,
         version=greeter,

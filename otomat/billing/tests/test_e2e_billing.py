@@ -19,11 +19,11 @@ from otomat.billing.models import (
     BillingAction,
     CheckoutSession,
     DunningPolicy,
-    GatewayConfig,
     Invoice,
     Plan,
     Subscription,
 )
+from otomat.billing.tests.conftest import enable_gateway
 from otomat.instances.models import Instance
 from otomat.instances.services import purge_terminated_data
 from otomat.notify.models import Notification
@@ -47,13 +47,7 @@ def test_unpaid_bots_stop_and_paid_bots_answer_again(
 
 
 def _run(client, cast, greeter, emulator, runner_factory, fake):
-    gateway = fake.gateway_settings()
-    GatewayConfig.objects.create(
-        code="midtrans",
-        enabled=True,
-        credentials=gateway["credentials"],
-        api_base=gateway["api_base"],
-    )
+    enable_gateway("midtrans", fake)
     policy = DunningPolicy.objects.create(
         name="E2E",
         invoice_days_before=7,

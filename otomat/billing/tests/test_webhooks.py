@@ -21,12 +21,12 @@ from otomat.billing.invoicing import credit_balance
 from otomat.billing.models import (
     CheckoutSession,
     GatewayCallback,
-    GatewayConfig,
     Invoice,
     Payment,
     Plan,
     ProcessedEvent,
 )
+from otomat.billing.tests.conftest import enable_gateway
 
 pytestmark = pytest.mark.smoke
 
@@ -43,13 +43,7 @@ def gateway(request, greeter, policy):
     code = request.param
     fake_class, currency, price = GATEWAYS[code]
     fake = fake_class().start()
-    settings_ = fake.gateway_settings()
-    GatewayConfig.objects.create(
-        code=code,
-        enabled=True,
-        credentials=settings_["credentials"],
-        api_base=settings_["api_base"],
-    )
+    enable_gateway(code, fake)
     plan = Plan.objects.create(
         product=greeter.product,
         code=f"plan-{code}",
@@ -171,10 +165,7 @@ def test_a_forgery_alone_changes_nothing(gateway, order, client):
 def test_reordering_never_undoes_a_payment(order_of_arrival, greeter, policy, order, client):
     fake = FakeMidtrans().start()
     try:
-        s = fake.gateway_settings()
-        GatewayConfig.objects.create(
-            code="midtrans", enabled=True, credentials=s["credentials"], api_base=s["api_base"]
-        )
+        enable_gateway("midtrans", fake)
         plan = Plan.objects.create(
             product=greeter.product,
             code="m",
@@ -204,10 +195,7 @@ def test_a_failed_callback_is_kept_and_finished_later(greeter, policy, order, cl
     credits the payment once."""
     fake = FakePrzelewy24().start()
     try:
-        s = fake.gateway_settings()
-        GatewayConfig.objects.create(
-            code="przelewy24", enabled=True, credentials=s["credentials"], api_base=s["api_base"]
-        )
+        enable_gateway("przelewy24", fake)
         plan = Plan.objects.create(
             product=greeter.product,
             code="p",
@@ -239,10 +227,7 @@ def test_a_failed_callback_is_kept_and_finished_later(greeter, policy, order, cl
 def test_a_refund_at_the_provider_becomes_a_credit_note(greeter, policy, order, client):
     fake = FakeStripe().start()
     try:
-        s = fake.gateway_settings()
-        GatewayConfig.objects.create(
-            code="stripe", enabled=True, credentials=s["credentials"], api_base=s["api_base"]
-        )
+        enable_gateway("stripe", fake)
         plan = Plan.objects.create(
             product=greeter.product,
             code="s",
