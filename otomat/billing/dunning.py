@@ -109,17 +109,7 @@ def _act(
     """Record an automatic action once; returns False when ``key`` was already recorded."""
     try:
         with transaction.atomic():
-            BillingAction.objects.create(
-                at=ctx.now,
-                kind=kind,
-                key=key,
-                account_id=sub.account_id,
-                subscription=sub,
-                invoice=invoice,
-                reason=reason[:300],
-                actor_label=ACTOR,
-                data=data or {},
-            )
+            _bulk_action(ctx, sub, kind, key, reason, invoice, data).save(force_insert=True)
     except IntegrityError:
         return False
     ctx.report.count(kind)
@@ -838,7 +828,8 @@ def _dunning_in_bulk(
     return set(plans)
 
 
-def _bulk_action(ctx, sub, kind, key, reason, invoice) -> BillingAction:
+def _bulk_action(ctx, sub, kind, key, reason, invoice, data=None) -> BillingAction:
+    """An automatic action, not yet saved (``_act`` saves one, the bulk paths many at once)."""
     return BillingAction(
         at=ctx.now,
         kind=kind,
@@ -848,6 +839,7 @@ def _bulk_action(ctx, sub, kind, key, reason, invoice) -> BillingAction:
         invoice=invoice,
         reason=reason[:300],
         actor_label=ACTOR,
+        data=data or {},
     )
 
 

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import re
-import socket
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,6 +24,7 @@ from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
 from otomat.billing.gateways.fakes.server import FakeServer, Reply, Request
 from otomat.billing.gateways.midtrans import SANDBOX_API_BASE, MidtransGateway
 from otomat.billing.money import Money
+from otomat.testing.processes import free_port  # nothing listens on it
 
 SERVER_KEY = "SB-Mid-server-T3stK3y9f8e7d6c5"
 REFERENCE = "otm42x9f8e7d6c5b4a"
@@ -94,13 +94,6 @@ def checkout_request(reference: str = REFERENCE, **overrides) -> CheckoutRequest
 @pytest.fixture
 def checkout(fake, gateway):
     return gateway.create_checkout(checkout_request())
-
-
-def closed_port() -> int:
-    """A port with nothing listening on it (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def parse(gateway: MidtransGateway, headers: dict[str, str], body: bytes):
@@ -210,7 +203,7 @@ def test_a_zero_amount_is_refused_before_any_request(fake, gateway):
 
 def test_an_unreachable_midtrans_is_a_gateway_error():
     gateway = MidtransGateway(
-        {"server_key": SERVER_KEY}, api_base=f"http://127.0.0.1:{closed_port()}"
+        {"server_key": SERVER_KEY}, api_base=f"http://127.0.0.1:{free_port()}"
     )
     with pytest.raises(GatewayError, match="could not be reached") as excinfo:
         gateway.create_checkout(checkout_request())
@@ -565,7 +558,7 @@ def test_the_cancel_button_expires_the_order(fake, gateway):
 
 
 def test_an_unreachable_receiver_does_not_stop_the_customer(fake, gateway):
-    request = checkout_request(notify_url=f"http://127.0.0.1:{closed_port()}/notify")
+    request = checkout_request(notify_url=f"http://127.0.0.1:{free_port()}/notify")
     pay, _ = form_actions(httpx.get(gateway.create_checkout(request).redirect_url).text)
     answer = httpx.post(pay, follow_redirects=False)
     assert answer.status_code == 303

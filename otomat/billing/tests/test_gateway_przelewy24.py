@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import re
-import socket
 
 import httpx
 import pytest
@@ -27,6 +26,7 @@ from otomat.billing.gateways.fakes.przelewy24 import FakePrzelewy24
 from otomat.billing.gateways.fakes.server import FakeServer, Reply, Request
 from otomat.billing.gateways.przelewy24 import Przelewy24Gateway
 from otomat.billing.money import Money
+from otomat.testing.processes import free_port  # nothing listens on it
 
 MERCHANT = 100200
 POS = 100201
@@ -62,13 +62,6 @@ def checkout_request(reference: str = "PAY-2025-0001", **overrides) -> CheckoutR
     }
     fields.update(overrides)
     return CheckoutRequest(**fields)
-
-
-def closed_port() -> int:
-    """A port with nothing listening on it (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -215,7 +208,7 @@ def test_a_zero_amount_is_refused_before_any_request(fake, gateway):
 def test_an_unreachable_p24_is_a_gateway_error():
     gateway = Przelewy24Gateway(
         {"merchant_id": "1", "api_key": API_KEY, "crc": CRC},
-        api_base=f"http://127.0.0.1:{closed_port()}",
+        api_base=f"http://127.0.0.1:{free_port()}",
     )
     with pytest.raises(GatewayError, match="could not be reached") as excinfo:
         gateway.create_checkout(checkout_request())

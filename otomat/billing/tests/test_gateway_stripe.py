@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import time
 from typing import Any
 
@@ -33,6 +32,7 @@ from otomat.billing.gateways.fakes.server import FakeServer, Reply, Request
 from otomat.billing.gateways.fakes.stripe import FakeStripe, parse_stripe_form
 from otomat.billing.gateways.stripe_checkout import StripeGateway
 from otomat.billing.money import Money
+from otomat.testing.processes import free_port  # nothing listens on it
 
 SECRET_KEY = "sk_test_51OtomatFakeKey0123456789abcdef"
 WEBHOOK_SECRET = "whsec_OtomatFakeWebhookSecret0123456789"
@@ -118,13 +118,6 @@ def session_object(**overrides: Any) -> dict[str, Any]:
     }
     session.update(overrides)
     return session
-
-
-def closed_port() -> int:
-    """A port with nothing listening on it (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -260,7 +253,7 @@ def test_stripe_refusing_a_parameter_names_it(fake, gateway):
 
 
 def test_an_unreachable_api_is_a_gateway_error(fake):
-    api_base = f"http://127.0.0.1:{closed_port()}"
+    api_base = f"http://127.0.0.1:{free_port()}"
     gateway = StripeGateway(
         {"secret_key": SECRET_KEY, "webhook_secret": WEBHOOK_SECRET}, api_base=api_base
     )

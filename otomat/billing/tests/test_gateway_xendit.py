@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 from datetime import UTC, datetime
 
 import httpx
@@ -22,6 +21,7 @@ from otomat.billing.gateways.fakes.server import FakeServer, Reply, Request
 from otomat.billing.gateways.fakes.xendit import FakeXendit
 from otomat.billing.gateways.xendit import XenditGateway
 from otomat.billing.money import Money
+from otomat.testing.processes import free_port  # nothing listens on it
 
 SECRET_KEY = "xnd_development_T3stK3y9f8e7d6c5b4a3"
 CALLBACK_TOKEN = "cb-T0ken-0a1b2c3d4e5f6a7b8c9d"
@@ -87,13 +87,6 @@ def checkout_request(reference: str = REFERENCE, **overrides) -> CheckoutRequest
 @pytest.fixture
 def checkout(fake, gateway):
     return gateway.create_checkout(checkout_request())
-
-
-def closed_port() -> int:
-    """A port with nothing listening on it (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def parse(gateway: XenditGateway, headers: dict[str, str], body: bytes):
@@ -199,7 +192,7 @@ def test_a_zero_amount_is_refused_before_any_request(fake, gateway):
 def test_an_unreachable_xendit_is_a_gateway_error():
     gateway = XenditGateway(
         {"secret_key": SECRET_KEY, "callback_token": CALLBACK_TOKEN},
-        api_base=f"http://127.0.0.1:{closed_port()}",
+        api_base=f"http://127.0.0.1:{free_port()}",
     )
     with pytest.raises(GatewayError, match="could not be reached") as excinfo:
         gateway.create_checkout(checkout_request())
