@@ -17,6 +17,7 @@ from ninja.security import HttpBearer
 
 from otomat.accounts.models import ApiToken
 from otomat.accounts.services import record_audit
+from otomat.api.lists import narrowed
 from otomat.catalog.models import Product
 from otomat.catalog.schema_form import (
     ConfigError,
@@ -154,13 +155,7 @@ def get_product(request, slug: str):
 
 @api.get("/instances", response=list[InstanceOut], tags=["instances"])
 def list_instances(request, state: str | None = None):
-    qs = _instances(request)
-    if state:
-        if state not in Instance.State.values:
-            raise HttpError(
-                400, f"Unknown state {state!r}; one of {', '.join(Instance.State.values)}"
-            )
-        qs = qs.filter(state=state)
+    qs = narrowed(_instances(request), "state", state, Instance.State.values)
     return [_instance_out(i) for i in qs[:500]]
 
 

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 
+from otomat.api.lists import narrowed, window
 from otomat.billing import payments, subscriptions
 from otomat.billing.forms import MoneyField
 from otomat.billing.invoicing import BillingError
@@ -185,16 +185,9 @@ def list_subscriptions(request):
 
 @router.get("/invoices", response={200: list[InvoiceOut], 400: Error})
 def list_invoices(request, status: str | None = None, limit: int = 100, offset: int = 0):
-    if not 1 <= limit <= 500 or offset < 0:
-        raise HttpError(400, "limit must be 1–500 and offset at least 0")
-    qs = _invoices(request).order_by("-issued_at", "-id")
-    if status:
-        if status not in Invoice.Status.values:
-            raise HttpError(
-                400, f"Unknown status {status!r}; one of {', '.join(Invoice.Status.values)}"
-            )
-        qs = qs.filter(status=status)
-    return [_invoice_out(i) for i in qs[offset : offset + limit]]
+    rows = window(limit, offset, most=500)
+    qs = narrowed(_invoices(request), "status", status, Invoice.Status.values)
+    return [_invoice_out(i) for i in qs.order_by("-issued_at", "-id")[rows]]
 
 
 @router.get("/invoices/{invoice_id}", response={200: InvoiceOut, 404: Error})

@@ -9,8 +9,8 @@ from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 
+from otomat.api.lists import narrowed, window
 from otomat.instances.models import Instance
 from otomat.support import entitlements, kb, tickets
 from otomat.support.models import Article, Ticket, TicketMessage
@@ -130,16 +130,9 @@ def _out(ticket: Ticket, *, request, full: bool = False) -> dict:
 
 @router.get("/tickets", response={200: list[TicketOut], 400: Error})
 def list_tickets(request, status: str | None = None, limit: int = 50, offset: int = 0):
-    if not 1 <= limit <= 200 or offset < 0:
-        raise HttpError(400, "limit must be 1–200 and offset at least 0")
-    qs = _scoped(request).order_by("-updated_at", "-id")
-    if status:
-        if status not in Ticket.Status.values:
-            raise HttpError(
-                400, f"Unknown status {status!r}; one of {', '.join(Ticket.Status.values)}"
-            )
-        qs = qs.filter(status=status)
-    return [_out(t, request=request) for t in qs[offset : offset + limit]]
+    rows = window(limit, offset, most=200)
+    qs = narrowed(_scoped(request), "status", status, Ticket.Status.values)
+    return [_out(t, request=request) for t in qs.order_by("-updated_at", "-id")[rows]]
 
 
 @router.get("/tickets/{number}", response={200: TicketOut, 404: Error})

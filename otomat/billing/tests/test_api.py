@@ -101,6 +101,10 @@ def test_invoices_are_scoped_and_only_staff_record_payments(api, order, cast):
     kinds = [a["kind"] for a in api("staff", "get", "/billing/actions").json()]
     assert "paid" in kinds and "invoiced" in kinds
     assert api("alice", "get", "/billing/invoices?status=weird").status_code == 400
+    for bad_window in ("limit=0", "limit=501", "offset=-1"):
+        response = api("alice", "get", f"/billing/invoices?{bad_window}")
+        assert response.status_code == 400 and "limit must be 1–500" in response.json()["detail"]
+    assert api("alice", "get", "/billing/invoices?status=open&limit=1&offset=5").json() == []
     subs = api("alice", "get", "/billing/subscriptions").json()
     assert len(subs) == 1 and subs[0]["plan"] == "basic"
     plans = api("charlie", "get", "/billing/plans?product=greeter").json()

@@ -90,5 +90,12 @@ def test_isolation_and_bad_input(api, cast, department, installed):
     assert (
         api("alice", "post", f"/tickets/{number}/status", {"status": "closed"}).status_code == 400
     )
-    assert api("alice", "get", "/tickets?status=weird").status_code == 400
+    weird = api("alice", "get", "/tickets?status=weird")
+    assert (
+        weird.status_code == 400
+        and "Unknown status 'weird'; one of open, pending," in weird.json()["detail"]
+    )
+    assert api("alice", "get", "/tickets?limit=201").status_code == 400
+    assert [t["number"] for t in api("alice", "get", "/tickets?limit=1").json()] == [number]
+    assert api("alice", "get", "/tickets?offset=1").json() == []
     assert Ticket.objects.count() == 1
