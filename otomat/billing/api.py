@@ -243,13 +243,13 @@ def record_payment(request, invoice_id: int, body: PaymentIn):
     return Status(201 if created else 200, _invoice_out(invoice))
 
 
-@router.get("/actions", response={200: list[ActionOut], 403: Error})
-def list_actions(request, kind: str | None = None, limit: int = 100):
+@router.get("/actions", response={200: list[ActionOut], 400: Error, 403: Error})
+def list_actions(request, kind: str | None = None, limit: int = 100, offset: int = 0):
     if not request.user.is_staff:
         return Status(403, {"detail": "Only staff read billing's log."})
-    qs = BillingAction.objects.select_related("account", "invoice").order_by("-at", "-id")
-    if kind:
-        qs = qs.filter(kind=kind)
+    rows = window(limit, offset, most=500)
+    qs = narrowed(BillingAction.objects.all(), "kind", kind, BillingAction.Kind.values)
+    qs = qs.select_related("account", "invoice").order_by("-at", "-id")
     return [
         {
             "at": a.at,
@@ -259,7 +259,7 @@ def list_actions(request, kind: str | None = None, limit: int = 100):
             "reason": a.reason,
             "actor": a.actor_label,
         }
-        for a in qs[: max(1, min(limit, 500))]
+        for a in qs[rows]
     ]
 
 

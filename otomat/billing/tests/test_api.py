@@ -100,6 +100,10 @@ def test_invoices_are_scoped_and_only_staff_record_payments(api, order, cast):
     assert api("alice", "get", "/billing/actions").status_code == 403
     kinds = [a["kind"] for a in api("staff", "get", "/billing/actions").json()]
     assert "paid" in kinds and "invoiced" in kinds
+    paid = api("staff", "get", "/billing/actions?kind=paid&limit=1").json()
+    assert [a["kind"] for a in paid] == ["paid"]
+    assert api("staff", "get", "/billing/actions?kind=bogus").status_code == 400
+    assert api("staff", "get", "/billing/actions?limit=0").status_code == 400
     assert api("alice", "get", "/billing/invoices?status=weird").status_code == 400
     for bad_window in ("limit=0", "limit=501", "offset=-1"):
         response = api("alice", "get", f"/billing/invoices?{bad_window}")
