@@ -37,20 +37,26 @@ def _bots(client: httpx.Client) -> list[dict]:
     return payload if isinstance(payload, list) else payload.get("bots", [])
 
 
-def ensure_demo_bot(emulator_url: str) -> str | None:
-    """Create (once) a bot in the emulator and return its token; None if it is unreachable."""
+def _emulator_bot(emulator_url: str, username: str, first_name: str) -> str | None:
+    """Create (once) the bot ``username`` in the emulator and return its token; None if the
+    emulator is unreachable."""
     try:
         with httpx.Client(base_url=emulator_url, timeout=5) as client:
             for bot in _bots(client):
-                if bot.get("username") == DEMO_BOT:
+                if bot.get("username") == username:
                     return bot.get("token")
             response = client.post(
-                "/control/bots", json={"username": DEMO_BOT, "first_name": "Demo Greeter"}
+                "/control/bots", json={"username": username, "first_name": first_name}
             )
             response.raise_for_status()
             return response.json()["token"]
     except (httpx.HTTPError, ValueError, KeyError):
         return None
+
+
+def ensure_demo_bot(emulator_url: str) -> str | None:
+    """The bot whose token the demo customer pastes in the install form."""
+    return _emulator_bot(emulator_url, DEMO_BOT, "Demo Greeter")
 
 
 def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
@@ -93,18 +99,7 @@ FAKEPAY_PORT_DEFAULT = 8091
 
 def ensure_owner_bot(emulator_url: str) -> str | None:
     """The owner's Telegram bot in the emulator (billing notices go through it); its token."""
-    try:
-        with httpx.Client(base_url=emulator_url, timeout=5) as client:
-            for bot in _bots(client):
-                if bot.get("username") == DEMO_OWNER_BOT:
-                    return bot.get("token")
-            response = client.post(
-                "/control/bots", json={"username": DEMO_OWNER_BOT, "first_name": "Otomat Notices"}
-            )
-            response.raise_for_status()
-            return response.json()["token"]
-    except (httpx.HTTPError, ValueError, KeyError):
-        return None
+    return _emulator_bot(emulator_url, DEMO_OWNER_BOT, "Otomat Notices")
 
 
 def ensure_demo_billing(*, fakepay_port: int | None = None) -> None:
@@ -211,19 +206,8 @@ def ensure_demo_instances(emulator_url: str) -> list[str]:
     line = f"Demo Movie Search Bot: @{DEMO_MOVIES_BOT} in the emulator — try /search matrix"
     if Instance.objects.filter(account=customer.account, version__product=product).exists():
         return [line]
-    try:
-        with httpx.Client(base_url=emulator_url, timeout=5) as client:
-            token = next(
-                (b.get("token") for b in _bots(client) if b.get("username") == DEMO_MOVIES_BOT),
-                None,
-            )
-            if token is None:
-                response = client.post(
-                    "/control/bots", json={"username": DEMO_MOVIES_BOT, "first_name": "Demo Films"}
-                )
-                response.raise_for_status()
-                token = response.json()["token"]
-    except (httpx.HTTPError, ValueError, KeyError):
+    token = _emulator_bot(emulator_url, DEMO_MOVIES_BOT, "Demo Films")
+    if token is None:
         return []
     from otomat.billing.invoicing import BillingError
     from otomat.billing.subscriptions import place_order, plans_for
