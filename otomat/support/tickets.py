@@ -110,6 +110,30 @@ def _store(message: TicketMessage, checked: list[tuple[Upload, str]]) -> None:
         attachment.save()
 
 
+def _customer_message(
+    ticket: Ticket,
+    author: User | None,
+    body: str,
+    channel: str,
+    now: datetime,
+    email_message_id: str,
+    checked: list[tuple[Upload, str]],
+) -> TicketMessage:
+    """Record what the customer wrote (``author`` None: a sender known only by e-mail)."""
+    message = TicketMessage.objects.create(
+        ticket=ticket,
+        kind=TicketMessage.Kind.CUSTOMER,
+        author=author,
+        author_label=author.email if author else "",
+        body=body,
+        channel=channel,
+        created_at=now,
+        email_message_id=email_message_id[:300],
+    )
+    _store(message, checked)
+    return message
+
+
 def _event(ticket: Ticket, kind: str, detail: str, *, actor: User | None = None, label: str = ""):
     TicketEvent.objects.create(
         ticket=ticket,
@@ -209,17 +233,7 @@ def open_ticket(
         ticket.sla_policy = sla.policy_for(ticket)
         sla.customer_wrote(ticket, now)
         ticket.save()
-        message = TicketMessage.objects.create(
-            ticket=ticket,
-            kind=TicketMessage.Kind.CUSTOMER,
-            author=requester,
-            author_label=requester.email if requester else "",
-            body=body,
-            channel=channel,
-            created_at=now,
-            email_message_id=email_message_id[:300],
-        )
-        _store(message, checked)
+        _customer_message(ticket, requester, body, channel, now, email_message_id, checked)
         detail = f"opened by {requester.email if requester else 'email'} via {channel}"
         if follow_up_of:
             detail += f", following up {follow_up_of.number}"
@@ -272,17 +286,7 @@ def customer_message(
     checked = check_uploads(uploads or [])
     with transaction.atomic():
         ticket = locked_tickets().get(pk=ticket.pk)
-        message = TicketMessage.objects.create(
-            ticket=ticket,
-            kind=TicketMessage.Kind.CUSTOMER,
-            author=author,
-            author_label=author.email if author else "",
-            body=body,
-            channel=channel,
-            created_at=now,
-            email_message_id=email_message_id[:300],
-        )
-        _store(message, checked)
+        message = _customer_message(ticket, author, body, channel, now, email_message_id, checked)
         previous = ticket.status
         if ticket.status in (S.PENDING, S.RESOLVED):
             ticket.status = S.OPEN  # a paid quote still waits for its payment
