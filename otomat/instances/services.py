@@ -183,10 +183,6 @@ def install_instance(
     return instance
 
 
-# The fields a suspension sets, as they are once it is lifted.
-_NOT_SUSPENDED = {"suspension_source": "", "suspension_reason": "", "desired_before_suspension": ""}
-
-
 def start_instance(instance: Instance, *, actor: User | None, actor_label: str = "") -> Instance:
     is_staff = bool(actor and actor.is_staff)
     if instance.state == S.SUSPENDED and not is_staff:
@@ -197,9 +193,16 @@ def start_instance(instance: Instance, *, actor: User | None, actor_label: str =
     if instance.state in (S.RUNNING, S.PROVISIONING):
         raise InstanceError("The instance is already running.")
     if instance.state == S.SUSPENDED:
-        Instance.objects.filter(pk=instance.pk).update(**_NOT_SUSPENDED)
-        cause = "started by staff (suspension lifted)"
-        return provision_instance(instance, actor=actor, actor_label=actor_label, cause=cause)
+        # Staff starting a suspended instance lifts the suspension, as its Unsuspend would.
+        unsuspend_instance(
+            instance,
+            source=SuspensionSource.STAFF,
+            reason="started by staff",
+            actor=actor,
+            actor_label=actor_label,
+        )
+        if instance.state != S.STOPPED:  # it was running before the suspension: it is again
+            return instance
     return provision_instance(instance, actor=actor, actor_label=actor_label, cause="started")
 
 
@@ -319,6 +322,10 @@ def upgrade_instance(
             )
     instance.refresh_from_db()
     return instance
+
+
+# The fields a suspension sets, as they are once it is lifted.
+_NOT_SUSPENDED = {"suspension_source": "", "suspension_reason": "", "desired_before_suspension": ""}
 
 
 class SuspensionSource:

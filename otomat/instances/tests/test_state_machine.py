@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from otomat.accounts.models import AuditEvent
 from otomat.instances import services
 from otomat.instances.models import TRANSITIONS, Instance
 from otomat.runtime.backends.base import ActualState, Phase
@@ -71,6 +72,20 @@ def test_a_suspended_instance_cannot_be_started_by_its_customer(instance, cast):
         services.start_instance(instance, actor=cast.alice)
     services.start_instance(instance, actor=cast.staff)
     assert instance.state == S.PROVISIONING
+    lifted = AuditEvent.objects.get(action="instance.unsuspended")
+    assert lifted.actor == cast.staff and lifted.data["reason"] == "started by staff"
+
+
+def test_staff_starting_a_suspension_of_a_stopped_instance_runs_it(instance, cast):
+    """The customer had stopped the bot before billing suspended it: lifting the suspension
+    alone leaves it stopped, but staff pressing Start means run it."""
+    services.provision_instance(instance, actor=cast.alice)
+    services.stop_instance(instance, actor=cast.alice)
+    services.suspend_instance(instance, source="billing", reason="unpaid", actor_label="billing")
+    services.start_instance(instance, actor=cast.staff)
+    instance.refresh_from_db()
+    assert instance.state == S.PROVISIONING and instance.suspension_source == ""
+    assert AuditEvent.objects.filter(action="instance.unsuspended").count() == 1
 
 
 def test_runner_observations_drive_running_backoff_and_failed(instance, cast):
