@@ -101,8 +101,17 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
             return [m["text"] for m in replies if m.get("from_bot")]
 
         assert wait_until(answered, 30) == ["Halo Budi"]
-        instances = list((data / "instances").iterdir())
-        assert len(instances) == 1 and len(processes_in(instances[0])) == 1
+        # Two instances: the demo Movie Search Bot the command installs (it runs in its
+        # product's shared host, so no process of its own) and the greeter, in its own process.
+        assert "Demo Movie Search Bot: @demo_movies_bot" in banner
+
+        def greeter_directory():
+            found = list((data / "instances").iterdir())
+            owning = [d for d in found if processes_in(d)]
+            return owning if len(found) == 2 and len(owning) == 1 else None
+
+        (greeter,) = wait_until(greeter_directory, 30, message="the greeter's own process")
+        assert len(processes_in(greeter)) == 1
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -113,5 +122,5 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
     assert code == 0
     assert "[otomat] stopped." in log.read_text()
     time.sleep(0.5)
-    assert processes_in(instances[0]) == []
+    assert processes_in(greeter) == []
     assert (data / "demo-credentials.json").exists()  # the next run reuses the same passwords
