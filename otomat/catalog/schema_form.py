@@ -720,6 +720,22 @@ def split_secrets(
     return public, secret
 
 
+def telegram_bot_id(schema: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str, str]:
+    """``(form field name, bot id)`` of the first ``telegram_token`` field of ``config`` that
+    holds a token, or ``("", "")``. The bot id is the part of the token before ":" (public:
+    it names the bot and stays the same when the token is regenerated)."""
+    for spec in field_specs(schema):
+        if spec.check != "telegram_token":
+            continue
+        value: Any = config
+        for key in spec.path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        bot_id = value.split(":", 1)[0].strip() if isinstance(value, str) else ""
+        if bot_id.isdigit():
+            return spec.name, bot_id
+    return "", ""
+
+
 def merge_secrets(public: Mapping[str, Any], secret: Mapping[str, Any]) -> dict[str, Any]:
     """The inverse of :func:`split_secrets`: a deep copy of ``public`` with the secrets put back."""
     config = copy.deepcopy(dict(public))

@@ -45,6 +45,9 @@ class Instance(models.Model):
     config = models.JSONField(default=dict)  # public part of the configuration
     secrets = EncryptedJSONField(default=dict)  # secret fields, Fernet-encrypted at rest
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOMER)
+    # The Telegram bot's numeric id (the part of its token before ":"; not a secret). A bot
+    # can serve one live instance: Telegram gives its updates to one poller only.
+    bot_id = models.CharField(max_length=32, blank=True, db_index=True)
     # A sandbox's original; never the other way round (a sandbox sees no customer secret).
     sandbox_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="sandboxes"

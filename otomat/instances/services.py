@@ -14,11 +14,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
 from otomat.catalog.models import ProductVersion
-from otomat.catalog.schema_form import ConfigError, split_secrets, validate_config
+from otomat.catalog.schema_form import (
+    ConfigError,
+    split_secrets,
+    telegram_bot_id,
+    validate_config,
+)
 from otomat.instances.models import TRANSITIONS, Instance, InstanceEvent
 from otomat.runtime.notify import poke_runner
 
@@ -91,6 +97,34 @@ def transition(
 
 
 @transaction.atomic
+def _claim_bot(
+    schema: dict[str, Any], config: dict[str, Any], *, account: Account, instance: Instance | None
+) -> str:
+    """The bot id of ``config``'s Telegram token field ("" when it has none). Raises ConfigError
+    on that field when another live instance already uses the bot: Telegram hands a bot's
+    updates to one poller only, so both would break. A terminated instance frees its bot."""
+    field, bot_id = telegram_bot_id(schema, config)
+    if not bot_id:
+        return ""
+    holders = Instance.objects.filter(bot_id=bot_id).exclude(state=S.TERMINATED)
+    if instance is not None:
+        holders = holders.exclude(pk=instance.pk)
+    holder = holders.only("name", "account_id").first()
+    if holder is None:
+        return bot_id
+    if holder.account_id == account.pk:
+        message = _(
+            "This bot already runs in your instance “%(name)s”. A bot can serve one "
+            "instance: remove that one first, or create another bot with @BotFather."
+        ) % {"name": holder.name}
+    else:
+        message = _(
+            "This bot is already in use here. A bot can serve one instance: create "
+            "another bot with @BotFather."
+        )
+    raise ConfigError({field: [message]})
+
+
 def create_instance(
     *,
     account: Account,
@@ -109,6 +143,7 @@ def create_instance(
     if len(name) > 100:
         raise InstanceError("The name is too long (100 characters at most).")
     validate_config(version.config_schema, config)
+    bot_id = _claim_bot(version.config_schema, config, account=account, instance=None)
     public, secret = split_secrets(version.config_schema, config)
     instance = Instance.objects.create(
         account=account,
@@ -116,6 +151,7 @@ def create_instance(
         name=name,
         config=public,
         secrets=secret,
+        bot_id=bot_id,
         created_by=actor if actor and actor.is_authenticated else None,
     )
     InstanceEvent.objects.create(
@@ -242,6 +278,7 @@ def update_config(
         raise InstanceError("A removed instance cannot be changed.")
     schema = instance.version.config_schema
     validate_config(schema, config)
+    bot_id = _claim_bot(schema, config, account=instance.account, instance=instance)
     public, secret = split_secrets(schema, config)
     changed = sorted(
         key
@@ -250,9 +287,9 @@ def update_config(
     )
     secrets_changed = secret != instance.secrets
     with transaction.atomic():
-        instance.config, instance.secrets = public, secret
+        instance.config, instance.secrets, instance.bot_id = public, secret, bot_id
         instance.generation += 1
-        instance.save(update_fields=["config", "secrets", "generation"])
+        instance.save(update_fields=["config", "secrets", "bot_id", "generation"])
         record_audit(
             "instance.config_changed",
             actor=actor,

@@ -3,6 +3,7 @@ Indonesian and Polish VAT, and helpers to order, pay and move time."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +19,12 @@ GREETER_CONFIG = {
     "max_daily_greetings": 50,
     "reply_delay_seconds": 0,
 }
+_bot_ids = itertools.count(700001)
+
+
+def greeter_config() -> dict:
+    """GREETER_CONFIG with a token of a bot of its own: a bot serves one live instance."""
+    return {**GREETER_CONFIG, "bot_token": f"{next(_bot_ids)}:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi"}
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +60,7 @@ def order(cast, greeter, plan):
                 version=greeter,
                 plan=plan_ or plan,
                 name=name,
-                config=dict(GREETER_CONFIG),
+                config=greeter_config(),
                 actor=user,
                 coupon_code=coupon,
                 now=now,

@@ -20,7 +20,7 @@ from otomat.billing import payments
 from otomat.billing.dunning import run_billing
 from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
 from otomat.billing.models import GatewayCallback, Invoice, Payment, Subscription
-from otomat.billing.tests.conftest import GREETER_CONFIG, enable_gateway
+from otomat.billing.tests.conftest import enable_gateway, greeter_config
 from otomat.instances.models import Instance
 from otomat.lib.failpoints import EXIT_CODE
 from otomat.testing.processes import database_url
@@ -70,7 +70,7 @@ def suspended(transactional_db, cast, greeter, policy, plan, tmp_path):
         version=greeter,
         plan=plan,
         name="Crash test",
-        config=dict(GREETER_CONFIG),
+        config=greeter_config(),
         actor=cast.alice,
     )
     pay(order)

@@ -23,6 +23,7 @@ from otomat.billing.models import (
 from otomat.billing.tests.conftest import GREETER_CONFIG, T0, pay
 from otomat.catalog.checks import CHECKS
 from otomat.instances.models import Instance
+from otomat.testing.forms import greeter_install_form
 
 pytestmark = pytest.mark.smoke
 
@@ -30,20 +31,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 def install_form(chosen, **extra):
-    data = {
-        "instance_name": "Ordered greeter",
-        "bot_token": GREETER_CONFIG["bot_token"],
-        "welcome_text": "Hi {name}",
-        "language": "en",
-        "max_daily_greetings": "3",
-        "reply_delay_seconds": "0",
-        "admins": "",
-        "help__text": "",
-        "help__contact": "",
-        "plan": str(chosen.pk),
-    }
-    data.update(extra)
-    return data
+    return greeter_install_form(GREETER_CONFIG["bot_token"], **{"plan": str(chosen.pk), **extra})
 
 
 def test_ordering_through_the_install_form_leads_to_payment(client, cast, plan, monkeypatch):

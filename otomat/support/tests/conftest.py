@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from otomat.billing.tests.conftest import GREETER_CONFIG
+from otomat.billing.tests.conftest import greeter_config
 
 # Thursday 13 August 2026, 09:00 in Jakarta (02:00 UTC); Monday 17 August is Independence Day.
 T0 = datetime(2026, 8, 13, 2, 0, tzinfo=UTC)
@@ -75,7 +75,7 @@ def installed(cast, greeter, plan, terms):
                 version=greeter,
                 plan=plan,
                 name=name,
-                config=dict(GREETER_CONFIG),
+                config=greeter_config(),
                 actor=user,
             )
             pay(invoice)
