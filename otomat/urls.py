@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from otomat.accounts.views import set_language
 from otomat.api.api import api
 
 urlpatterns = [
@@ -12,6 +13,8 @@ urlpatterns = [
     path("notify/", include("otomat.notify.urls")),
     path("support/", include("otomat.support.urls")),
     path("api/v1/", api.urls),
+    # Before Django's own: the switcher also saves a logged-in person's language.
+    path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -179,3 +179,27 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         events = events.filter(account=request.user.account)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(request, "accounts/audit_log.html", {"page": page})
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The header's language switcher. Django's view sets the cookie; a logged-in person's saved
+    language would win over it on the next page, so the choice is saved as their preference."""
+    from django.conf import settings
+    from django.views.i18n import set_language as django_set_language
+
+    response = django_set_language(request)
+    language = request.POST.get("language", "")
+    if (
+        request.user.is_authenticated
+        and language in dict(settings.LANGUAGES)
+        and language != request.user.language
+    ):
+        User.objects.filter(pk=request.user.pk).update(language=language)
+        services.record_audit(
+            "account.preferences_changed",
+            actor=request.user,
+            target=request.user,
+            data={"fields": ["language"]},
+        )
+    return response

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from otomat.billing.models import BillingAction, Invoice, Payment, Subscription
 from otomat.billing.money import Money
@@ -45,21 +45,23 @@ def month_starts(now: datetime, months: int) -> list[datetime]:
 
 
 def _live_at(moment: datetime) -> Q:
-    """Subscriptions that were paying at ``moment`` (approximately: from activation to end,
-    trials and suspensions not told apart in the past)."""
+    """Subscriptions that were paying at ``moment``: activated, not ended, not in their trial.
+    Approximate in one way: a past suspension is not told apart (it is not dated)."""
     return (
         Q(activated_at__lte=moment)
         & (Q(ended_at__isnull=True) | Q(ended_at__gt=moment))
         & ~Q(status=SS.PENDING)
+        & ~Q(trial_end__gt=moment)
     )
 
 
 def mrr_history(now: datetime, months: int = 12) -> tuple[list[str], dict[str, list[Money]]]:
-    """(month labels, currency → MRR at the end of each month, the current month at ``now``)."""
+    """(month labels, currency → MRR at the end of each month). The current month's point is
+    the MRR of now, the same figure as the dashboard's card."""
     labels, series = [], defaultdict(list)
     starts = month_starts(now, months)
-    points = [start + relativedelta(months=1) for start in starts[:-1]] + [now]
-    per_point = [mrr(at_filter=_live_at(p)) for p in points]
+    ends = [start + relativedelta(months=1) for start in starts[:-1]]
+    per_point = [mrr(at_filter=_live_at(end)) for end in ends] + [mrr()]
     currencies = sorted({c for point in per_point for c in point})
     for start, point in zip(starts, per_point, strict=True):
         labels.append(start.strftime("%Y-%m"))
@@ -97,9 +99,13 @@ def churn(now: datetime, months: int = 12) -> tuple[list[str], list[Decimal]]:
     for start in month_starts(now, months):
         end = min(start + relativedelta(months=1), now)
         at_start = Subscription.objects.filter(_live_at(start)).count()
-        ended = Subscription.objects.filter(
-            ended_at__gte=start, ended_at__lt=end, activated_at__isnull=False
-        ).count()
+        ended = (
+            Subscription.objects.filter(
+                ended_at__gte=start, ended_at__lt=end, activated_at__isnull=False
+            )
+            .exclude(trial_end__gt=F("ended_at"))  # a trial that ends unpaid is not churn
+            .count()
+        )
         labels.append(start.strftime("%Y-%m"))
         rate = Decimal(ended * 100) / at_start if at_start else Decimal(0)
         values.append(rate.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))

@@ -28,3 +28,23 @@ def test_the_switcher_changes_the_language(client, db):
     client.post(reverse("set_language"), {"language": "id", "next": "/"})
     page = client.get(reverse("accounts:login")).content.decode()
     assert 'lang="id"' in page
+
+
+def test_the_switcher_saves_a_logged_in_persons_language(client, cast):
+    from otomat.accounts.models import AuditEvent
+
+    cast.alice.language = "en"
+    cast.alice.save()
+    client.force_login(cast.alice)
+    client.post(reverse("set_language"), {"language": "pl", "next": "/"})
+    page = client.get(reverse("instances:list")).content.decode()
+    assert '<html lang="pl">' in page and "Moje instancje" in page
+    cast.alice.refresh_from_db()
+    assert cast.alice.language == "pl"
+    assert AuditEvent.objects.filter(action="account.preferences_changed").count() == 1
+    # An unknown language changes nothing.
+    client.post(reverse("set_language"), {"language": "xx", "next": "/"})
+    cast.alice.refresh_from_db()
+    assert cast.alice.language == "pl"
+    assert '<html lang="pl">' in client.get(reverse("instances:list")).content.decode()
+    assert AuditEvent.objects.filter(action="account.preferences_changed").count() == 1
