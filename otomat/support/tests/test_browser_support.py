@@ -69,3 +69,44 @@ def test_suggestions_while_typing_then_a_ticket_and_its_answer(
     shot(page, "support-03-answered")
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.PENDING and ticket.first_response_at is not None
+
+
+PHONE = {"width": 390, "height": 800}
+
+
+def test_pages_fit_a_phone_screen(
+    browser_page, live_server, cast, department, sla_policy, installed
+):
+    """Nothing makes the page wider than a phone's screen: wide tables scroll inside their card
+    and the side panels drop below the form."""
+    instance = installed()
+    ticket = tickets.open_ticket(
+        account=cast.alice.account,
+        requester=cast.alice,
+        subject="A long question about the monthly invoice and the plan",
+        body="?",
+        instance=instance,
+    )
+    page = browser_page
+    page.set_viewport_size(PHONE)
+
+    def overflow(path: str) -> int:
+        page.goto(f"{live_server.url}{path}")
+        return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+    login(page, live_server.url, cast.alice.email, cast.password)
+    customer_pages = [
+        "/support/new/",
+        f"/support/t/{ticket.number}/",
+        "/support/",
+        "/billing/",
+        "/billing/invoices/",
+        "/instances/",
+    ]
+    assert {path: overflow(path) for path in customer_pages} == dict.fromkeys(customer_pages, 0)
+    shot(page, "phone-01-customer-instances")
+    page.context.clear_cookies()
+    login(page, live_server.url, cast.staff.email, cast.password)
+    staff_pages = ["/support/manage/", f"/support/t/{ticket.number}/", "/billing/manage/"]
+    assert {path: overflow(path) for path in staff_pages} == dict.fromkeys(staff_pages, 0)
+    shot(page, "phone-02-billing-dashboard")
