@@ -153,7 +153,31 @@ def check_field(request: HttpRequest, slug: str, field: str) -> HttpResponse:
             context = {"ok": True, "message": message}
         except CheckError as exc:
             context = {"ok": False, "message": str(exc)}
+    if context["ok"] and spec.check == "telegram_token" and isinstance(value, str):
+        context = _bot_taken(request, value) or context
     return render(request, "catalog/_check_result.html", context)
+
+
+def _bot_taken(request: HttpRequest, token: str) -> dict[str, Any] | None:
+    """A real bot may still be taken: another live instance already uses it (the same refusal
+    the form gives on submit). The edit form names its own instance in ``_instance``."""
+    import uuid
+
+    from otomat.instances.models import Instance
+    from otomat.instances.services import bot_in_use
+
+    account = request.user.account
+    bot_id = token.split(":", 1)[0].strip()
+    if account is None or not bot_id.isdigit():
+        return None
+    try:
+        own = uuid.UUID(request.POST.get("_instance", ""))
+    except ValueError:
+        own = None
+    if own is not None:  # only one of the person's own instances can be left out
+        own = Instance.objects.filter(pk=own, account=account).values_list("pk", flat=True).first()
+    refusal = bot_in_use(bot_id, account=account, instance_id=own)
+    return {"ok": False, "message": refusal} if refusal else None
 
 
 def _posted_value(request: HttpRequest, field: str) -> str:

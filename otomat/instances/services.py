@@ -97,32 +97,40 @@ def transition(
 
 
 @transaction.atomic
+def bot_in_use(bot_id: str, *, account: Account, instance_id: Any = None) -> str:
+    """Why the bot ``bot_id`` cannot be given to an instance of ``account`` (other than
+    ``instance_id``), or "" when it can: another live instance uses it. Telegram hands a bot's
+    updates to one poller only, so both would break. A terminated instance frees its bot. The
+    message names the instance only to its own account."""
+    holders = Instance.objects.filter(bot_id=bot_id).exclude(state=S.TERMINATED)
+    if instance_id is not None:
+        holders = holders.exclude(pk=instance_id)
+    holder = holders.only("name", "account_id").first()
+    if holder is None:
+        return ""
+    if holder.account_id == account.pk:
+        return _(
+            "This bot already runs in your instance “%(name)s”. A bot can serve one "
+            "instance: remove that one first, or create another bot with @BotFather."
+        ) % {"name": holder.name}
+    return _(
+        "This bot is already in use here. A bot can serve one instance: create "
+        "another bot with @BotFather."
+    )
+
+
 def _claim_bot(
     schema: dict[str, Any], config: dict[str, Any], *, account: Account, instance: Instance | None
 ) -> str:
     """The bot id of ``config``'s Telegram token field ("" when it has none). Raises ConfigError
-    on that field when another live instance already uses the bot: Telegram hands a bot's
-    updates to one poller only, so both would break. A terminated instance frees its bot."""
+    on that field when another live instance uses the bot (see :func:`bot_in_use`)."""
     field, bot_id = telegram_bot_id(schema, config)
     if not bot_id:
         return ""
-    holders = Instance.objects.filter(bot_id=bot_id).exclude(state=S.TERMINATED)
-    if instance is not None:
-        holders = holders.exclude(pk=instance.pk)
-    holder = holders.only("name", "account_id").first()
-    if holder is None:
-        return bot_id
-    if holder.account_id == account.pk:
-        message = _(
-            "This bot already runs in your instance “%(name)s”. A bot can serve one "
-            "instance: remove that one first, or create another bot with @BotFather."
-        ) % {"name": holder.name}
-    else:
-        message = _(
-            "This bot is already in use here. A bot can serve one instance: create "
-            "another bot with @BotFather."
-        )
-    raise ConfigError({field: [message]})
+    refusal = bot_in_use(bot_id, account=account, instance_id=instance.pk if instance else None)
+    if refusal:
+        raise ConfigError({field: [refusal]})
+    return bot_id
 
 
 def create_instance(

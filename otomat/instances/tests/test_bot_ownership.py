@@ -115,3 +115,27 @@ def test_the_api_refuses_a_taken_bot_with_a_400(client, cast, greeter, first, mo
     assert "already in use" in response.content.decode()
     assert TOKEN not in response.content.decode()
     assert Instance.objects.count() == 1
+
+
+def test_the_live_check_says_the_bot_is_taken_while_typing(
+    client, cast, greeter, first, monkeypatch
+):
+    monkeypatch.setitem(CHECKS, "telegram_token", lambda value: "@shop_bot")
+    check = reverse("catalog:check_field", args=["greeter", "bot_token"])
+    client.force_login(cast.bob)
+    taken = client.post(check, {"bot_token": REGENERATED}).content.decode()
+    assert "check-error" in taken and "“Shop greeter”" in taken
+    assert "check-ok" in client.post(check, {"bot_token": OTHER}).content.decode()
+    # On the instance's own settings page its bot is its own.
+    page = client.get(reverse("instances:edit", args=[first.id])).content.decode()
+    assert f'name="_instance" value="{first.id}"' in page
+    own = client.post(check, {"bot_token": REGENERATED, "_instance": str(first.id)})
+    assert "check-ok" in own.content.decode()
+    # Naming someone else's instance does not free their bot.
+    client.force_login(cast.charlie)
+    other = client.post(check, {"bot_token": REGENERATED, "_instance": str(first.id)})
+    assert "already in use" in other.content.decode()
+    assert (
+        "check-error"
+        in client.post(check, {"bot_token": TOKEN, "_instance": "junk"}).content.decode()
+    )
