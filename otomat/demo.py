@@ -3,6 +3,7 @@ emulator to install. Idempotent: passwords are generated once and kept in DATA_D
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from pathlib import Path
@@ -238,7 +239,28 @@ def ensure_demo_instances(emulator_url: str) -> list[str]:
             )
     except (InstanceError, CatalogError, BillingError):
         return []
+    _open_demo_ticket(customer, product)
     return [line]
+
+
+def _open_demo_ticket(customer, product) -> None:
+    """A change request from the demo customer about her new bot, so the support desk has a
+    ticket waiting on the owner, with its SLA clock and the plan's revision quota."""
+    from otomat.instances.models import Instance
+    from otomat.support.models import Ticket
+    from otomat.support.tickets import TicketError, open_ticket
+
+    instance = Instance.objects.filter(account=customer.account, version__product=product).first()
+    with contextlib.suppress(TicketError):  # the demo runs without it
+        open_ticket(
+            account=customer.account,
+            requester=customer,
+            subject="Can the bot also search films by year?",
+            body="Hi! Our members often ask for films of one year, e.g. /search 1999. "
+            "Could the bot understand that?",
+            instance=instance,
+            kind=Ticket.Kind.CHANGE,
+        )
 
 
 def ensure_demo_support() -> None:
