@@ -238,3 +238,26 @@ def test_tickets_by_telegram(cast, department):
     assert "no ticket" in handle_message(cast.charlie, f"{ticket.number} let me in")
     assert ticket.messages.count() == 2
     assert ticket.number in handle_message(cast.bob, "/tickets")
+
+
+def test_the_ticket_page_speaks_to_whoever_reads_it(
+    client, cast, department, sla_policy, installed
+):
+    ticket = tickets.open_ticket(
+        account=cast.alice.account,
+        requester=cast.alice,
+        subject="Change the welcome text",
+        body="Please",
+        instance=installed(),
+    )
+    tickets.staff_reply(ticket, staff=cast.staff, body="Which text?")
+    page = reverse("support:ticket", args=[ticket.number])
+    client.force_login(cast.alice)
+    assert "The clock is paused while we wait for you." in client.get(page).content.decode()
+    client.force_login(cast.staff)
+    staff_view = client.get(page).content.decode()
+    assert "The clock is paused while we wait for the customer." in staff_view
+    # The history names who acted, and nobody for what the system did.
+    history = staff_view[staff_view.index("timeline") :]
+    assert '<span class="muted">— </span>' not in history
+    assert f'<span class="muted">— {cast.staff.email}</span>' in history
