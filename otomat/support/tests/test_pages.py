@@ -252,11 +252,17 @@ def test_the_ticket_page_speaks_to_whoever_reads_it(
     )
     tickets.staff_reply(ticket, staff=cast.staff, body="Which text?")
     page = reverse("support:ticket", args=[ticket.number])
+    tickets.open_ticket(
+        account=cast.alice.account, requester=cast.bob, subject="Another question", body="?"
+    )
     client.force_login(cast.alice)
-    assert "The clock is paused while we wait for you." in client.get(page).content.decode()
+    customer_view = client.get(page).content.decode()
+    assert "The clock is paused while we wait for you." in customer_view
+    assert "Earlier tickets of your company" in customer_view
     client.force_login(cast.staff)
     staff_view = client.get(page).content.decode()
     assert "The clock is paused while we wait for the customer." in staff_view
+    assert "Earlier tickets of this customer" in staff_view
     # The history names who acted, and nobody for what the system did.
     history = staff_view[staff_view.index("timeline") :]
     assert '<span class="muted">— </span>' not in history
