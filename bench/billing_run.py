@@ -190,9 +190,18 @@ def child(size: int, overdue_share: float = 0.0) -> dict:
         )
     seeded = time.perf_counter() - started
 
+    profile_to = os.environ.get("BILLING_BENCH_PROFILE")
+    if profile_to:  # --profile: where the full run spends its time (cProfile stats file)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     report = run_billing(now=now)
     full = time.perf_counter() - t0
+    if profile_to:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_to}.{connection.vendor}.{size}")
     t0 = time.perf_counter()
     idle = run_billing(now=now + timedelta(minutes=1))
     scan = time.perf_counter() - t0
@@ -264,6 +273,11 @@ def main() -> int:
         help="share of subscriptions whose invoice is 7 days overdue (suspended one by one)",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="profile each full run with cProfile into PATH.<database>.<size> (slower)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -272,6 +286,8 @@ def main() -> int:
         logging.disable(logging.INFO)
         print(json.dumps(child(args.child, args.overdue_share)))
         return 0
+    if args.profile:
+        os.environ["BILLING_BENCH_PROFILE"] = str(Path(args.profile).resolve())
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
     for database in args.databases.split(","):
