@@ -53,11 +53,11 @@ def jobs() -> list[tuple[str, object, dict]]:
     return found
 
 
-def run_scheduler() -> int:
+def build_scheduler(holder: str, periodic: list[tuple[str, object, dict]]):
+    """A (not yet started) APScheduler that enqueues each of ``periodic`` at once and then every
+    interval while ``holder`` holds the lease, and keeps renewing the lease."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    holder = _holder()
-    stop = threading.Event()
     scheduler = BackgroundScheduler(timezone="UTC")
 
     def enqueue(name: str, task) -> None:
@@ -71,7 +71,9 @@ def run_scheduler() -> int:
         except Exception:
             log.exception("could not enqueue %s", name)
 
-    for name, task, trigger in jobs():
+    for name, task, trigger in periodic:
+        # The interval job's first run is one interval from now (never pass next_run_time=None:
+        # APScheduler adds such a job paused, and it would never run); the date job runs now.
         scheduler.add_job(
             enqueue,
             "interval",
@@ -80,7 +82,6 @@ def run_scheduler() -> int:
             **trigger,
             coalesce=True,
             max_instances=1,
-            next_run_time=None,
         )
         scheduler.add_job(enqueue, "date", args=[name, task], id=f"{name}-now")
     scheduler.add_job(
@@ -89,6 +90,13 @@ def run_scheduler() -> int:
         seconds=LEASE_SECONDS // 3,
         id="renew-lease",
     )
+    return scheduler
+
+
+def run_scheduler() -> int:
+    holder = _holder()
+    stop = threading.Event()
+    scheduler = build_scheduler(holder, jobs())
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     scheduler.start()
