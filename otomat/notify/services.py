@@ -182,25 +182,34 @@ def kick_delivery() -> None:
         log.exception("could not enqueue notification delivery")
 
 
+RETRY_AFTER_MAX_SECONDS = 5  # Telegram's per-chat pace: wait this long in line, not longer
+
+
 def send_telegram(chat_id: int, text: str) -> None:
-    """Send ``text`` to ``chat_id`` from the owner's bot; raises NotifyError."""
+    """Send ``text`` to ``chat_id`` from the owner's bot; raises NotifyError. When Telegram asks
+    to slow down (429 with a short ``retry_after``, e.g. several messages to one chat within a
+    second), it waits and tries again, twice at most; longer waits are left to the caller's
+    retries."""
     if not settings.OWNER_BOT_TOKEN:
         raise NotifyError("No owner bot is configured (OTOMAT_OWNER_BOT_TOKEN).")
     url = f"{settings.BOT_API_URL}/bot{settings.OWNER_BOT_TOKEN}/sendMessage"
-    try:
-        response = httpx.post(
-            url,
-            json={
-                "chat_id": chat_id,
-                "text": text[:TELEGRAM_LIMIT],
-                "link_preview_options": {"is_disabled": True},
-            },
-            timeout=15,
-        )
-        payload = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise NotifyError(f"Bot API unreachable: {type(exc).__name__}") from None
-    if not payload.get("ok"):
+    body = {
+        "chat_id": chat_id,
+        "text": text[:TELEGRAM_LIMIT],
+        "link_preview_options": {"is_disabled": True},
+    }
+    for attempt in range(3):
+        try:
+            response = httpx.post(url, json=body, timeout=15)
+            payload = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise NotifyError(f"Bot API unreachable: {type(exc).__name__}") from None
+        if payload.get("ok"):
+            return
+        wait = (payload.get("parameters") or {}).get("retry_after")
+        if attempt < 2 and isinstance(wait, int) and 0 < wait <= RETRY_AFTER_MAX_SECONDS:
+            time.sleep(wait)
+            continue
         raise NotifyError(f"Bot API refused: {payload.get('description', response.status_code)}")
 
 
@@ -344,8 +353,10 @@ def poll_owner_bot(*, timeout: int = 0) -> int:
             link = TelegramLink.objects.filter(chat_id=chat["id"]).select_related("user").first()
             reply = None
             if link is not None:
+                # What the person answered with Telegram's "Reply" (a notice about a ticket).
+                replied_to = (message.get("reply_to_message") or {}).get("text") or ""
                 for handler in MESSAGE_HANDLERS:
-                    reply = handler(link.user, text)
+                    reply = handler(link.user, text, replied_to=replied_to)
                     if reply:
                         break
             else:

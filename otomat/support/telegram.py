@@ -1,6 +1,7 @@
 """Tickets through the owner's Telegram bot, for people who linked their chat: ``/new`` opens a
 ticket (first line: subject), ``T-000123 text`` answers that ticket, ``/tickets`` lists the open
-ones, and plain text goes to their only open ticket (or opens one). Staff answers come back to
+ones, a Telegram "Reply" to a notice about a ticket answers that ticket, and plain text goes to
+their only open ticket (or opens one). Staff answers come back to
 the chat as notices."""
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from otomat.support import tickets
 from otomat.support.models import Ticket
 
 OPEN = [Ticket.Status.OPEN, Ticket.Status.PENDING, Ticket.Status.AWAITING_PAYMENT]
+TICKET_IN_TEXT = re.compile(r"\b(T-\d{1,9})\b")
 
 
-def handle_message(user: User, text: str) -> str | None:
-    """Act on one message from ``user``'s linked chat; returns the bot's answer."""
+def handle_message(user: User, text: str, *, replied_to: str = "") -> str | None:
+    """Act on one message from ``user``'s linked chat; returns the bot's answer. ``replied_to``
+    is the text of the message it answers with Telegram's "Reply" (e.g. a notice about a
+    ticket: the answer goes to that ticket)."""
     account = user.account
     if account is None:
         return None
@@ -27,7 +31,7 @@ def handle_message(user: User, text: str) -> str | None:
         return None
     with override(user.language):
         try:
-            return _handle(user, account, text)
+            return _handle(user, account, text, replied_to)
         except tickets.TicketError as exc:
             return str(exc)
 
@@ -46,7 +50,7 @@ def _open_new(user, account, text: str) -> str:
     }
 
 
-def _handle(user, account, text: str) -> str:
+def _handle(user, account, text: str, replied_to: str = "") -> str:
     if text.startswith("/tickets"):
         mine = Ticket.objects.filter(account=account, status__in=OPEN).order_by("-updated_at")[:10]
         if not mine:
@@ -58,6 +62,9 @@ def _handle(user, account, text: str) -> str:
             return _("Write /new, then your question (the first line is the subject).")
         return _open_new(user, account, rest)
     match = re.match(r"^(T-\d{1,9})[\s:]+(.+)$", text, re.S)
+    quoted = TICKET_IN_TEXT.search(replied_to)
+    if match is None and quoted is not None:  # a Reply to a notice about that ticket
+        match = re.match(r"^(T-\d{1,9})\s(.+)$", f"{quoted.group(1)} {text}", re.S)
     if match:
         ticket = Ticket.objects.filter(account=account, number=match.group(1)).first()
         if ticket is None:

@@ -75,11 +75,20 @@ class Emulator:
         response.raise_for_status()
         return response.json()["token"]
 
-    def say(self, bot: str, text: str, user_id: int = 1001, first_name: str = "Alice") -> dict:
-        response = self.client.post(
-            f"/control/bots/{bot}/messages",
-            json={"user_id": user_id, "first_name": first_name, "text": text},
-        )
+    def say(
+        self,
+        bot: str,
+        text: str,
+        user_id: int = 1001,
+        first_name: str = "Alice",
+        reply_to: int | None = None,
+    ) -> dict:
+        """Send ``text`` to ``bot`` as a user (with ``reply_to``: as Telegram's "Reply" to that
+        message of the chat)."""
+        body = {"user_id": user_id, "first_name": first_name, "text": text}
+        if reply_to is not None:
+            body["reply_to_message_id"] = reply_to
+        response = self.client.post(f"/control/bots/{bot}/messages", json=body)
         response.raise_for_status()
         return response.json()
 

@@ -124,3 +124,11 @@ def test_notices_are_in_the_persons_language(cast):
     )
     body = Notification.objects.get().body
     assert "123,45\xa0zł" in body and "http://p/" in body
+
+
+def test_messages_to_one_chat_in_a_row_wait_for_telegrams_pace(client, cast, owner_bot):
+    chat_id = link_alice(client, cast, owner_bot)
+    for n in range(8):  # faster than Telegram lets a bot write to one chat (burst of 5, 1/s)
+        services.send_telegram(chat_id, f"notice {n}")
+    texts = [m["text"] for m in owner_bot.bot_replies(OWNER_BOT, chat_id, 0)]
+    assert texts[-8:] == [f"notice {n}" for n in range(8)]
