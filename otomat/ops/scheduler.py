@@ -33,6 +33,7 @@ def jobs() -> list[tuple[str, object, dict]]:
     from otomat.billing.tasks import retry_callbacks_task, run_billing_task
     from otomat.instances.tasks import expire_sandboxes_task, purge_terminated_data_task
     from otomat.notify.tasks import deliver_pending_task, poll_owner_bot_task
+    from otomat.ops.tasks import prune_task_results_task
 
     found = [
         ("purge-terminated-data", purge_terminated_data_task, {"minutes": 60}),
@@ -42,6 +43,7 @@ def jobs() -> list[tuple[str, object, dict]]:
         ("billing-run", run_billing_task, {"seconds": settings.BILLING_RUN_SECONDS}),
         ("retry-callbacks", retry_callbacks_task, {"minutes": 5}),
         ("deliver-notifications", deliver_pending_task, {"minutes": 1}),
+        ("prune-task-results", prune_task_results_task, {"hours": 1}),
     ]
     from otomat.support.tasks import poll_imap_task, sla_scan_task
 
