@@ -96,7 +96,6 @@ def transition(
     return instance
 
 
-@transaction.atomic
 def bot_in_use(bot_id: str, *, account: Account, instance_id: Any = None) -> str:
     """Why the bot ``bot_id`` cannot be given to an instance of ``account`` (other than
     ``instance_id``), or "" when it can: another live instance uses it. Telegram hands a bot's
@@ -133,6 +132,7 @@ def _claim_bot(
     return bot_id
 
 
+@transaction.atomic
 def create_instance(
     *,
     account: Account,

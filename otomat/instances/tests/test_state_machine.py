@@ -126,3 +126,19 @@ def test_the_same_observation_twice_records_one_transition(instance, cast):
     record_observation(seen)
     record_observation(seen)
     assert instance.events.filter(to_state=S.RUNNING).count() == 1
+
+
+def test_creating_is_all_or_nothing(cast, greeter, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(services, "record_audit", broken)
+    with pytest.raises(RuntimeError):
+        services.create_instance(
+            account=cast.alice.account,
+            version=greeter,
+            name="half",
+            config={"bot_token": TOKEN},
+            actor=cast.alice,
+        )
+    assert not Instance.objects.exists()
