@@ -720,6 +720,12 @@ def split_secrets(
     return public, secret
 
 
+def bot_id_of(token: Any) -> str:
+    """The bot id of a Telegram token (the digits before ":"), or "" when it has none."""
+    bot_id = token.split(":", 1)[0].strip() if isinstance(token, str) else ""
+    return bot_id if bot_id.isdigit() else ""
+
+
 def telegram_bot_id(schema: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str, str]:
     """``(form field name, bot id)`` of the first ``telegram_token`` field of ``config`` that
     holds a token, or ``("", "")``. The bot id is the part of the token before ":" (public:
@@ -730,8 +736,7 @@ def telegram_bot_id(schema: Mapping[str, Any], config: Mapping[str, Any]) -> tup
         value: Any = config
         for key in spec.path:
             value = value.get(key) if isinstance(value, Mapping) else None
-        bot_id = value.split(":", 1)[0].strip() if isinstance(value, str) else ""
-        if bot_id.isdigit():
+        if bot_id := bot_id_of(value):
             return spec.name, bot_id
     return "", ""
 

@@ -23,7 +23,7 @@ from otomat.catalog import services
 from otomat.catalog.errors import CatalogError, CheckError
 from otomat.catalog.forms import ARCHIVE_SUFFIXES, UploadForm
 from otomat.catalog.models import Product, ProductVersion
-from otomat.catalog.schema_form import check_value, field_specs
+from otomat.catalog.schema_form import bot_id_of, check_value, field_specs
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -167,8 +167,8 @@ def _bot_taken(request: HttpRequest, token: str) -> dict[str, Any] | None:
     from otomat.instances.services import bot_in_use
 
     account = request.user.account
-    bot_id = token.split(":", 1)[0].strip()
-    if account is None or not bot_id.isdigit():
+    bot_id = bot_id_of(token)
+    if account is None or not bot_id:
         return None
     try:
         own = uuid.UUID(request.POST.get("_instance", ""))

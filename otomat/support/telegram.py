@@ -61,16 +61,17 @@ def _handle(user, account, text: str, replied_to: str = "") -> str:
         if not rest:
             return _("Write /new, then your question (the first line is the subject).")
         return _open_new(user, account, rest)
+    # "T-000123 text" names the ticket; so does a Reply to a notice about it.
     match = re.match(r"^(T-\d{1,9})[\s:]+(.+)$", text, re.S)
     quoted = TICKET_IN_TEXT.search(replied_to)
-    if match is None and quoted is not None:  # a Reply to a notice about that ticket
-        match = re.match(r"^(T-\d{1,9})\s(.+)$", f"{quoted.group(1)} {text}", re.S)
-    if match:
-        ticket = Ticket.objects.filter(account=account, number=match.group(1)).first()
+    number, body = match.groups() if match else (quoted.group(1) if quoted else None, text)
+    if number:
+        ticket = Ticket.objects.filter(account=account, number=number).first()
         if ticket is None:
-            return _("There is no ticket %(number)s on your account.") % {"number": match.group(1)}
+            return _("There is no ticket %(number)s on your account.") % {"number": number}
+        # On a closed ticket this opens a follow-up: name the ticket it went to.
         result = tickets.customer_message(
-            ticket, author=user, body=match.group(2), channel=Ticket.Channel.TELEGRAM
+            ticket, author=user, body=body, channel=Ticket.Channel.TELEGRAM
         )
         return _("Added to %(number)s.") % {"number": result.number}
     mine = list(Ticket.objects.filter(account=account, requester=user, status__in=OPEN)[:2])

@@ -9,16 +9,9 @@ from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
 from otomat.billing.models import Invoice, Subscription
 from otomat.billing.tests.conftest import GREETER_CONFIG, enable_gateway
 from otomat.catalog.checks import CHECKS
-from otomat.testing.browser import shot
+from otomat.testing.browser import log_in, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def login(page, url: str, email: str, password: str) -> None:
-    page.goto(f"{url}/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_a_customer_pays_through_the_gateway_page(
@@ -38,7 +31,7 @@ def test_a_customer_pays_through_the_gateway_page(
     try:
         enable_gateway("midtrans", fake)
         page = browser_page
-        login(page, live_server.url, cast.alice.email, cast.password)
+        log_in(page, live_server.url, cast.alice.email, cast.password)
         page.goto(f"{live_server.url}/instances/install/greeter/")
         page.get_by_label("Bot token").fill(GREETER_CONFIG["bot_token"])
         page.get_by_label("Basic").check()
@@ -56,7 +49,7 @@ def test_a_customer_pays_through_the_gateway_page(
         assert Subscription.objects.get().status == Subscription.Status.ACTIVE
 
         page.context.clear_cookies()
-        login(page, live_server.url, cast.owner.email, cast.password)
+        log_in(page, live_server.url, cast.owner.email, cast.password)
         page.goto(f"{live_server.url}/billing/manage/")
         expect(page.get_by_role("heading", name="Billing", exact=True)).to_be_visible()
         expect(page.get_by_text(f"received by midtrans for {invoice.number}")).to_be_visible()

@@ -8,16 +8,9 @@ import pytest
 
 from otomat.support import tickets
 from otomat.support.models import Article, KbCategory, Ticket
-from otomat.testing.browser import shot
+from otomat.testing.browser import log_in, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def login(page, url: str, email: str, password: str) -> None:
-    page.goto(f"{url}/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_suggestions_while_typing_then_a_ticket_and_its_answer(
@@ -42,7 +35,7 @@ def test_suggestions_while_typing_then_a_ticket_and_its_answer(
         instance=instance,
     )
     page = browser_page
-    login(page, live_server.url, cast.bob.email, cast.password)
+    log_in(page, live_server.url, cast.bob.email, cast.password)
     page.goto(f"{live_server.url}/support/new/")
     page.get_by_label("About").select_option(label=instance.name)
     expect(page.get_by_text("0 of 3 used")).to_be_visible()
@@ -60,7 +53,7 @@ def test_suggestions_while_typing_then_a_ticket_and_its_answer(
     shot(page, "support-02-ticket")
 
     page.context.clear_cookies()
-    login(page, live_server.url, cast.staff.email, cast.password)
+    log_in(page, live_server.url, cast.staff.email, cast.password)
     page.goto(f"{live_server.url}/support/manage/")
     page.get_by_role("link", name=ticket.number).first.click()
     page.get_by_label("Reply", exact=True).fill("Done: the welcome text is bold now.")
@@ -94,7 +87,7 @@ def test_pages_fit_a_phone_screen(
         page.goto(f"{live_server.url}{path}")
         return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
-    login(page, live_server.url, cast.alice.email, cast.password)
+    log_in(page, live_server.url, cast.alice.email, cast.password)
     customer_pages = [
         "/support/new/",
         f"/support/t/{ticket.number}/",
@@ -106,7 +99,7 @@ def test_pages_fit_a_phone_screen(
     assert {path: overflow(path) for path in customer_pages} == dict.fromkeys(customer_pages, 0)
     shot(page, "phone-01-customer-instances")
     page.context.clear_cookies()
-    login(page, live_server.url, cast.staff.email, cast.password)
+    log_in(page, live_server.url, cast.staff.email, cast.password)
     staff_pages = ["/support/manage/", f"/support/t/{ticket.number}/", "/billing/manage/"]
     assert {path: overflow(path) for path in staff_pages} == dict.fromkeys(staff_pages, 0)
     shot(page, "phone-02-billing-dashboard")
