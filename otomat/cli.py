@@ -216,7 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that hand everything after their name to another program's own option parser.
+# argparse's REMAINDER does not take arguments that start with "--" right after a sub-command
+# (`otomat tgemu --port 8081` would be "unrecognized arguments"), so these are split off first.
+_PASS_THROUGH = {"tgemu": cmd_tgemu, "manage": cmd_manage}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in _PASS_THROUGH:
+        return _PASS_THROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.func(args) or 0

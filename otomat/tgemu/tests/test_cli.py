@@ -49,3 +49,41 @@ def test_the_emulator_does_not_import_django():
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert result.returncode == 0, "importing otomat.tgemu pulled in Django"
+
+
+def test_the_documented_otomat_tgemu_command_line_takes_the_options(tmp_path):
+    """docs/tgemu.md runs `otomat tgemu --host … --port … --state …`; every option reaches the
+    emulator's own parser (a corrupt state file proves --state was read, and exit 2 that the
+    emulator, not the platform's parser, answered)."""
+    state = tmp_path / "state.json"
+    state.write_text("garbage")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "otomat.cli",
+            "tgemu",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--state",
+            str(state),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert "unrecognized arguments" not in result.stderr
+    assert result.returncode == 2 and "cannot load state file" in result.stderr
+    help_text = subprocess.run(
+        [sys.executable, "-m", "otomat.cli", "tgemu", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert help_text.returncode == 0 and "--state" in help_text.stdout
