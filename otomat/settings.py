@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "django_tasks_db",
+    # Only for its static files: the API docs page then loads Swagger UI from this server, not
+    # from a CDN that a self-hosted installation cannot count on.
+    "ninja",
     "otomat.accounts",
     "otomat.catalog",
     "otomat.instances",

@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from otomat.web import demo_blog, views
 
@@ -6,6 +8,8 @@ app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.health, name="health"),
+    # Browsers ask for /favicon.ico on every page that names none (the API docs, the admin).
+    path("favicon.ico", RedirectView.as_view(url=static("otomat/favicon.svg"), permanent=True)),
     path("demo/blog/", demo_blog.home, name="demo_blog_home"),
     path("demo/blog/wp-json/wp/v2/posts", demo_blog.posts, name="demo_blog_posts"),
     path("demo/blog/feed/", demo_blog.feed, name="demo_blog_feed"),
