@@ -35,6 +35,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from otomat.catalog.checks import run_check
 from otomat.catalog.errors import CheckError, ConfigError
+from otomat.catalog.values import config_value_problems, text_problem
 
 SEP = "__"  # form field name separator for nested properties
 KEEP_SECRET_HELP = gettext_lazy("Leave blank to keep the current value.")
@@ -590,7 +591,9 @@ def validate_config(schema: Mapping[str, Any], config: Any) -> None:
     The error mapping is keyed by form field name (``admin__chat_id``; ``__all__`` for the
     configuration as a whole). Objects are closed: keys the schema does not define are refused,
     so a typo in an API call is an error rather than a silently ignored setting. Formats
-    ``email`` and ``uri`` are checked as the form checks them.
+    ``email`` and ``uri`` are checked as the form checks them. Lone surrogates, control
+    characters (line breaks outside a textarea's text), NaN and Infinity are refused anywhere
+    in the configuration (:mod:`otomat.catalog.values`).
     """
     errors: dict[str, list[str]] = {}
 
@@ -601,6 +604,12 @@ def validate_config(schema: Mapping[str, Any], config: Any) -> None:
     if not isinstance(config, Mapping):
         raise ConfigError({NON_FIELD: [_("The configuration must be an object.")]})
     _refuse_unknown_keys(schema, config, (), add)
+    for path, message in config_value_problems(schema, config):
+        add(SEP.join(path) if path else NON_FIELD, message)
+    if errors:
+        # Text that is not text (a lone surrogate) or a number that is not one (NaN): say so
+        # alone, before the schema's rules look at values no setting may hold.
+        raise ConfigError(errors)
     validator = Draft202012Validator(dict(schema), format_checker=FORMAT_CHECKER)
     for error in validator.iter_errors(dict(config)):
         if error.validator == "additionalProperties":
@@ -627,6 +636,8 @@ def _refuse_unknown_keys(
 ) -> None:
     properties = schema.get("properties", {})
     for key, value in config.items():
+        if isinstance(key, str) and text_problem(key):
+            continue  # reported by config_value_problems, without repeating the name
         if key not in properties:
             add(NON_FIELD, _("Unknown setting %(name)s.") % {"name": ".".join([*prefix, str(key)])})
         elif properties[key].get("type") == "object" and isinstance(value, Mapping):
