@@ -301,7 +301,7 @@ async def get_updates(call: Call) -> list[dict[str, Any]]:
     allowed = _allowed_updates(p)
     if allowed is not None and allowed != bot.allowed_updates:
         bot.allowed_updates = allowed
-        state.changed()
+        state.changed(bot)
     if bot.poller is not None:
         bot.poller.end("conflict")
     if offset is not None:
@@ -372,7 +372,7 @@ async def set_webhook(call: Call) -> Reply:
             bot.poller.end("webhook")
     if state.on_bot_event is not None:
         state.on_bot_event(bot, "webhook")
-    state.changed()
+    state.changed(bot)
     return Reply(True, description)
 
 
@@ -385,7 +385,7 @@ async def delete_webhook(call: Call) -> Reply:
     bot.webhook = None
     if state.on_bot_event is not None:
         state.on_bot_event(bot, "webhook")
-    state.changed()
+    state.changed(bot)
     return Reply(True, description)
 
 
@@ -652,7 +652,7 @@ async def set_my_commands(call: Call) -> bool:
         call.bot.commands[key] = cleaned
     else:
         call.bot.commands.pop(key, None)
-    call.state.changed()
+    call.state.changed(call.bot)
     return True
 
 
@@ -664,7 +664,7 @@ async def get_my_commands(call: Call) -> list[dict[str, str]]:
 @method("deleteMyCommands")
 async def delete_my_commands(call: Call) -> bool:
     call.bot.commands.pop(_scope_key(call), None)
-    call.state.changed()
+    call.state.changed(call.bot)
     return True
 
 
@@ -679,7 +679,7 @@ def _profile_setter(field: str, limit: int) -> Method:
             call.bot.profile[key] = value
         else:
             call.bot.profile.pop(key, None)
-        call.state.changed()
+        call.state.changed(call.bot)
         return True
 
     return setter

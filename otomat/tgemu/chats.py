@@ -98,7 +98,7 @@ def add_bot(
         group.admin_bot_ids.remove(bot.id)
     if bot_member_api(group, bot) != old:
         _my_chat_member(state, group, bot, old, by_user)
-    state.changed()
+    state.changed(group)
 
 
 def remove_bot(
@@ -112,7 +112,7 @@ def remove_bot(
     if bot.id in group.admin_bot_ids:
         group.admin_bot_ids.remove(bot.id)
     _my_chat_member(state, group, bot, old, by_user)
-    state.changed()
+    state.changed(group)
 
 
 def _chat_member(
@@ -141,7 +141,7 @@ def user_joins(state: EmulatorState, group: GroupRecord, user: UserRecord) -> No
         raise bad_request(f"user {user.id} is already a member of this chat")
     group.member_user_ids.append(user.id)
     _chat_member(state, group, user, "left", "member")
-    state.changed()
+    state.changed(group)
 
 
 def user_leaves(state: EmulatorState, group: GroupRecord, user: UserRecord) -> None:
@@ -149,7 +149,7 @@ def user_leaves(state: EmulatorState, group: GroupRecord, user: UserRecord) -> N
         raise bad_request(f"user {user.id} is not a member of this chat")
     group.member_user_ids.remove(user.id)
     _chat_member(state, group, user, "member", "left")
-    state.changed()
+    state.changed(group)
 
 
 def create_channel(
@@ -183,7 +183,7 @@ def create_channel(
     state._ensure_conversation(("group", channel.id), channel.id)
     for bot in {b.id: b for b in bots}.values():
         add_bot(state, channel, bot, admin=True, by_user=owner)
-    state.changed()
+    state.changed(channel)
     return channel
 
 

@@ -37,9 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help=(
-            "JSON file that keeps bots (tokens, usernames, commands, webhooks), users, groups, "
+            "SQLite store that keeps bots (tokens, usernames, commands, webhooks), users, groups, "
             "messages and pending updates across restarts; created if missing, written "
-            "atomically shortly after each change. Without it everything is in memory only."
+            "incrementally a fraction of a second after each change. A PATH ending in .json "
+            "names the old JSON state file: the store is then PATH with the suffix .sqlite3, and "
+            "the JSON file is migrated into it once (and renamed to PATH.migrated). Without it "
+            "everything is in memory only."
         ),
     )
     parser.add_argument(
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tgemu: cannot load state file: {exc}", file=sys.stderr)
         return 2
     if args.state is not None:
-        log.info("state file %s: %d bot(s) loaded", args.state, len(state.bots))
+        log.info("state store %s: %d bot(s) loaded", state.path, len(state.bots))
     state.rate_limiter.configure(rate_limits)
     app = create_app(state)
     try:

@@ -220,7 +220,7 @@ def choose_result(
         text = str(result.get("title") or result.get("type"))
         entities = detect_entities(text)
     markup = result.get("reply_markup")
-    _, message = state.user_sends(
+    conv, message = state.user_sends(
         bot,
         user,
         text,
@@ -239,7 +239,7 @@ def choose_result(
         message.inline_message_id = (
             f"{chat_id}_{message.message_id}_{secrets.token_urlsafe(12).replace('_', '-')}"
         )
-        state.changed()
+        state.message_changed(conv, message)
     if bot.inline_feedback:
         payload: dict[str, Any] = {
             "result_id": result_id,

@@ -288,6 +288,8 @@ class BotRecord:
     supports_inline_queries: bool = True
     inline_feedback: bool = False
     blocked_by: set[int] = field(default_factory=set)  # users who blocked the bot
+    # setChatMenuButton: "default" and str(chat_id) keys, MenuButton objects as values.
+    menu_buttons: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Runtime only, never persisted:
     poller: Poller | None = None
     callbacks: OrderedDict[str, CallbackRecord] = field(default_factory=OrderedDict)
@@ -318,7 +320,8 @@ class BotRecord:
             return kind in DEFAULT_UPDATE_TYPES
         return kind in self.allowed_updates
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, updates: bool = True) -> dict[str, Any]:
+        """The state file's bot; ``updates=False`` leaves the pending updates out."""
         return {
             "id": self.id,
             "token": self.token,
@@ -331,10 +334,11 @@ class BotRecord:
             "webhook": self.webhook.to_json() if self.webhook else None,
             "allowed_updates": self.allowed_updates,
             "next_update_id": self.next_update_id,
-            "updates": [u.to_json() for u in self.updates],
+            "updates": [u.to_json() for u in self.updates] if updates else [],
             "supports_inline_queries": self.supports_inline_queries,
             "inline_feedback": self.inline_feedback,
             "blocked_by": sorted(self.blocked_by),
+            "menu_buttons": self.menu_buttons,
         }
 
     @classmethod
@@ -355,6 +359,7 @@ class BotRecord:
             supports_inline_queries=bool(data.get("supports_inline_queries", True)),
             inline_feedback=bool(data.get("inline_feedback", False)),
             blocked_by={int(x) for x in data.get("blocked_by", [])},
+            menu_buttons={str(k): dict(v) for k, v in (data.get("menu_buttons") or {}).items()},
         )
 
 
@@ -447,6 +452,7 @@ class Conversation:
     next_message_id: int = 1
     rev: int = 0
     messages: OrderedDict[int, MessageRecord] = field(default_factory=OrderedDict)
+    pinned: list[int] = field(default_factory=list)  # pinned message ids, oldest first
 
     @property
     def is_private(self) -> bool:
@@ -459,13 +465,15 @@ class Conversation:
         record = self.messages.get(message_id)
         return None if record is None or record.deleted else record
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, messages: bool = True) -> dict[str, Any]:
+        """The state file's chat; ``messages=False`` leaves the history out."""
         return {
             "key": list(self.key),
             "chat_id": self.chat_id,
             "next_message_id": self.next_message_id,
             "rev": self.rev,
-            "messages": [m.to_json() for m in self.messages.values()],
+            "pinned": list(self.pinned),
+            "messages": [m.to_json() for m in self.messages.values()] if messages else [],
         }
 
     @classmethod
@@ -475,6 +483,7 @@ class Conversation:
             chat_id=int(data["chat_id"]),
             next_message_id=int(data.get("next_message_id", 1)),
             rev=int(data.get("rev", 0)),
+            pinned=[int(x) for x in data.get("pinned", [])],
         )
         for item in data.get("messages", []):
             record = MessageRecord.from_json(item)

@@ -73,5 +73,5 @@ async def update_bot(request: web.Request) -> web.Response:
     values = {name: params.boolean(name, getattr(bot, name)) for name in settings}
     for name, value in values.items():  # all validated first, so a bad body changes nothing
         setattr(bot, name, value)
-    state.changed()
+    state.changed(bot)
     return _json(bot_view(state, bot))

@@ -66,6 +66,49 @@ class Limits:
     max_file_store_bytes: int = 256 * 1024 * 1024
 
 
+class Changes:
+    """What changed since the state was last written: ids and keys, not copies.
+
+    A key whose record no longer exists means "delete it". ``full`` asks for a rewrite of
+    everything (after a reset); ``removed_updates`` names updates taken out of the middle of a
+    queue (webhook deliveries), which trimming the queue's head would not catch.
+    """
+
+    def __init__(self) -> None:
+        self.full = False
+        self.meta = False
+        self.bots: set[int] = set()
+        self.users: set[int] = set()
+        self.groups: set[int] = set()
+        self.conversations: set[tuple[Any, ...]] = set()
+        self.messages: set[tuple[tuple[Any, ...], int]] = set()
+        self.removed_updates: set[tuple[int, int]] = set()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.full
+            or self.meta
+            or self.bots
+            or self.users
+            or self.groups
+            or self.conversations
+            or self.messages
+            or self.removed_updates
+        )
+
+    def add(self, record: Any) -> None:
+        if isinstance(record, BotRecord):
+            self.bots.add(record.id)
+        elif isinstance(record, UserRecord):
+            self.users.add(record.id)
+        elif isinstance(record, GroupRecord):
+            self.groups.add(record.id)
+        elif isinstance(record, Conversation):
+            self.conversations.add(record.key)
+        else:
+            raise TypeError(f"not a persisted record: {record!r}")
+
+
 class EmulatorState:
     """Everything the emulator knows, plus the hooks that react to changes.
 
@@ -97,6 +140,8 @@ class EmulatorState:
         self._watchers: dict[tuple[Any, ...], set[asyncio.Event]] = {}
         self.closing = False  # set while the server shuts down: long waits return at once
         self.on_change: Callable[[], None] | None = None
+        # What changed since the last write; set by the persistence layer only (None: no store).
+        self.changes: Changes | None = None
         self.on_bot_event: Callable[[BotRecord, str], None] | None = None
 
     # --------------------------------------------------------------------------- clock
@@ -111,8 +156,28 @@ class EmulatorState:
 
     # ----------------------------------------------------------------- change notification
 
-    def changed(self) -> None:
-        """Tell the persistence layer something worth saving changed."""
+    def changed(self, *records: Any) -> None:
+        """Tell the persistence layer what changed: bot, user, group or conversation records.
+
+        With no records, every bot and group and the clock are written again (settings calls that
+        touch several of them); neither costs more than the limits allow, whatever the history.
+        Messages are recorded by :meth:`add_message` and :meth:`touch_message`.
+        """
+        changes = self.changes
+        if changes is not None:
+            if not records:
+                changes.bots.update(self.bots)
+                changes.groups.update(self.groups)
+                changes.meta = True
+            for record in records:
+                changes.add(record)
+        if self.on_change is not None:
+            self.on_change()
+
+    def changed_everything(self) -> None:
+        """The whole state was replaced (reset): the store is rewritten from scratch."""
+        if self.changes is not None:
+            self.changes.full = True
         if self.on_change is not None:
             self.on_change()
 
@@ -224,7 +289,7 @@ class EmulatorState:
             next_update_id=100_000_000 + secrets.randbelow(800_000_000),
         )
         self.bots[bot_id] = bot
-        self.changed()
+        self.changed(bot)
         return bot
 
     def _new_bot_id(self) -> int:
@@ -238,15 +303,20 @@ class EmulatorState:
         self.bots.pop(bot.id, None)
         if bot.poller is not None:
             bot.poller.end("gone")
-        for key in [k for k in self.conversations if k[0] == "private" and k[1] == bot.id]:
-            del self.conversations[key]
-            self._notify(key)
-        for group in self.groups.values():
-            if bot.id in group.bot_ids:
-                group.bot_ids.remove(bot.id)
+        gone = [
+            self.conversations[k]
+            for k in self.conversations
+            if k[0] == "private" and k[1] == bot.id
+        ]
+        for conv in gone:
+            del self.conversations[conv.key]
+            self._notify(conv.key)
+        groups = [g for g in self.groups.values() if bot.id in g.bot_ids]
+        for group in groups:
+            group.bot_ids.remove(bot.id)
         if self.on_bot_event is not None:
             self.on_bot_event(bot, "deleted")
-        self.changed()
+        self.changed(bot, *gone, *groups)
 
     def reset(self) -> None:
         """Forget everything (used between tests)."""
@@ -259,7 +329,7 @@ class EmulatorState:
         self.clock_offset = 0.0
         for key in list(self._watchers):
             self._notify(key)
-        self.changed()
+        self.changed_everything()
 
     # ------------------------------------------------------------------ users and groups
 
@@ -298,7 +368,7 @@ class EmulatorState:
             user.username = username.removeprefix("@") or None
         if language_code is not None:
             user.language_code = language_code or None
-        self.changed()
+        self.changed(user)
         return user
 
     def create_group(
@@ -356,7 +426,7 @@ class EmulatorState:
                         "new_chat_member": {"status": "member", "user": bot.user_api()},
                     },
                 )
-        self.changed()
+        self.changed(group, self.conversations[("group", chat_id)])
         return group
 
     def _new_group_id(self, chat_type: str) -> int:
@@ -385,6 +455,7 @@ class EmulatorState:
                 raise bad_request(f"too many chats (limit {self.limits.max_conversations})")
             conv = Conversation(key=key, chat_id=chat_id)
             self.conversations[key] = conv
+            self.changed(conv)
         return conv
 
     def conversation_for_bot(self, bot: BotRecord, ref: int | str) -> Conversation:
@@ -530,15 +601,21 @@ class EmulatorState:
         while len(conv.messages) > self.limits.max_messages_per_chat:
             conv.messages.popitem(last=False)
         self._notify(conv.key)
-        self.changed()
+        self.message_changed(conv, record)
         return record
+
+    def message_changed(self, conv: Conversation, record: MessageRecord) -> None:
+        """Record that ``record`` must be written again (without a new revision)."""
+        if self.changes is not None:
+            self.changes.messages.add((conv.key, record.message_id))
+        self.changed(conv)
 
     def touch_message(self, conv: Conversation, record: MessageRecord) -> None:
         """Record that ``record`` was edited or deleted in place and wake the watchers."""
         conv.rev += 1
         record.rev = conv.rev
         self._notify(conv.key)
-        self.changed()
+        self.message_changed(conv, record)
 
     def user_sends(
         self,
@@ -648,7 +725,7 @@ class EmulatorState:
                 "new_chat_member": banned if blocked else member,
             },
         )
-        self.changed()
+        self.changed(bot)
         return True
 
     # ---------------------------------------------------------------- callback queries
@@ -716,7 +793,7 @@ class EmulatorState:
         if bot.poller is not None:
             bot.poller.event.set()
         bot.update_signal.set()
-        self.changed()
+        self.changed(bot)
         return update
 
     def pending_updates(self, bot: BotRecord) -> list[UpdateRecord]:
@@ -740,12 +817,20 @@ class EmulatorState:
             while bot.updates and bot.updates[0].update_id < offset:
                 bot.updates.popleft()
         if len(bot.updates) != before:
-            self.changed()
+            self.changed(bot)
 
     def drop_pending_updates(self, bot: BotRecord) -> None:
         if bot.updates:
             bot.updates.clear()
-            self.changed()
+            self.changed(bot)
+
+    def remove_update(self, bot: BotRecord, update: UpdateRecord) -> None:
+        """Forget one delivered update, wherever it is in the queue (webhooks deliver in
+        parallel). Raises ValueError when it is already gone."""
+        bot.updates.remove(update)
+        if self.changes is not None:
+            self.changes.removed_updates.add((bot.id, update.update_id))
+        self.changed(bot)
 
     # --------------------------------------------------------------------- persistence
 

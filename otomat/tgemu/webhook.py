@@ -131,14 +131,13 @@ class WebhookDeliverer:
             error = await self._deliver(bot, update)
             if error is None:
                 with contextlib.suppress(ValueError):
-                    bot.updates.remove(update)
-                    self.state.changed()
+                    self.state.remove_update(bot, update)
                 return
             failures += 1
             if bot.webhook is not None:
                 bot.webhook.last_error_date = self.state.now()
                 bot.webhook.last_error_message = error
-                self.state.changed()
+                self.state.changed(bot)
             delay = min(self.max_backoff, self.first_backoff * 2 ** (failures - 1))
             log.info("webhook of @%s failed (%s); retrying in %.1fs", bot.username, error, delay)
             await asyncio.sleep(delay)
