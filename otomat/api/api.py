@@ -14,10 +14,12 @@ from django.utils import timezone
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
+from pydantic import Field
 
 from otomat.accounts.models import ApiToken
 from otomat.accounts.services import record_audit
-from otomat.api.lists import narrowed
+from otomat.api.lists import narrowed, ranged
+from otomat.api.schemas import Line, answers, line
 from otomat.catalog.models import Product
 from otomat.catalog.schema_form import (
     ConfigError,
@@ -27,6 +29,7 @@ from otomat.catalog.schema_form import (
 )
 from otomat.instances import services
 from otomat.instances.models import Instance
+from otomat.lib.limits import TOO_LARGE, body_limit, too_large_message
 from otomat.runtime.logs import tail
 
 
@@ -48,14 +51,27 @@ api = NinjaAPI(
     title="Otomat API",
     version="1",
     description="Catalog, instances, billing and support. Authenticate with `Authorization: Bearer <token>` "
-    "(create a token under Account → API tokens).",
+    "(create a token under Account → API tokens); without a valid token every endpoint answers 401.\n\n"
+    "Every error is JSON with a `detail`: a sentence (`Error`); for a refused configuration, the "
+    "messages of each setting by its dotted path (`ConfigErrors`); for a parameter or body of the "
+    "wrong shape, a 422 with one item per problem (`ValidationErrors`). "
+    f"A request body over {body_limit()} is a 413. Text must be UTF-8 without control "
+    "characters (a message may hold line breaks and tabs); numbers must be finite.",
     auth=TokenAuth(),
     urls_namespace="api",
 )
 
 
-class Error(Schema):
-    detail: Any
+def _too_large(request, exc):
+    """A body over Django's limits is a JSON 413 that says which limit, not a bare 400."""
+    return api.create_response(request, {"detail": too_large_message(exc, api=True)}, status=413)
+
+
+for _exc in TOO_LARGE:
+    api.add_exception_handler(_exc, _too_large)
+
+
+LogLines = ranged(1, 1000, 100, "How many of the last lines")
 
 
 class VersionOut(Schema):
@@ -72,15 +88,21 @@ class ProductOut(Schema):
 
 
 class InstanceIn(Schema):
-    product: str
-    name: str = ""
-    config: dict[str, Any]
-    plan: str = ""  # the plan's code, for products sold by subscription
-    coupon: str = ""
+    product: Line = line(64, description="The product's slug.")
+    name: Line = line(100, default="")
+    config: dict[str, Any] = Field(
+        description="The settings the product's `config_schema` asks for."
+    )
+    plan: Line = line(
+        20, default="", description="The plan's code, for a product sold by subscription."
+    )
+    coupon: Line = line(40, default="")
 
 
 class ConfigIn(Schema):
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(
+        description="The whole configuration; omitted or empty secrets keep their value."
+    )
 
 
 class InstanceOut(Schema):
@@ -143,17 +165,17 @@ def _get_instance(request: HttpRequest, instance_id: UUID) -> Instance:
     return get_object_or_404(_instances(request), pk=instance_id)
 
 
-@api.get("/products", response=list[ProductOut], tags=["catalog"])
+@api.get("/products", response=answers({200: list[ProductOut]}), tags=["catalog"])
 def list_products(request):
     return [_product_out(p) for p in Product.objects.filter(is_listed=True)]
 
 
-@api.get("/products/{slug}", response={200: ProductOut, 404: Error}, tags=["catalog"])
-def get_product(request, slug: str):
+@api.get("/products/{slug}", response=answers({200: ProductOut}, 404, 422), tags=["catalog"])
+def get_product(request, slug: Line):
     return _product_out(get_object_or_404(Product, slug=slug, is_listed=True))
 
 
-@api.get("/instances", response=list[InstanceOut], tags=["instances"])
+@api.get("/instances", response=answers({200: list[InstanceOut]}, 400), tags=["instances"])
 def list_instances(request, state: str | None = None):
     qs = narrowed(_instances(request), "state", state, Instance.State.values)
     return [_instance_out(i) for i in qs[:500]]
@@ -161,7 +183,7 @@ def list_instances(request, state: str | None = None):
 
 @api.post(
     "/instances",
-    response={201: InstanceOut, 400: Error, 404: Error},
+    response=answers({201: InstanceOut}, 400, 404, 413, 422, config=True),
     tags=["instances"],
     summary="Install a product; one sold by subscription needs a plan and returns its invoice",
 )
@@ -214,14 +236,16 @@ def create_instance(request, body: InstanceIn):
     return Status(201, out)
 
 
-@api.get("/instances/{instance_id}", response={200: InstanceOut, 404: Error}, tags=["instances"])
+@api.get(
+    "/instances/{instance_id}", response=answers({200: InstanceOut}, 404, 422), tags=["instances"]
+)
 def get_instance(request, instance_id: UUID):
     return _instance_out(_get_instance(request, instance_id))
 
 
 @api.post(
     "/instances/{instance_id}/actions/{action}",
-    response={200: InstanceOut, 400: Error, 404: Error},
+    response=answers({200: InstanceOut}, 400, 404, 422),
     tags=["instances"],
     summary="Run an action: start, stop or restart",
 )
@@ -244,7 +268,7 @@ def instance_action(request, instance_id: UUID, action: str):
 
 @api.patch(
     "/instances/{instance_id}/config",
-    response={200: InstanceOut, 400: Error, 404: Error},
+    response=answers({200: InstanceOut}, 400, 404, 413, 422, config=True),
     tags=["instances"],
     summary="Replace the configuration; omitted or empty secret fields keep their value",
 )
@@ -267,7 +291,7 @@ def update_config(request, instance_id: UUID, body: ConfigIn):
 
 @api.delete(
     "/instances/{instance_id}",
-    response={200: InstanceOut, 400: Error, 404: Error},
+    response=answers({200: InstanceOut}, 400, 404, 422),
     tags=["instances"],
 )
 def remove_instance(request, instance_id: UUID):
@@ -280,8 +304,16 @@ def remove_instance(request, instance_id: UUID):
     return _instance_out(instance)
 
 
-@api.get("/instances/{instance_id}/logs", response={200: LogsOut, 404: Error}, tags=["instances"])
-def instance_logs(request, instance_id: UUID, lines: int = 100):
+@api.get(
+    "/instances/{instance_id}/logs",
+    response=answers({200: LogsOut}, 400, 404, 422),
+    tags=["instances"],
+)
+def instance_logs(
+    request,
+    instance_id: UUID,
+    lines: LogLines = 100,
+):
     instance = _get_instance(request, instance_id)
     if not 1 <= lines <= 1000:
         raise HttpError(400, "lines must be between 1 and 1000")

@@ -9,17 +9,15 @@ from datetime import datetime
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from otomat.api.lists import narrowed, window
+from otomat.api.lists import Offset, narrowed, rows_limit, window
+from otomat.api.schemas import Line, answers, line
 from otomat.billing import payments, subscriptions
 from otomat.billing.forms import MoneyField
 from otomat.billing.invoicing import BillingError
 from otomat.billing.models import BillingAction, Invoice, Plan, Subscription
 
 router = Router(tags=["billing"])
-
-
-class Error(Schema):
-    detail: str
+Limit = rows_limit(100, most=500)
 
 
 class PlanOut(Schema):
@@ -73,8 +71,10 @@ class SubscriptionOut(Schema):
 
 
 class CheckoutIn(Schema):
-    method: str
-    return_url: str = ""
+    method: Line = line(20, description="The payment method's code, e.g. `stripe`.")
+    return_url: Line = line(
+        2000, default="", description="Where the customer returns (http or https)."
+    )
 
 
 class CheckoutOut(Schema):
@@ -82,8 +82,8 @@ class CheckoutOut(Schema):
 
 
 class PaymentIn(Schema):
-    amount: str  # major units, e.g. "150000" or "49.99"
-    reference: str
+    amount: Line = line(30, description='Major units, e.g. "150000" or "49.99".')
+    reference: Line = line(200, description="The bank's reference; one payment per reference.")
 
 
 class ActionOut(Schema):
@@ -155,15 +155,15 @@ def _invoices(request):
     return qs.filter(account=account) if account else qs.none()
 
 
-@router.get("/plans", response=list[PlanOut])
-def list_plans(request, product: str | None = None):
+@router.get("/plans", response=answers({200: list[PlanOut]}, 422))
+def list_plans(request, product: Line | None = None):
     qs = Plan.objects.filter(is_active=True).select_related("product")
     if product:
         qs = qs.filter(product__slug=product)
     return [_plan_out(p) for p in qs[:500]]
 
 
-@router.get("/subscriptions", response=list[SubscriptionOut])
+@router.get("/subscriptions", response=answers({200: list[SubscriptionOut]}))
 def list_subscriptions(request):
     qs = Subscription.objects.select_related("plan", "instance")
     if not request.user.is_staff:
@@ -183,21 +183,26 @@ def list_subscriptions(request):
     ]
 
 
-@router.get("/invoices", response={200: list[InvoiceOut], 400: Error})
-def list_invoices(request, status: str | None = None, limit: int = 100, offset: int = 0):
+@router.get("/invoices", response=answers({200: list[InvoiceOut]}, 400, 422))
+def list_invoices(
+    request,
+    status: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+):
     rows = window(limit, offset, most=500)
     qs = narrowed(_invoices(request), "status", status, Invoice.Status.values)
     return [_invoice_out(i) for i in qs.order_by("-issued_at", "-id")[rows]]
 
 
-@router.get("/invoices/{invoice_id}", response={200: InvoiceOut, 404: Error})
+@router.get("/invoices/{invoice_id}", response=answers({200: InvoiceOut}, 404, 422))
 def get_invoice(request, invoice_id: int):
     return _invoice_out(get_object_or_404(_invoices(request), pk=invoice_id))
 
 
 @router.post(
     "/invoices/{invoice_id}/checkout",
-    response={200: CheckoutOut, 400: Error, 404: Error},
+    response=answers({200: CheckoutOut}, 400, 404, 413, 422),
     summary="Start paying an invoice through a gateway; send the customer to redirect_url",
 )
 def checkout(request, invoice_id: int, body: CheckoutIn):
@@ -214,7 +219,7 @@ def checkout(request, invoice_id: int, body: CheckoutIn):
 
 @router.post(
     "/invoices/{invoice_id}/payments",
-    response={201: InvoiceOut, 200: InvoiceOut, 400: Error, 403: Error, 404: Error},
+    response=answers({201: InvoiceOut, 200: InvoiceOut}, 400, 403, 404, 413, 422),
     summary="Staff: record a bank transfer (the same reference is recorded once)",
 )
 def record_payment(request, invoice_id: int, body: PaymentIn):
@@ -243,8 +248,13 @@ def record_payment(request, invoice_id: int, body: PaymentIn):
     return Status(201 if created else 200, _invoice_out(invoice))
 
 
-@router.get("/actions", response={200: list[ActionOut], 400: Error, 403: Error})
-def list_actions(request, kind: str | None = None, limit: int = 100, offset: int = 0):
+@router.get("/actions", response=answers({200: list[ActionOut]}, 400, 403, 422))
+def list_actions(
+    request,
+    kind: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+):
     if not request.user.is_staff:
         return Status(403, {"detail": "Only staff read billing's log."})
     rows = window(limit, offset, most=500)

@@ -5,21 +5,21 @@ notes never leave through the API to customers; another account's ticket is a 40
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
 
-from otomat.api.lists import narrowed, window
+from otomat.api.lists import Offset, narrowed, rows_limit, window
+from otomat.api.schemas import Line, Text, answers, line
 from otomat.instances.models import Instance
 from otomat.support import entitlements, kb, tickets
 from otomat.support.models import Article, Ticket, TicketMessage
 
 router = Router(tags=["support"])
-
-
-class Error(Schema):
-    detail: str
+Limit = rows_limit(50, most=200)
 
 
 class MessageOut(Schema):
@@ -56,20 +56,20 @@ class TicketOut(Schema):
 
 
 class TicketIn(Schema):
-    subject: str
-    body: str
-    kind: str = "question"
-    priority: str = "normal"
+    subject: Line = line(200)
+    body: Text = Field(max_length=tickets.MAX_BODY)
+    kind: Line = line(20, default="question")
+    priority: Line = line(20, default="normal")
     instance: UUID | None = None
 
 
 class ReplyIn(Schema):
-    body: str
+    body: Text = Field(max_length=tickets.MAX_BODY)
     internal: bool = False  # staff only: a note the customer never sees
 
 
 class StatusIn(Schema):
-    status: str
+    status: Line = line(20, description="open, waiting (on the customer) or resolved.")
 
 
 class ArticleOut(Schema):
@@ -128,19 +128,24 @@ def _out(ticket: Ticket, *, request, full: bool = False) -> dict:
     return data
 
 
-@router.get("/tickets", response={200: list[TicketOut], 400: Error})
-def list_tickets(request, status: str | None = None, limit: int = 50, offset: int = 0):
+@router.get("/tickets", response=answers({200: list[TicketOut]}, 400, 422))
+def list_tickets(
+    request,
+    status: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+):
     rows = window(limit, offset, most=200)
     qs = narrowed(_scoped(request), "status", status, Ticket.Status.values)
     return [_out(t, request=request) for t in qs.order_by("-updated_at", "-id")[rows]]
 
 
-@router.get("/tickets/{number}", response={200: TicketOut, 404: Error})
-def get_ticket(request, number: str):
+@router.get("/tickets/{number}", response=answers({200: TicketOut}, 404, 422))
+def get_ticket(request, number: Line):
     return _out(get_object_or_404(_scoped(request), number=number), request=request, full=True)
 
 
-@router.post("/tickets", response={201: TicketOut, 400: Error})
+@router.post("/tickets", response=answers({201: TicketOut}, 400, 413, 422))
 def open_ticket(request, body: TicketIn):
     account = request.user.account
     if account is None:
@@ -165,8 +170,8 @@ def open_ticket(request, body: TicketIn):
     return Status(201, _out(ticket, request=request, full=True))
 
 
-@router.post("/tickets/{number}/messages", response={200: TicketOut, 400: Error, 404: Error})
-def reply(request, number: str, body: ReplyIn):
+@router.post("/tickets/{number}/messages", response=answers({200: TicketOut}, 400, 404, 413, 422))
+def reply(request, number: Line, body: ReplyIn):
     ticket = get_object_or_404(_scoped(request), number=number)
     try:
         if request.user.is_staff:
@@ -181,8 +186,8 @@ def reply(request, number: str, body: ReplyIn):
     return _out(ticket, request=request, full=True)
 
 
-@router.post("/tickets/{number}/status", response={200: TicketOut, 400: Error, 404: Error})
-def set_status(request, number: str, body: StatusIn):
+@router.post("/tickets/{number}/status", response=answers({200: TicketOut}, 400, 404, 413, 422))
+def set_status(request, number: Line, body: StatusIn):
     ticket = get_object_or_404(_scoped(request), number=number)
     try:
         ticket = tickets.set_status(ticket, body.status, actor=request.user)
@@ -191,8 +196,8 @@ def set_status(request, number: str, body: StatusIn):
     return _out(ticket, request=request, full=True)
 
 
-@router.get("/articles", response=list[ArticleOut])
-def search_articles(request, q: str = ""):
+@router.get("/articles", response=answers({200: list[ArticleOut]}, 422))
+def search_articles(request, q: Annotated[Line, Query("", max_length=200)] = ""):
     found = (
         kb.search(q, limit=20)
         if q.strip()
