@@ -18,3 +18,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+# A request over the upload limits gets a page (or, under /api/, JSON) that names the limit.
+handler400 = "otomat.web.errors.bad_request"
