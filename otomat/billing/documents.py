@@ -1,22 +1,56 @@
-"""Invoice and credit-note PDFs from the stored rows, in the document's language."""
+"""Invoices and credit notes as records: their PDF is rendered once, stored, and served as stored.
+
+At issue, the invoice (or credit note) keeps snapshots of both parties: ``buyer`` (with the
+account's time zone) and ``seller`` (``seller_snapshot``, from the billing settings of that
+moment). The PDF is rendered from those snapshots and from fields that do not change after issue
+(lines, totals, number, dates, language, notes), so it is the document *as issued*: it prints no
+payment status (the invoice page shows that), its "amount due" is what was billed after credit,
+and the seller's later changes of name, address or bank reach no issued document. Rendering
+happens right after the issuing transaction commits (``store_after_commit``); whatever was not
+stored then (a crash, the bulk renewal path, invoices from before this module stored PDFs) is
+stored on first download or by ``store_missing`` after each billing run, from the same
+snapshots, so the bytes are the same whenever they are rendered. Stored bytes are never
+rewritten: ``stored_pdf`` returns the existing ``IssuedDocument`` if there is one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import zoneinfo
 from collections import defaultdict
+from datetime import datetime
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import translation
 
-from otomat.billing.models import BillingSettings, CreditNote, Invoice
+from otomat.billing.models import BillingSettings, CreditNote, Invoice, IssuedDocument
 from otomat.billing.money import Money
 from otomat.billing.pdf import PdfDocument, PdfLine, PdfParty, render_pdf
 
+log = logging.getLogger("otomat.billing")
 
-def _seller() -> PdfParty:
-    config = BillingSettings.get()
-    lines = [line for line in config.seller_address.splitlines() if line.strip()]
-    if config.seller_tax_id:
-        lines.append(f"Tax ID: {config.seller_tax_id}")
-    return PdfParty(name=config.seller_name, lines=lines, email=config.seller_email)
+
+def seller_snapshot(config) -> dict:
+    """The seller as printed on a document, frozen at issue (``config``: the BillingSettings
+    row; a historical model in migrations works too)."""
+    lines = [line.strip() for line in (config.seller_address or "").splitlines() if line.strip()]
+    return {
+        "name": config.seller_name,
+        "lines": lines,
+        "tax_id": config.seller_tax_id or "",
+        "email": config.seller_email or "",
+        "bank": (config.bank_transfer_instructions or "").strip(),
+    }
+
+
+def _seller(snapshot: dict) -> PdfParty:
+    lines = list(snapshot.get("lines") or [])
+    if snapshot.get("tax_id"):
+        lines.append(f"Tax ID: {snapshot['tax_id']}")
+    return PdfParty(name=snapshot.get("name") or "", lines=lines, email=snapshot.get("email", ""))
 
 
 def _buyer(snapshot: dict, fallback: str) -> PdfParty:
@@ -27,19 +61,38 @@ def _buyer(snapshot: dict, fallback: str) -> PdfParty:
     )
 
 
+def _zone(buyer: dict) -> zoneinfo.ZoneInfo:
+    """The account's time zone from the buyer snapshot (UTC when unknown or invalid)."""
+    try:
+        return zoneinfo.ZoneInfo(buyer.get("time_zone") or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _local(value: datetime, zone: zoneinfo.ZoneInfo):
+    return value.astimezone(zone)
+
+
 def _rate_label(percent) -> str:
     if percent is None:
         return ""
     return f"{percent.normalize():f}%"
 
 
-def invoice_pdf(invoice: Invoice) -> bytes:
+def pay_url_for(token: str) -> str:
+    return settings.BASE_URL + reverse("billing:pay", args=[token])
+
+
+def invoice_document(invoice, lines) -> PdfDocument:
+    """The PDF description of ``invoice`` as issued, from its snapshots and its lines (model
+    instances, or historical ones in a migration: only fields are read)."""
     cur = invoice.currency
-    lines = []
+    zone = _zone(invoice.buyer or {})
+    pdf_lines = []
     summary: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for line in invoice.lines.all():
+    for line in lines:
         label = _rate_label(line.tax_rate_percent)
-        lines.append(
+        pdf_lines.append(
             PdfLine(
                 description=line.description,
                 quantity=line.quantity,
@@ -53,40 +106,43 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         if label:
             summary[label][0] += line.net_minor
             summary[label][1] += line.tax_minor
-    with translation.override(invoice.language):
-        status = str(invoice.get_status_display())
     period = ""
     if invoice.period_start and invoice.period_end:
-        period = f"{invoice.period_start:%Y-%m-%d} – {invoice.period_end:%Y-%m-%d}"
-    doc = PdfDocument(
+        start, end = _local(invoice.period_start, zone), _local(invoice.period_end, zone)
+        period = f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+    # What was billed after the credit applied at issue; payments come later and are shown on
+    # the invoice page, not written into the issued document.
+    due = Money(invoice.total_minor - invoice.credit_applied_minor, cur)
+    seller = invoice.seller or {}
+    return PdfDocument(
         kind="invoice",
         number=invoice.number,
         language=invoice.language,
-        issued_at=invoice.issued_at.date(),
-        due_at=invoice.due_at.date(),
-        seller=_seller(),
-        buyer=_buyer(invoice.buyer, invoice.account.name),
-        lines=lines,
-        subtotal=invoice.money("subtotal"),
-        discount=invoice.money("discount"),
-        tax=invoice.money("tax"),
-        total=invoice.total,
-        credit_applied=invoice.money("credit_applied"),
-        amount_paid=invoice.money("amount_paid"),
-        amount_due=invoice.amount_due,
-        status_label=status,
+        issued_at=_local(invoice.issued_at, zone).date(),
+        due_at=_local(invoice.due_at, zone).date(),
+        seller=_seller(seller),
+        buyer=_buyer(invoice.buyer or {}, ""),
+        lines=pdf_lines,
+        subtotal=Money(invoice.subtotal_minor, cur),
+        discount=Money(invoice.discount_minor, cur),
+        tax=Money(invoice.tax_minor, cur),
+        total=Money(invoice.total_minor, cur),
+        credit_applied=Money(invoice.credit_applied_minor, cur),
+        amount_paid=Money.zero(cur),
+        amount_due=due,
+        status_label="",
         period=period,
-        notes=invoice.notes
-        or (invoice.void_reason if invoice.status == Invoice.Status.VOID else ""),
-        payment_url=invoice.pay_url() if invoice.status == Invoice.Status.OPEN else "",
+        notes=invoice.notes,
+        payment_url=pay_url_for(invoice.token) if due.amount_minor > 0 else "",
+        bank_details=seller.get("bank", "") if due.amount_minor > 0 else "",
         tax_summary=[(k, Money(v[0], cur), Money(v[1], cur)) for k, v in summary.items()],
     )
-    return render_pdf(doc)
 
 
-def credit_note_pdf(note: CreditNote) -> bytes:
+def credit_note_document(note, invoice) -> PdfDocument:
+    """The PDF description of credit note ``note`` of ``invoice`` as issued."""
     cur = note.currency
-    invoice = note.invoice
+    zone = _zone(invoice.buyer or {})
     line = PdfLine(
         description=note.reason,
         quantity=1,
@@ -94,27 +150,98 @@ def credit_note_pdf(note: CreditNote) -> bytes:
         net=Money(note.net_minor, cur),
         tax_rate="",
         tax=Money(note.tax_minor, cur),
-        gross=note.total,
+        gross=Money(note.total_minor, cur),
     )
     zero = Money.zero(cur)
-    doc = PdfDocument(
+    with translation.override(note.language):
+        method = str(
+            dict(CreditNote.RefundMethod.choices).get(note.refund_method, note.refund_method)
+        )
+    return PdfDocument(
         kind="credit_note",
         number=note.number,
         language=note.language,
-        issued_at=note.issued_at.date(),
+        issued_at=_local(note.issued_at, zone).date(),
         due_at=None,
-        seller=_seller(),
-        buyer=_buyer(invoice.buyer, invoice.account.name),
+        seller=_seller(note.seller or {}),
+        buyer=_buyer(invoice.buyer or {}, ""),
         lines=[line],
         subtotal=Money(note.net_minor, cur),
         discount=zero,
         tax=Money(note.tax_minor, cur),
-        total=note.total,
+        total=Money(note.total_minor, cur),
         credit_applied=zero,
         amount_paid=zero,
         amount_due=zero,
         status_label="",
         related_number=invoice.number,
-        notes=str(note.get_refund_method_display()),
+        notes=method,
     )
-    return render_pdf(doc)
+
+
+def _store(owner: str, row, content: bytes) -> IssuedDocument:
+    try:
+        with transaction.atomic():
+            return IssuedDocument.objects.create(
+                **{owner: row},
+                content=content,
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+            )
+    except IntegrityError:  # stored concurrently: the first one stays
+        return IssuedDocument.objects.get(**{owner: row})
+
+
+def stored_pdf(document: Invoice | CreditNote) -> IssuedDocument:
+    """The stored PDF of an invoice or credit note, rendering and storing it first if it is
+    not stored yet (then a missing seller snapshot is taken now). Never re-renders a stored one."""
+    if isinstance(document, Invoice):
+        owner, model = "invoice", Invoice
+    elif isinstance(document, CreditNote):
+        owner, model = "credit_note", CreditNote
+    else:
+        raise TypeError(f"not an invoice or credit note: {document!r}")
+    existing = IssuedDocument.objects.filter(**{owner: document}).first()
+    if existing is not None:
+        return existing
+    if not document.seller:
+        with transaction.atomic():
+            locked = model.objects.select_for_update().get(pk=document.pk)
+            if not locked.seller:
+                locked.seller = seller_snapshot(BillingSettings.get())
+                locked.save(update_fields=["seller"])
+        document.seller = locked.seller
+    if owner == "invoice":
+        content = render_pdf(invoice_document(document, document.lines.all()))
+    else:
+        content = render_pdf(credit_note_document(document, document.invoice))
+    return _store(owner, document, content)
+
+
+def store_after_commit(document: Invoice | CreditNote) -> None:
+    """Render and store ``document``'s PDF once the issuing transaction has committed (outside
+    its locks); a failure is logged and left to ``stored_pdf``'s later call."""
+
+    model, pk = type(document), document.pk
+
+    def store() -> None:
+        try:
+            stored_pdf(model.objects.get(pk=pk))  # as committed, not the caller's copy
+        except Exception:
+            log.exception("could not store the PDF of %s; it is stored on first use", document)
+
+    transaction.on_commit(store)
+
+
+def store_missing(limit: int = 200) -> int:
+    """Store the PDFs of up to ``limit`` issued invoices and credit notes that have none yet
+    (oldest first); returns how many were stored. Run after each billing run."""
+    stored = 0
+    for model in (Invoice, CreditNote):
+        rows = model.objects.filter(document__isnull=True).order_by("pk")[: limit - stored]
+        for row in rows:
+            stored_pdf(row)
+            stored += 1
+        if stored >= limit:
+            break
+    return stored

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from otomat.accounts.models import Account, User
+from otomat.billing.documents import seller_snapshot, store_after_commit
 from otomat.billing.models import (
     BillingAction,
     BillingSettings,
@@ -67,6 +68,8 @@ def buyer_snapshot(account: Account) -> dict:
         "name": (getattr(profile, "legal_name", "") or account.name)[:200],
         "lines": lines + ([f"Tax ID: {tax_id}"] if tax_id else []),
         "email": person.email if person else "",
+        # The document's dates are printed in this zone (the responsible person's).
+        "time_zone": (person.timezone if person else "") or "UTC",
         "language": person.language if person else "en",
     }
 
@@ -198,6 +201,7 @@ def issue_invoice(
                 due_at=max(due_at, now),
                 language=buyer.pop("language"),
                 buyer=buyer,
+                seller=seller_snapshot(config),
                 related_invoice=related_invoice,
                 idempotency_key=idempotency_key,
                 notes=notes,
@@ -228,6 +232,7 @@ def issue_invoice(
         actor_label=actor_label,
         data={"total_minor": total, "currency": currency},
     )
+    store_after_commit(invoice)
     if notify and invoice.amount_due_minor > 0:
         from otomat.billing import notices
 
@@ -357,6 +362,7 @@ def issue_credit_note(
             issued_at=now,
             issued_by=actor if actor and actor.is_authenticated else None,
             language=locked.language,
+            seller=seller_snapshot(config),
         )
         if refund_method == CreditNote.RefundMethod.CREDIT:
             change_credit(
@@ -376,6 +382,7 @@ def issue_credit_note(
             actor_label=f"user:{actor.email}" if actor else "system:billing",
             data={"total_minor": amount.amount_minor, "method": refund_method},
         )
+        store_after_commit(note)
     return note
 
 

@@ -332,7 +332,12 @@ class Invoice(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=200, blank=True)
     language = models.CharField(max_length=8, default="en")  # the PDF's and notices' language
-    buyer = models.JSONField(default=dict)  # snapshot at issue: name, lines, email, tax id
+    # Snapshots at issue, never modified afterwards: the buyer (name, lines, email, time_zone)
+    # and the seller (name, lines, email, bank: from BillingSettings). The stored PDF is
+    # rendered from them, so later changes of either party reach no issued invoice. An empty
+    # seller means "not yet snapshotted" (the bulk renewal path): see documents.stored_pdf.
+    buyer = models.JSONField(default=dict)
+    seller = models.JSONField(default=dict, blank=True)
     related_invoice = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )  # a late fee's overdue invoice
@@ -417,6 +422,8 @@ class CreditNote(models.Model):
     )
     language = models.CharField(max_length=8, default="en")
     token = models.CharField(max_length=40, unique=True, default=_token)
+    # The seller at the credit note's own issue (the buyer is the invoice's snapshot).
+    seller = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-issued_at", "-id"]
@@ -427,6 +434,33 @@ class CreditNote(models.Model):
     @property
     def total(self) -> Money:
         return Money(self.total_minor, self.currency)
+
+
+class IssuedDocument(models.Model):
+    """The PDF of one issued invoice or credit note: rendered once from the document's
+    snapshots, stored in the database (so a database backup holds it) and served byte for byte
+    ever after. ``content`` and ``sha256`` are never modified; one row per document (a second
+    render of the same document hits the one-to-one constraint)."""
+
+    invoice = models.OneToOneField(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="document"
+    )
+    credit_note = models.OneToOneField(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="document"
+    )
+    content = models.BinaryField()  # the PDF as served
+    sha256 = models.CharField(max_length=64)  # hex digest of content, shown to staff, the ETag
+    size = models.PositiveIntegerField()  # bytes
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(invoice__isnull=False, credit_note__isnull=True)
+                | models.Q(invoice__isnull=True, credit_note__isnull=False),
+                name="billing_document_one_owner",
+            ),
+        ]
 
 
 class CreditBalance(models.Model):

@@ -15,7 +15,7 @@ Contract:
 * Long descriptions, names and notes wrap; the line table continues across pages with its header
   repeated; every page has a "Page X of Y" footer. An empty `lines` list shows "No items".
 * An unknown `kind` raises ValueError. The payment link is shown (and clickable) only when
-  `amount_due` is positive and `payment_url` is an http(s) URL.
+  `amount_due` is positive and `payment_url` is an http(s) URL; so are the `bank_details`.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "amount_paid": "Amount paid",
         "amount_due": "Amount due",
         "pay_online": "Pay online:",
+        "bank_details": "Bank transfer",
         "notes": "Notes",
         "page": "Page {page} of {pages}",
     },
@@ -107,6 +108,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "amount_paid": "Sudah dibayar",
         "amount_due": "Jumlah yang harus dibayar",
         "pay_online": "Bayar online:",
+        "bank_details": "Transfer bank",
         "notes": "Catatan",
         "page": "Halaman {page} dari {pages}",
     },
@@ -138,6 +140,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "amount_paid": "Zapłacono",
         "amount_due": "Do zapłaty",
         "pay_online": "Zapłać online:",
+        "bank_details": "Przelew na rachunek",
         "notes": "Uwagi",
         "page": "Strona {page} z {pages}",
     },
@@ -200,6 +203,7 @@ class PdfDocument:
     period: str = ""
     notes: str = ""
     payment_url: str = ""
+    bank_details: str = ""  # the seller's bank account and transfer instructions, if any
     related_number: str = ""
     tax_summary: list[tuple[str, Money, Money]] = field(default_factory=list)
 
@@ -259,6 +263,7 @@ def render_pdf(doc: PdfDocument) -> bytes:
     _draw_tax_summary(pdf, doc, labels, language)
     _draw_totals(pdf, doc, labels, language)
     _draw_payment_link(pdf, doc, labels)
+    _draw_bank_details(pdf, doc, labels)
     _draw_notes(pdf, doc, labels)
     return bytes(pdf.output())
 
@@ -561,6 +566,18 @@ def _draw_payment_link(pdf: FPDF, doc: PdfDocument, labels: dict[str, str]) -> N
     pdf.set_text_color(*_LINK)
     pdf.multi_cell(0, 5, doc.payment_url, align="L", link=doc.payment_url, new_x=XPos.LMARGIN)
     pdf.set_text_color(*_TEXT)
+    pdf.ln(4)
+
+
+def _draw_bank_details(pdf: FPDF, doc: PdfDocument, labels: dict[str, str]) -> None:
+    """The seller's bank details under a heading, only if something is due."""
+    if doc.amount_due.amount_minor <= 0 or not doc.bank_details.strip():
+        return
+    _keep_together(pdf, 14)
+    pdf.set_font(_FONT, "B", 9)
+    pdf.cell(0, 5, labels["bank_details"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(_FONT, "", 9)
+    pdf.multi_cell(0, 4.6, doc.bank_details.strip(), align="L", new_x=XPos.LMARGIN)
     pdf.ln(4)
 
 

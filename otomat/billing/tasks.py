@@ -2,14 +2,21 @@
 
 from django_tasks import task
 
-from otomat.billing import dunning, payments
+from otomat.billing import documents, dunning, payments
 
 
 @task()
 def run_billing_task() -> dict:
-    """The periodic dunning run: renew, invoice, remind, suspend, unsuspend, terminate."""
+    """The periodic dunning run: renew, invoice, remind, suspend, unsuspend, terminate; then
+    store the PDFs of documents issued without one (the bulk renewal path), a bounded batch."""
     report = dunning.run_billing()
-    return {"processed": report.processed, "failed": report.failed, "actions": report.actions}
+    stored = documents.store_missing()
+    return {
+        "processed": report.processed,
+        "failed": report.failed,
+        "actions": report.actions,
+        "documents_stored": stored,
+    }
 
 
 @task()

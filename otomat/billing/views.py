@@ -112,7 +112,7 @@ def _pay_context(request: HttpRequest, invoice: Invoice, proof_form: ProofForm |
 @login_required
 def invoice_pdf(request: HttpRequest, invoice_id: int) -> HttpResponse:
     invoice = get_object_or_404(scoped_invoices(request), pk=invoice_id)
-    return _pdf_response(documents.invoice_pdf(invoice), invoice.number)
+    return _pdf_response(request, documents.stored_pdf(invoice), invoice.number)
 
 
 @login_required
@@ -121,13 +121,20 @@ def credit_note_pdf(request: HttpRequest, note_id: int) -> HttpResponse:
     if not request.user.is_staff:
         qs = qs.filter(account=request.user.account) if request.user.account else qs.none()
     note = get_object_or_404(qs, pk=note_id)
-    return _pdf_response(documents.credit_note_pdf(note), note.number)
+    return _pdf_response(request, documents.stored_pdf(note), note.number)
 
 
-def _pdf_response(content: bytes, number: str) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/pdf")
-    filename = number.replace("/", "-") + ".pdf"
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
+def _pdf_response(request: HttpRequest, document, number: str) -> HttpResponse:
+    """The stored PDF byte for byte, its SHA-256 as a strong ETag (304 when it matches)."""
+    etag = f'"{document.sha256}"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(bytes(document.content), content_type="application/pdf")
+        filename = number.replace("/", "-") + ".pdf"
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 

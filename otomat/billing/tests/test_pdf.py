@@ -361,3 +361,11 @@ def test_fonts_are_embedded_as_subsets_so_the_file_stays_small():
     fonts = read(pdf).pages[0]["/Resources"]["/Font"]
     names = [font.get_object()["/BaseFont"] for font in fonts.values()]
     assert names and all(re.fullmatch(r"/[A-Z]{6}\+DejaVuSans\w*", name) for name in names)
+
+
+def test_bank_details_are_printed_only_when_something_is_due():
+    details = "Bank BCA 123 456 7890, a.n. Otomat"
+    text = flat(text_of(render_pdf(make_doc(language="en", bank_details=details))))
+    assert "Bank transfer" in text and "BCA 123 456 7890" in text
+    paid = make_doc(language="en", bank_details=details, amount_due=Money(0, "PLN"))
+    assert "BCA 123" not in flat(text_of(render_pdf(paid)))
