@@ -75,3 +75,28 @@ class BotCursor(models.Model):
 
     bot = models.CharField(max_length=64, primary_key=True)
     offset = models.BigIntegerField(default=0)
+
+
+class OutboxMessage(models.Model):
+    """A mail that was not sent anywhere: with no mail server configured (the demo, ``otomat
+    run``), ``otomat.notify.outbox.OutboxBackend`` keeps every message here, for staff to read
+    on the outbox page."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    from_email = models.CharField(max_length=300, blank=True)
+    to = models.JSONField(default=list, blank=True)  # To, then Cc and Bcc in their own fields
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    reply_to = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)  # shown only in a sandboxed frame
+    headers = models.JSONField(default=dict, blank=True)  # the extra headers given
+    attachments = models.JSONField(default=list, blank=True)  # [{filename, content_type, size}]
+    raw = models.BinaryField()  # the whole MIME message, for the .eml download
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject or "(no subject)"
