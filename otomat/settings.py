@@ -182,6 +182,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps' static/ dirs; no collectstatic needed
 MEDIA_ROOT = DATA_DIR / "media"
 
+# `otomat run` without OTOMAT_EMAIL_BACKEND or OTOMAT_EMAIL_HOST keeps mail in the staff outbox
+# page instead (otomat.notify.outbox.OutboxBackend).
 EMAIL_BACKEND = env_str("OTOMAT_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("OTOMAT_FROM_EMAIL", "otomat@localhost")
 EMAIL_HOST = env_str("OTOMAT_EMAIL_HOST", "localhost")
@@ -268,6 +270,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("OTOMAT_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # One line per notable event, what the main command's console shows (otomat.notify.events).
+        "otomat.events": {"level": "INFO"},
         # httpx logs request URLs at INFO, and a Bot API URL contains the bot token.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
