@@ -5,9 +5,11 @@ task queue, the built-in Telegram emulator). See docs/configuration.md for each 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from otomat.lib.env import env_bool, env_float, env_int, env_list, env_path, env_str
@@ -64,6 +66,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     # Only for its static files: the API docs page then loads Swagger UI from this server, not
     # from a CDN that a self-hosted installation cannot count on.
     "ninja",
@@ -88,10 +94,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "otomat.accounts.middleware.AccountTimezoneMiddleware",
+    "otomat.accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last: turns a locked-out login attempt (on any form, /admin/login/ too) into the lock page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "otomat.urls"
@@ -151,7 +161,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["otomat.accounts.backends.EmailBackend"]
+# django-axes first: it refuses every authenticate() call (every login form, the admin's too)
+# for a locked-out email and address before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "otomat.accounts.backends.EmailBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:home"
@@ -161,9 +176,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins allowed per (email, address) and per address in the window before refusing.
+# Login throttling (django-axes): this many failed passwords or two-factor codes for one email
+# from one address lock that pair out for the cool-off (seconds); a success clears the count.
 LOGIN_MAX_FAILURES = env_int("OTOMAT_LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = env_int("OTOMAT_LOGIN_FAILURE_WINDOW", 900, minimum=1)  # seconds
+AXES_FAILURE_LIMIT = LOGIN_MAX_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "otomat.accounts.throttle.username_of"
+AXES_CLIENT_IP_CALLABLE = "otomat.accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "otomat.accounts.throttle.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in the audit log
+# Two-factor authentication (django-otp, TOTP + recovery codes): owner and staff must enrol
+# before any staff page when on. The demo (`otomat run`) turns it off.
+REQUIRE_STAFF_2FA = env_bool("OTOMAT_REQUIRE_STAFF_2FA", True)
+OTP_TOTP_ISSUER = env_str("OTOMAT_2FA_ISSUER", "Otomat")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("id", _("Indonesian")), ("pl", _("Polish"))]
@@ -187,7 +215,14 @@ MEDIA_ROOT = DATA_DIR / "media"
 EMAIL_BACKEND = env_str("OTOMAT_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("OTOMAT_FROM_EMAIL", "otomat@localhost")
 EMAIL_HOST = env_str("OTOMAT_EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("OTOMAT_EMAIL_PORT", 25)
+EMAIL_PORT = env_int("OTOMAT_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("OTOMAT_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("OTOMAT_EMAIL_PASSWORD", "")  # or OTOMAT_EMAIL_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("OTOMAT_EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("OTOMAT_EMAIL_USE_SSL", False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = env_int("OTOMAT_EMAIL_TIMEOUT", 30, minimum=1)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set only one of OTOMAT_EMAIL_USE_TLS and OTOMAT_EMAIL_USE_SSL")
 
 # The owner's Telegram bot: billing notices and reminders go to people who linked their chat.
 # Empty: notices go by email only.
@@ -217,9 +252,21 @@ TASKS = {
     }
 }
 
+# HTTPS (docs/operations.md, "Production"). An https:// BASE_URL turns on secure cookies and a
+# year of HSTS; the proxy header is trusted only when named, because a client could send it too.
+_HTTPS = BASE_URL.startswith("https://")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env_bool("OTOMAT_SECURE_COOKIES", _HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("OTOMAT_HSTS_SECONDS", 31_536_000 if _HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OTOMAT_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("OTOMAT_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("OTOMAT_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # local health checks speak plain HTTP
+_proxy_ssl_header = env_str("OTOMAT_SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    # e.g. "X-Forwarded-Proto": the request is https when the proxy sets it to "https".
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 
 # Runtime ------------------------------------------------------------------------------------
 # Bot API base URL given to every bot; the built-in emulator in the main command.
@@ -275,5 +322,6 @@ LOGGING = {
         # httpx logs request URLs at INFO, and a Bot API URL contains the bot token.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # every failed login at INFO otherwise
     },
 }

@@ -31,3 +31,47 @@ class AccountTimezoneMiddleware(MiddlewareMixin):
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 pass
         timezone.deactivate()
+
+
+class TwoFactorRequiredMiddleware:
+    """Sends a signed-in person who has not passed their second factor to the code page, and
+    owner and staff without an authenticator (when ``REQUIRE_STAFF_2FA`` is on) to enrolment,
+    before any other page, the admin included. The API (token auth) is left alone."""
+
+    EXEMPT_PREFIXES = ("/static/", "/api/", "/i18n/", "/healthz", "/favicon.ico")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        redirect_to = self._redirect_for(request)
+        if redirect_to is not None:
+            return redirect_to
+        return self.get_response(request)
+
+    def _redirect_for(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        if getattr(user, "is_verified", None) is None or user.is_verified():
+            return None
+        from django.conf import settings
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        from otomat.accounts import two_factor
+
+        path = request.path
+        if path.startswith(self.EXEMPT_PREFIXES):
+            return None
+        if two_factor.has_authenticator(user):
+            target = "accounts:login_code"
+        elif settings.REQUIRE_STAFF_2FA and (user.is_staff or user.is_superuser):
+            target = "accounts:two_factor_enrol"
+        else:
+            return None
+        if path in two_factor.exempt_paths():
+            return None
+        query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
+        return redirect(reverse(target) + (f"?{query}" if query else ""))

@@ -159,14 +159,6 @@ class ApiToken(models.Model):
         return row, plain
 
 
-class LoginFailure(models.Model):
-    """One failed login, kept for the rate-limit window (see accounts.services)."""
-
-    email = models.CharField(max_length=254, db_index=True)
-    ip = models.GenericIPAddressField(null=True, db_index=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-
 class AuditEvent(models.Model):
     """Who did what to which object. Written by the service function that does the action."""
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Model
-from django.utils import timezone
 
-from otomat.accounts.models import Account, AuditEvent, LoginFailure, Membership, User
+from otomat.accounts.models import Account, AuditEvent, Membership, User
 
 
 class AccountError(Exception):
@@ -143,35 +141,3 @@ def create_owner(*, email: str, password: str) -> User:
         user.save()
         record_audit("owner.updated", actor_label="system:cli", target=user)
     return user
-
-
-# Login rate limiting ------------------------------------------------------------------------
-
-
-def login_blocked_for(email: str, ip: str | None) -> int:
-    """Seconds until another login attempt is allowed for this email or address, 0 if allowed."""
-    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW)
-    since = timezone.now() - window
-    recent = LoginFailure.objects.filter(at__gte=since)
-    limit = settings.LOGIN_MAX_FAILURES
-    by_email = recent.filter(email=email.strip().lower()).order_by("-at")
-    # An address gets a larger budget (several people behind one NAT) but is limited too.
-    by_ip = recent.filter(ip=ip).order_by("-at") if ip else LoginFailure.objects.none()
-    for failures, allowed in ((by_email, limit), (by_ip, limit * 4)):
-        timestamps = list(failures.values_list("at", flat=True)[:allowed])
-        if len(timestamps) >= allowed:
-            oldest_counted = timestamps[-1]
-            return max(1, int((oldest_counted + window - timezone.now()).total_seconds()))
-    return 0
-
-
-def register_login_failure(email: str, ip: str | None) -> None:
-    LoginFailure.objects.create(email=email.strip().lower()[:254], ip=ip)
-    # Keep the table small: failures older than the window are useless.
-    LoginFailure.objects.filter(
-        at__lt=timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW * 2)
-    ).delete()
-
-
-def clear_login_failures(email: str) -> None:
-    LoginFailure.objects.filter(email=email.strip().lower()).delete()

@@ -1,12 +1,21 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from otomat.accounts import views
+from otomat.accounts import views, views_two_factor
 
 app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
+    path("login/code/", views_two_factor.login_code, name="login_code"),
+    path("two-factor/", views_two_factor.security, name="two_factor"),
+    path("two-factor/set-up/", views_two_factor.enrol, name="two_factor_enrol"),
+    path(
+        "two-factor/recovery-codes/",
+        views_two_factor.regenerate_codes,
+        name="two_factor_regenerate",
+    ),
+    path("two-factor/turn-off/", views_two_factor.disable, name="two_factor_disable"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
     path(

@@ -1,4 +1,4 @@
-"""Sign-up, login with rate limiting, members, preferences and API tokens. Thin: parse, call a
+"""Sign-up, login (throttled by django-axes, then the second factor), members, preferences and API tokens. Thin: parse, call a
 service, render."""
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from otomat.accounts import services
+from otomat.accounts import services, two_factor
 from otomat.accounts.forms import (
     ApiTokenForm,
     EmailAuthenticationForm,
@@ -22,42 +24,27 @@ from otomat.accounts.forms import (
     SignUpForm,
 )
 from otomat.accounts.models import ApiToken, AuditEvent, Membership, User
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+from otomat.accounts.throttle import client_ip
+from otomat.accounts.views_two_factor import start_pending_login
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, refusing further attempts after too many failures (per email and IP)."""
+    """Django's login. Failed attempts are counted and locked out by django-axes (its backend and
+    middleware); a person with an authenticator is sent on to the code step before they are
+    logged in."""
 
     form_class = EmailAuthenticationForm
     template_name = "accounts/login.html"
 
-    def post(self, request, *args, **kwargs):
-        email = request.POST.get("username", "")[:254]
-        wait = services.login_blocked_for(email, client_ip(request))
-        if wait:
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(
-                None,
-                _("Too many failed attempts. Try again in %(minutes)d minute(s).")
-                % {"minutes": max(1, (wait + 59) // 60)},
-            )
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        email = self.request.POST.get("username", "")[:254]
-        if email:
-            services.register_login_failure(email, client_ip(self.request))
-        return super().form_invalid(form)
-
     def form_valid(self, form):
-        services.clear_login_failures(form.get_user().email)
-        services.record_audit("auth.login", actor=form.get_user(), ip=client_ip(self.request))
-        return super().form_valid(form)
+        user = form.get_user()
+        if two_factor.has_authenticator(user):
+            start_pending_login(self.request, user)
+            url = reverse("accounts:login_code")
+            return redirect(f"{url}?{urlencode({'next': self.get_success_url()})}")
+        response = super().form_valid(form)
+        services.record_audit("auth.login", actor=user, ip=client_ip(self.request))
+        return response
 
 
 def signup(request: HttpRequest) -> HttpResponse:

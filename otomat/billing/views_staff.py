@@ -43,6 +43,7 @@ from otomat.billing.models import (
 )
 from otomat.billing.money import Money
 from otomat.lib import charts
+from otomat.lib.redirects import safe_next_url
 from otomat.web.config_pages import ConfigPages
 
 
@@ -332,7 +333,7 @@ def run_subscription(request: HttpRequest, subscription_id: int) -> HttpResponse
         messages.error(request, _("The run failed; see the subscription's last error."))
     else:
         messages.success(request, _("Billing looked at it now."))
-    return redirect(request.POST.get("next") or "billing:dashboard")
+    return redirect(safe_next_url(request, request.POST.get("next"), "billing:dashboard"))
 
 
 # -- configuration ------------------------------------------------------------------------------
