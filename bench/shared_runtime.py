@@ -234,7 +234,10 @@ async def capacity(
         for count in (1, bots_n):
             run = root / f"capacity-{count}"
             backend = SharedBackend(
-                run_dir=run / "run", ingress=WebhookIngress(), concurrency=CONCURRENCY
+                run_dir=run / "run",
+                ingress=WebhookIngress(),
+                concurrency=CONCURRENCY,
+                store="sqlite",  # no Django here; bench/shared_store.py measures the database store
             )
             backends.append(backend)
             await backend.open()
@@ -399,7 +402,7 @@ async def density(emu: Emulator, root: Path, sizes: list[int], spread: int, per_
     plan = [(n, n) for n in sizes] + ([(spread, per_host)] if spread else [])
     for total, per in plan:
         run = root / f"density-{total}"
-        backend = SharedBackend(run_dir=run / "run", instances_per_host=per)
+        backend = SharedBackend(run_dir=run / "run", instances_per_host=per, store="sqlite")
         await backend.open()
         try:
             bots = await emu.create_bots(f"d{total}x", total)
@@ -560,7 +563,10 @@ async def throughput(emu: Emulator, root: Path, updates: int, bots_n: int, timeo
         for count in (1, bots_n):
             run = root / f"throughput-{count}"
             backend = SharedBackend(
-                run_dir=run / "run", ingress=WebhookIngress(), concurrency=CONCURRENCY
+                run_dir=run / "run",
+                ingress=WebhookIngress(),
+                concurrency=CONCURRENCY,
+                store="sqlite",  # no Django here; bench/shared_store.py measures the database store
             )
             backends.append(backend)
             await backend.open()
@@ -601,7 +607,9 @@ async def latency(emu: Emulator, root: Path, installs: int, webhook: bool) -> li
     from otomat.runtime.ingress import WebhookIngress
 
     run = root / f"latency-{'webhook' if webhook else 'polling'}"
-    backend = SharedBackend(run_dir=run / "run", ingress=WebhookIngress() if webhook else None)
+    backend = SharedBackend(
+        run_dir=run / "run", ingress=WebhookIngress() if webhook else None, store="sqlite"
+    )
     await backend.open()
     times: list[float] = []
     try:

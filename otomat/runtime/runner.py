@@ -67,7 +67,6 @@ def make_backend(name: str, on_change) -> Backend:
 
 def make_shared_backend(on_change) -> Backend | None:
     try:
-        from otomat.lib.dburl import current_database_url
         from otomat.runtime.backends.shared import SharedBackend
 
         ingress = None
@@ -84,7 +83,7 @@ def make_shared_backend(on_change) -> Backend | None:
             instances_per_host=settings.SHARED_INSTANCES_PER_HOST,
             ingress=ingress,
             store=settings.SHARED_STORE,
-            database_url=current_database_url() if settings.SHARED_STORE == "database" else "",
+            sandbox=settings.RUNTIME_SANDBOX,
         )
     except Exception:  # the runner must keep running process products whatever happens here
         log.exception("the shared runtime is not available")

@@ -9,8 +9,14 @@ Protocol (full description in docs/runtime.md, "The shared backend")::
   only here, never in argv, environment or logs::
 
       {"cmd": "add", "instance_id": "...", "generation": 1, "config": {...}, "api_url": "...",
-       "data_dir": "...", "log_path": "...", "webhook": null | {"url": "...", "secret": "..."}}
+       "data_dir": "...", "log_path": "..." | null, "store": "<token>" | null,
+       "webhook": null | {"url": "...", "secret": "..."}}
       {"cmd": "remove", "instance_id": "..."}
+
+  ``log_path`` null (what the backend sends): the instance's log lines go to the runner as
+  ``log`` events, since a sandboxed host cannot see the platform's log directory. ``store``: the
+  instance's capability token for the store the runner serves (``--store remote``, see
+  ``otomat.runtime.hoststore``); the host holds no database credentials.
 
   stdin closed means the backend is gone: every instance is stopped and the host exits 0.
 * **control fd** (``OTOMAT_CONTROL_FD``): events, JSON lines, each naming its instance:
@@ -18,10 +24,13 @@ Protocol (full description in docs/runtime.md, "The shared backend")::
   {instance_id, generation, updates, errors, last_update}; ``error`` {instance_id, message};
   ``fatal`` {instance_id, reason, message} (the instance is dropped: invalid token, broken
   router factory); ``removed`` {instance_id}; ``rejected`` {instance_id, message} (bad command);
-  ``host_heartbeat`` {instances} with every round of heartbeats.
+  ``host_heartbeat`` {instances} with every round of heartbeats; ``log`` {instance_id, lines}
+  (already scrubbed of the instance's secrets; the runner stamps and writes them).
   A host-wide ``fatal`` without instance_id precedes exit code 3 (entry not importable).
 * **updates fd** (``OTOMAT_UPDATES_FD``, optional): webhook updates forwarded by the ingress,
   framed as ``!HI`` (id length, body length) + instance id + the update's JSON body.
+* **store fd** (``OTOMAT_STORE_FD``, with ``--store remote``): the socket to the runner's store
+  service (``otomat.runtime.hoststore``).
 
 Isolation inside the process: every update is handled in its own task with a per-instance
 concurrency bound and a timeout, so a slow or failing handler only affects its own bot;
@@ -51,7 +60,8 @@ from otomat.botkit.context import BotContext
 from otomat.botkit.host import InvalidTokenError, get_me, load_entry
 from otomat.botkit.protocol import CONTROL_FD_ENV, EXIT_CONFIG_ERROR
 from otomat.botkit.store import SQLiteStore, Store
-from otomat.runtime.logs import LogWriter, secret_values
+from otomat.runtime.hoststore import STORE_FD_ENV, RemoteStore, StoreChannel
+from otomat.runtime.logs import MAX_LINE_BYTES, LogWriter, secret_values
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
@@ -86,17 +96,38 @@ _current: contextvars.ContextVar[Instance | None] = contextvars.ContextVar(
 
 
 class InstanceLog:
-    """An instance's log file: timestamped, rotated, secrets scrubbed (``runtime.logs``).
+    """An instance's log, secrets scrubbed (``runtime.logs``): ``log`` events to the runner
+    (``path`` None, what the backend asks for), or a file of the host's own (a host run by hand).
 
     The file is closed after every write: a host may carry a thousand mostly silent instances,
     and an open buffered file per instance would cost a descriptor and 8 KiB each. Reopening
     also picks up the current size if the runner appended or rotated meanwhile.
     """
 
-    def __init__(self, path: Path, config: dict[str, Any]) -> None:
-        self.writer = LogWriter(path, secrets=secret_values(config))
+    LINES_PER_EVENT = 64  # keeps one event far below the runner's 1 MiB line limit
+
+    def __init__(
+        self,
+        path: Path | None,
+        config: dict[str, Any],
+        *,
+        control: Control | None = None,
+        instance_id: str = "",
+    ) -> None:
+        # A path is only needed for rotation; scrub() works without a file.
+        self.writer = LogWriter(path or Path("/dev/null"), secrets=secret_values(config))
+        self.to_file = path is not None
+        self.control = control
+        self.instance_id = instance_id
 
     def write(self, lines: list[str]) -> None:
+        if not self.to_file:
+            if self.control is not None:
+                cut = [self.writer.scrub(line)[:MAX_LINE_BYTES] for line in lines]
+                for i in range(0, len(cut), self.LINES_PER_EVENT):
+                    chunk = cut[i : i + self.LINES_PER_EVENT]
+                    self.control.send("log", instance_id=self.instance_id, lines=chunk)
+            return
         try:
             self.writer.write(lines)
         except OSError as exc:
@@ -153,7 +184,10 @@ class Control:
         if self.transport is None or self.transport.is_closing() or not events:
             return
         if self.transport.get_write_buffer_size() > self.MAX_BUFFER:
-            events = [e for e in events if e.get("event") != "heartbeat"]
+            # The runner stopped reading: counters and log lines are what may be lost.
+            events = [e for e in events if e.get("event") not in ("heartbeat", "log")]
+            if not events:
+                return
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
         self.transport.write(data.encode())
 
@@ -167,7 +201,8 @@ class AddCommand:
     config: dict[str, Any] = field(repr=False)
     api_url: str
     data_dir: Path
-    log_path: Path
+    log_path: Path | None
+    store_token: str | None = field(default=None, repr=False)
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
 
@@ -179,10 +214,12 @@ class AddCommand:
             ("config", dict),
             ("api_url", str),
             ("data_dir", str),
-            ("log_path", str),
         ):
             if not isinstance(data.get(key), kind):
                 raise ValueError(f"add: {key} must be a {kind.__name__}")
+        for key in ("log_path", "store"):
+            if data.get(key) is not None and not (isinstance(data[key], str) and data[key]):
+                raise ValueError(f"add: {key} must be a non-empty string or null")
         if not data["instance_id"] or not data["api_url"].startswith(("http://", "https://")):
             raise ValueError("add: instance_id must be non-empty and api_url an http(s) URL")
         if not isinstance(data["config"].get("bot_token"), str):
@@ -207,7 +244,8 @@ class AddCommand:
             config=data["config"],
             api_url=data["api_url"],
             data_dir=Path(data["data_dir"]),
-            log_path=Path(data["log_path"]),
+            log_path=Path(data["log_path"]) if data.get("log_path") else None,
+            store_token=data.get("store"),
             webhook_url=url,
             webhook_secret=secret,
         )
@@ -239,8 +277,9 @@ class Instance:
 
 
 # Where instances keep their data: "sqlite" (a file in each instance's data directory) or
-# "database" (namespaced rows in the platform database, otomat.botdata; needs Django set up).
-STORES = ("sqlite", "database")
+# "remote" (the store the runner serves over the store fd: the platform's "database" store,
+# reached without any database credentials; see otomat.runtime.hoststore).
+STORES = ("sqlite", "remote")
 
 
 class SharedHost:
@@ -257,10 +296,12 @@ class SharedHost:
         max_pending: int = DEFAULT_MAX_PENDING,
         poll_timeout: int = POLL_TIMEOUT,
         store: str = "sqlite",
+        store_channel: StoreChannel | None = None,
     ) -> None:
-        if store not in STORES:
-            raise ValueError(f"store must be one of {', '.join(STORES)}")
+        if store not in STORES or (store == "remote" and store_channel is None):
+            raise ValueError(f"store must be one of {', '.join(STORES)} (remote with a channel)")
         self.store_kind = store
+        self.store_channel = store_channel
         self.factory = factory
         self.control = control
         self.heartbeat_seconds = heartbeat_seconds
@@ -324,23 +365,27 @@ class SharedHost:
         self.control.send("rejected", instance_id=instance_id, message=message)
 
     def _store(self, cmd: AddCommand) -> Store:
-        """The instance's data store: its own SQLite file, or its namespace in the platform
-        database (``--store database``)."""
-        if self.store_kind == "database":
-            from otomat.botdata.store import DatabaseStore
-
-            return DatabaseStore(cmd.instance_id)
+        """The instance's data store: its own SQLite file, or the store the runner serves for
+        the token it granted this instance (``--store remote``)."""
+        if self.store_kind == "remote":
+            assert self.store_channel is not None and cmd.store_token is not None
+            return RemoteStore(self.store_channel, cmd.store_token)
         return SQLiteStore(cmd.data_dir / "store.sqlite3")
 
     async def add(self, cmd: AddCommand) -> None:
         """Start an instance (replacing one with the same id); returns at once, the instance
         reports ``ready`` or ``fatal`` later."""
+        if self.store_kind == "remote" and not cmd.store_token:
+            self.reject(cmd.instance_id, "add: store token missing")
+            return
         if cmd.instance_id in self.instances:
             await self.remove(cmd.instance_id, report=False)
         pending = self._removing.get(cmd.instance_id)
         if pending is not None:
             await pending
-        ilog = InstanceLog(cmd.log_path, cmd.config)
+        ilog = InstanceLog(
+            cmd.log_path, cmd.config, control=self.control, instance_id=cmd.instance_id
+        )
         cmd.data_dir.mkdir(parents=True, exist_ok=True)
         ctx = BotContext(
             instance_id=cmd.instance_id,
@@ -735,11 +780,10 @@ def main(argv: list[str] | None = None) -> int:
         return fd
 
     control_fd, updates_fd = fd_from_env(CONTROL_FD_ENV), fd_from_env(UPDATES_FD_ENV)
+    store_fd = fd_from_env(STORE_FD_ENV)
+    if args.store == "remote" and store_fd is None:
+        parser.error(f"--store remote needs the store socket in {STORE_FD_ENV}")
     try:
-        if args.store == "database":
-            import django
-
-            django.setup()  # the backend passed the database settings (and only those)
         factory = load_entry(args.source, args.entry)
         warm_up()
     except Exception:
@@ -760,12 +804,9 @@ def main(argv: list[str] | None = None) -> int:
             concurrency=args.concurrency,
             max_pending=args.max_pending,
             store=args.store,
+            store_channel=StoreChannel.from_fd(store_fd) if store_fd is not None else None,
         )
         code = await serve(host, updates_fd)
-        if args.store == "database":
-            from otomat.botdata.store import close_worker_connection
-
-            close_worker_connection()
         await asyncio.sleep(0)  # let the transport flush the last events
         return code
 

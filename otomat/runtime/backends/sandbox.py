@@ -154,6 +154,27 @@ def clean_env(
     return env
 
 
+def bwrap_argv(bwrap: str, *, source_dir: Path, data_dir: Path, env: dict[str, str]) -> list[str]:
+    """The bubblewrap command line (without the program) for the layout in the module
+    docstring: ``source_dir`` read-only at ``/opt/product``, ``data_dir`` read-write at
+    ``/data``, and exactly ``env`` as the environment. Shared hosts use it too."""
+    argv = [bwrap, *_system_binds()]
+    # The private /tmp first: binds below may live under /tmp (a checkout in /tmp/x keeps
+    # its virtualenv there) and must be mounted on top of it, not hidden by it.
+    argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]  # noqa: S108 - private
+    for root in python_roots():
+        argv += ["--ro-bind", root, root]
+    argv += ["--ro-bind", otomat_package_dir(), f"{OTOMAT_MOUNT}/otomat"]
+    argv += ["--ro-bind", str(source_dir), PRODUCT_MOUNT]
+    argv += ["--bind", str(data_dir), DATA_MOUNT]
+    argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    argv += ["--hostname", "otomat", "--cap-drop", "ALL"]
+    argv += ["--die-with-parent", "--new-session", "--chdir", DATA_MOUNT, "--clearenv"]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    return argv
+
+
 def program_argv(
     *,
     entry: str | None,
@@ -211,24 +232,13 @@ def build_launch(
     if mode == "bwrap":
         if not bwrap:
             raise RuntimeError("bwrap sandbox requested but bwrap is not installed")
-        pythonpath = f"{OTOMAT_MOUNT}:{PRODUCT_MOUNT}"
-        argv = [bwrap, *_system_binds()]
-        # The private /tmp first: binds below may live under /tmp (a checkout in /tmp/x keeps
-        # its virtualenv there) and must be mounted on top of it, not hidden by it.
-        argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]  # noqa: S108 - private
-        for root in python_roots():
-            argv += ["--ro-bind", root, root]
-        argv += ["--ro-bind", otomat_package_dir(), f"{OTOMAT_MOUNT}/otomat"]
-        argv += ["--ro-bind", str(source_dir), PRODUCT_MOUNT]
-        argv += ["--bind", str(data_dir), DATA_MOUNT]
-        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-        argv += ["--hostname", "otomat", "--cap-drop", "ALL"]
-        argv += ["--die-with-parent", "--new-session", "--chdir", DATA_MOUNT, "--clearenv"]
         env = clean_env(
-            home=DATA_MOUNT, pythonpath=pythonpath, control_fd=control_fd, instance_id=instance_id
+            home=DATA_MOUNT,
+            pythonpath=f"{OTOMAT_MOUNT}:{PRODUCT_MOUNT}",
+            control_fd=control_fd,
+            instance_id=instance_id,
         )
-        for key, value in env.items():
-            argv += ["--setenv", key, value]
+        argv = bwrap_argv(bwrap, source_dir=source_dir, data_dir=data_dir, env=env)
         program = program_argv(
             entry=entry,
             command=command,

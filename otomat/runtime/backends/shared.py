@@ -19,6 +19,14 @@ Guarantees (tested in ``otomat/runtime/tests/test_shared_*.py``):
   them in bounded time. ``run_dir`` must be this backend's own directory (not the process
   backend's: each kills every leftover in its registry).
 * **Secrets** reach the host only on stdin; argv and environment carry none, logs are scrubbed.
+* **No platform credentials in a host** (docs/decisions/0003-shared-host-isolation.md): with
+  the default ``store="database"`` the runner serves each instance's rows over a socketpair to
+  its host, for a capability token granted per instance (``otomat.runtime.hoststore``); the
+  host has no database URL, key or Django settings. Hosts run in bubblewrap like process
+  instances (``sandbox="auto"``: when bwrap works), seeing only the system, the Python
+  installation, the ``otomat`` package, their product version and a private ``/data`` into which
+  the data directory of each instance they carry is moved (and moved back when it leaves).
+  Instance log lines come back as ``log`` events and the runner writes them.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import logging
 import os
-import secrets
+import re
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -46,6 +57,7 @@ from otomat.runtime import shared_host
 from otomat.runtime.backends import procutil
 from otomat.runtime.backends import sandbox as sandboxing
 from otomat.runtime.backends.base import ActualState, InstanceSpec, OnChange, Phase
+from otomat.runtime.hoststore import STORE_FD_ENV, StoreService
 from otomat.runtime.ingress import Route, WebhookIngress
 from otomat.runtime.logs import LogWriter, secret_values, tail
 
@@ -55,6 +67,9 @@ FAILED_LOG_LINES = 20
 PERMANENT_REASONS = frozenset({"invalid_token", "config", "entry"})
 MAX_FORWARD_BUFFER = 8 << 20  # bytes queued to one host before the ingress answers 503
 OTOMAT_ROOT = Path(__file__).resolve().parents[3]  # the directory holding the package
+STORES = ("database", "sqlite")  # the runner serves "database"; "sqlite": a file per instance
+SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # instance ids name directories in a host's /data
+MAX_LOG_LINES_PER_EVENT = 256
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,10 @@ class _Host:
     exits: deque[float] = field(default_factory=deque)
     log: LogWriter | None = None
     secrets: set[str] = field(default_factory=set)
+    sandboxed: bool = False
+    service: StoreService | None = None  # this spawn's store service (store="database")
+    lent: dict[str, Path] = field(default_factory=dict)  # instance id → its data dir's home
+    writers: set[str] = field(default_factory=set)  # instances whose log lines it may send
 
     @property
     def pid(self) -> int | None:
@@ -109,6 +128,7 @@ class _Inst:
     removed: asyncio.Event = field(default_factory=asyncio.Event)
     crashes: deque[float] = field(default_factory=deque)
     last_report: float = 0.0
+    log: LogWriter | None = None  # for the spec's log_path and secrets; reset with the spec
 
 
 def _now() -> datetime:
@@ -146,17 +166,21 @@ class SharedBackend:
         concurrency: int = 4,
         report_every: float = 30.0,
         host_memory_mb: int = 4096,
-        store: str = "sqlite",
-        database_url: str = "",
+        store: str = "database",
+        sandbox: str = "auto",
     ) -> None:
         if instances_per_host < 1:
             raise ValueError("instances_per_host must be at least 1")
         if not 0.1 <= heartbeat_seconds <= 3600 or update_timeout <= 0 or concurrency < 1:
             raise ValueError("heartbeat_seconds, update_timeout or concurrency out of range")
-        if store not in shared_host.STORES or (store == "database" and not database_url):
-            raise ValueError("store must be sqlite, or database with a database_url")
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
+        if sandbox not in sandboxing.SANDBOX_MODES:
+            raise ValueError(f"sandbox must be auto, bwrap or none, not {sandbox!r}")
         self.store = store
-        self.database_url = database_url
+        self.sandbox_setting = sandbox
+        self.sandbox_mode: str | None = None  # resolved by open(): "bwrap" or "none"
+        self._bwrap: str | None = None
         self.run_dir = Path(run_dir)
         self.instances_per_host = instances_per_host
         self.ingress = ingress
@@ -202,9 +226,16 @@ class SharedBackend:
         killed = await asyncio.to_thread(self._registry.kill_leftovers)
         if killed:
             log.warning("killed %d leftover shared host(s) of a previous runner", len(killed))
+        await asyncio.to_thread(self._recover_lent)
+        self.sandbox_mode, self._bwrap, reason = await asyncio.to_thread(
+            sandboxing.resolve_mode, self.sandbox_setting, scratch=self.run_dir / "selftest"
+        )
+        if reason is not None:
+            log.warning("running shared hosts WITHOUT a filesystem sandbox: %s", reason)
         if self.ingress is not None:
             await self.ingress.start()
         self._opened = True
+        log.info("shared backend open (sandbox %s, store %s)", self.sandbox_mode, self.store)
 
     async def close(self) -> None:
         """Stop every host (SIGTERM, SIGKILL after ``stop_timeout``) and the ingress; bounded
@@ -214,6 +245,9 @@ class SharedBackend:
         self._closed = True
         hosts = [h for pool in self._hosts.values() for h in pool]
         await asyncio.gather(*(self._stop_host(h) for h in hosts), return_exceptions=True)
+        # Their store threads hold database connections: closed here, not left to the GC.
+        services = [h.service for h in hosts if h.service is not None]
+        await asyncio.gather(*(s.close() for s in services), return_exceptions=True)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -225,6 +259,8 @@ class SharedBackend:
             await self.ingress.stop()
         if self._registry is not None:
             await asyncio.to_thread(self._registry.kill_leftovers)
+        for host in hosts:
+            self._give_back_all(host)
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -247,6 +283,8 @@ class SharedBackend:
             raise ValueError(f"instance {spec.instance_id}: spec needs data_dir and log_path")
         if not isinstance(spec.config.get("bot_token"), str):
             raise ValueError(f"instance {spec.instance_id}: config has no bot_token string")
+        if not SAFE_ID.fullmatch(spec.instance_id):
+            raise ValueError(f"instance id {spec.instance_id!r}: letters, digits, _ . - only")
         async with self._locks.setdefault(spec.instance_id, asyncio.Lock()):
             inst = self._instances.get(spec.instance_id)
             if inst is not None and inst.host is not None:
@@ -258,6 +296,7 @@ class SharedBackend:
                 inst = _Inst(spec=spec, state=state)
                 self._instances[spec.instance_id] = inst
             inst.spec = spec
+            inst.log = None
             inst.crashes.clear()
             inst.state.restarts = 0
             if self.ingress is not None and inst.route is None:
@@ -347,61 +386,84 @@ class SharedBackend:
         pool.append(host)
         return host
 
-    def _database_env(self) -> dict[str, str]:
-        """Just enough settings for a host to reach the platform database for instance data:
-        the database URL and throwaway keys (a host never needs the platform's real keys)."""
-        from cryptography.fernet import Fernet
+    def _host_dir(self, host: _Host) -> Path:
+        """The host's private directory; its ``data`` subdirectory is the sandbox's ``/data``."""
+        return self.run_dir / "hosts" / host.name
 
-        return {
-            "DJANGO_SETTINGS_MODULE": "otomat.settings",
-            "OTOMAT_DATABASE_URL": self.database_url,
-            "OTOMAT_DATA_DIR": str(self.run_dir / "host-settings"),
-            "OTOMAT_SECRET_KEY": secrets.token_urlsafe(32),
-            "OTOMAT_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        }
+    def _launch(
+        self, host: _Host, fds: dict[str, int]
+    ) -> tuple[list[str], dict[str, str], str, bool]:
+        """``(argv, env, cwd, sandboxed)`` of a host: in bwrap when it works, else plain. The
+        environment is the whole of it: no ``OTOMAT_*`` setting, no database URL, no key."""
+        source = Path(host.key.source_dir).absolute()
+        sandboxed = self.sandbox_mode == "bwrap" and self._bwrap is not None
+        program = [
+            "-u", "-m", "otomat.runtime.shared_host",
+            "--source", sandboxing.PRODUCT_MOUNT if sandboxed else str(source),
+            "--entry", host.key.entry,
+            "--heartbeat-seconds", str(self.heartbeat_seconds),
+            "--update-timeout", str(self.update_timeout), "--concurrency", str(self.concurrency),
+            "--store", "remote" if self.store == "database" else "sqlite",
+        ]  # fmt: skip
+        if sandboxed:
+            assert self._bwrap is not None
+            data = self._host_dir(host) / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            env = sandboxing.clean_env(
+                home=sandboxing.DATA_MOUNT,
+                pythonpath=f"{sandboxing.OTOMAT_MOUNT}:{sandboxing.PRODUCT_MOUNT}",
+                control_fd=fds[protocol.CONTROL_FD_ENV],
+                instance_id=None,
+            )
+            env.update({k: str(v) for k, v in fds.items() if k != protocol.CONTROL_FD_ENV})
+            argv = sandboxing.bwrap_argv(self._bwrap, source_dir=source, data_dir=data, env=env)
+            return [*argv, "--", self.python, *program], {"PATH": env["PATH"]}, "/", True
+        env = sandboxing.clean_env(
+            home=str(self.run_dir),
+            pythonpath=f"{OTOMAT_ROOT}:{source}",
+            control_fd=fds[protocol.CONTROL_FD_ENV],
+            instance_id=None,
+        )
+        env.update({k: str(v) for k, v in fds.items() if k != protocol.CONTROL_FD_ENV})
+        return [self.python, *program], env, str(self.run_dir), False
 
     async def _spawn(self, host: _Host) -> None:
         assert self._registry is not None
         control_r, control_w = os.pipe()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        argv = [
-            self.python, "-u", "-m", "otomat.runtime.shared_host",
-            "--source", str(Path(host.key.source_dir).absolute()), "--entry", host.key.entry,
-            "--heartbeat-seconds", str(self.heartbeat_seconds),
-            "--update-timeout", str(self.update_timeout), "--concurrency", str(self.concurrency),
-            "--store", self.store,
-        ]  # fmt: skip
-        # A clean environment: none of the platform's OTOMAT_* settings or secrets.
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "HOME": str(self.run_dir),
-            "PYTHONPATH": f"{OTOMAT_ROOT}:{Path(host.key.source_dir).absolute()}",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            protocol.CONTROL_FD_ENV: str(control_w),
-            shared_host.UPDATES_FD_ENV: str(theirs.fileno()),
-        }
+        store_ours = store_theirs = None
+        fds = {protocol.CONTROL_FD_ENV: control_w, shared_host.UPDATES_FD_ENV: theirs.fileno()}
         if self.store == "database":
-            env.update(self._database_env())
+            store_ours, store_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            fds[STORE_FD_ENV] = store_theirs.fileno()
         try:
+            argv, env, cwd, sandboxed = self._launch(host, fds)
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
-                cwd=str(self.run_dir),
-                pass_fds=(control_w, theirs.fileno()),
+                cwd=cwd,
+                pass_fds=tuple(fds.values()),
                 preexec_fn=sandboxing.make_preexec(self.limits, pdeathsig=True),
                 start_new_session=True,
             )
         except BaseException:
             os.close(control_r)
             ours.close()
+            if store_ours is not None:
+                store_ours.close()
             raise
         finally:
             os.close(control_w)
             theirs.close()
+            if store_theirs is not None:
+                store_theirs.close()
+        host.sandboxed = sandboxed
+        if store_ours is not None:
+            service = host.service = StoreService(host.name)
+            self._background(self._serve_store(service, store_ours))
         host.proc = proc
         host.imported = False
         host.stdin = proc.stdin  # type: ignore[assignment]
@@ -492,12 +554,31 @@ class SharedBackend:
                     with contextlib.suppress(ProcessLookupError):
                         host.proc.kill()
 
+    @staticmethod
+    def _terminate(host: _Host) -> None:
+        """SIGTERM to the host program itself: bwrap does not forward signals, so through the
+        sandbox the program (not the wrapper) is signalled, as ``child.Child`` does."""
+        proc = host.proc
+        if proc is None or proc.returncode is not None:
+            return
+        targets = []
+        if host.sandboxed:
+            targets = [p for p in procutil.descendants(proc.pid) if not procutil.is_bwrap(p)]
+        for pid in targets or [proc.pid]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
+    async def _serve_store(self, service: StoreService, sock: socket.socket) -> None:
+        try:
+            await service.serve(sock)
+        finally:
+            await service.close()
+
     async def _stop_host(self, host: _Host) -> None:
         host.stopping = True
         proc = host.proc
         if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+            self._terminate(host)
             try:
                 await asyncio.wait_for(proc.wait(), self.stop_timeout)
             except TimeoutError:
@@ -511,6 +592,7 @@ class SharedBackend:
         host.alive = False
         if self._registry is not None:
             self._registry.remove(host.name)
+        self._give_back_all(host)
 
     async def _send(self, host: _Host, payload: dict[str, Any]) -> bool:
         if host.stdin is None or not host.alive:
@@ -524,6 +606,13 @@ class SharedBackend:
 
     async def _send_add(self, host: _Host, inst: _Inst) -> None:
         spec = inst.spec
+        try:
+            data_dir = self._lend(host, spec)
+        except OSError as exc:
+            self._fail(inst, f"cannot hand the data directory to the sandboxed host: {exc}", None)
+            return
+        token = host.service.grant(spec.instance_id) if host.service is not None else None
+        host.writers.add(spec.instance_id)
         hook = None
         if inst.route is not None and self.ingress is not None:
             hook = {"url": self.ingress.url_for(inst.route), "secret": inst.route.secret}
@@ -539,8 +628,7 @@ class SharedBackend:
             {
                 "cmd": "add", "instance_id": spec.instance_id, "generation": spec.generation,
                 "config": spec.config, "api_url": spec.bot_api_url,
-                "data_dir": str(spec.data_dir.absolute()), "log_path": str(spec.log_path.absolute()),
-                "webhook": hook,
+                "data_dir": data_dir, "log_path": None, "store": token, "webhook": hook,
             },
         )  # fmt: skip
 
@@ -556,10 +644,121 @@ class SharedBackend:
         ):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(inst.removed.wait(), self.stop_timeout)
+        self._release(host, inst.spec.instance_id)
         pool = self._hosts.get(host.key, [])
         if not host.members and len([h for h in pool if not h.stopping]) > 1:
             pool.remove(host)  # keep one warm host per version, retire the other empty ones
             self._background(self._stop_host(host))
+
+    # -- data directories of sandboxed hosts ----------------------------------------------------
+    #
+    # A sandbox's mounts are fixed when it starts, but instances join a host live. So a sandboxed
+    # host gets one private directory as /data, and an instance joining it has its data
+    # directory *moved* there (a rename: same inode, no copy) with a symbolic link left at its
+    # usual path for the platform (exports, the instance page); leaving the host moves it back.
+    # ``hosts/<name>/lent.json`` (outside /data, where the host cannot forge it) records where
+    # each directory belongs, before it moves, so ``open()`` can move everything back after a
+    # crash of the runner. Both paths must be on one filesystem (they are under DATA_DIR).
+
+    def _write_lent(self, host: _Host) -> None:
+        manifest = self._host_dir(host) / "lent.json"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps({iid: str(home) for iid, home in host.lent.items()}))
+        os.replace(tmp, manifest)
+
+    def _lend(self, host: _Host, spec: InstanceSpec) -> str:
+        """Give ``spec``'s data directory to ``host``; return its path as the host sees it.
+        Raises OSError (nothing moved) when it cannot."""
+        if not host.sandboxed:
+            return str(spec.data_dir.absolute())
+        iid = spec.instance_id
+        inside = f"{sandboxing.DATA_MOUNT}/{iid}"
+        if iid in host.lent:
+            return inside  # the host restarted: the directory is still where it was put
+        home = spec.data_dir.absolute()
+        target = self._host_dir(host) / "data" / iid
+        if home.is_symlink():
+            raise OSError(f"{home} is a symbolic link")
+        home.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):  # something the host itself left under that name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink()
+        host.lent[iid] = home
+        self._write_lent(host)
+        try:
+            os.rename(home, target)
+        except OSError as exc:
+            del host.lent[iid]
+            self._write_lent(host)
+            if exc.errno == errno.EXDEV:
+                raise OSError(f"{home} is on another filesystem than {self.run_dir}") from None
+            raise
+        os.symlink(target, home)
+        return inside
+
+    @staticmethod
+    def _return_dir(target: Path, home: Path) -> None:
+        """Move a lent directory back to ``home``. The host may have replaced it with a link or
+        a file: only a real directory goes back, and ``home`` is checked after the move."""
+        if home.is_symlink():
+            home.unlink()
+        if os.path.lexists(home):
+            log.error("%s exists; leaving the lent copy at %s", home, target)
+            return
+        if os.path.lexists(target):
+            if target.is_dir() and not target.is_symlink():
+                os.rename(target, home)
+            else:
+                target.unlink()
+        if home.is_symlink() or (os.path.lexists(home) and not home.is_dir()):
+            home.unlink()  # swapped by the host between the check and the rename
+        home.mkdir(parents=True, exist_ok=True)
+
+    def _give_back(self, host: _Host, instance_id: str) -> None:
+        home = host.lent.get(instance_id)
+        if home is None:
+            return
+        try:
+            self._return_dir(self._host_dir(host) / "data" / instance_id, home)
+        except OSError:
+            log.exception("cannot move the data directory of %s back", instance_id)
+            return
+        del host.lent[instance_id]
+        self._write_lent(host)
+
+    def _give_back_all(self, host: _Host) -> None:
+        for iid in list(host.lent):
+            self._give_back(host, iid)
+        if not host.lent:
+            shutil.rmtree(self._host_dir(host), ignore_errors=True)
+
+    def _release(self, host: _Host, instance_id: str) -> None:
+        """``instance_id`` left ``host``: its store token, log lines and data directory too."""
+        if host.service is not None:
+            host.service.revoke(instance_id)
+        host.writers.discard(instance_id)
+        self._give_back(host, instance_id)
+
+    def _recover_lent(self) -> None:
+        """After a runner crash (its hosts are already killed): move every lent directory back."""
+        for manifest in sorted((self.run_dir / "hosts").glob("*/lent.json")):
+            try:
+                lent = {iid: Path(home) for iid, home in json.loads(manifest.read_text()).items()}
+            except (OSError, ValueError, AttributeError):
+                log.exception("unreadable %s; leaving its directories in place", manifest)
+                continue
+            left = False
+            for iid, home in lent.items():
+                try:
+                    self._return_dir(manifest.parent / "data" / iid, home)
+                except OSError:
+                    log.exception("cannot move %s back to %s", iid, home)
+                    left = True
+            if not left:
+                shutil.rmtree(manifest.parent, ignore_errors=True)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -598,6 +797,13 @@ class SharedBackend:
             return
         if kind == "host_heartbeat":
             return  # its arrival (last_event) is what the hang watchdog needs
+        if kind == "log":
+            iid, lines = str(event.get("instance_id")), event.get("lines")
+            # Only for its own instances: a host must not write into another instance's log.
+            target = self._instances.get(iid) if iid in host.writers else None
+            if target is not None and isinstance(lines, list):
+                self._write_log(target, [str(x) for x in lines[:MAX_LOG_LINES_PER_EVENT]])
+            return
         inst = self._instances.get(str(event.get("instance_id")))
         if inst is None or inst.host is not host:
             if kind == "removed" and inst is not None:
@@ -622,6 +828,7 @@ class SharedBackend:
         elif kind in ("fatal", "rejected"):
             host.members.discard(inst.spec.instance_id)
             inst.host = None
+            self._release(host, inst.spec.instance_id)
             reason = str(event.get("reason", "rejected"))
             message = str(event.get("message", ""))[:500]
             if kind == "rejected" or reason in PERMANENT_REASONS:
@@ -674,9 +881,18 @@ class SharedBackend:
 
     # -- state --------------------------------------------------------------------------------
 
+    def _write_log(self, inst: _Inst, lines: list[str]) -> None:
+        """Append a host's log lines for ``inst`` (closed after each write, see shared_host)."""
+        if inst.log is None:
+            inst.log = LogWriter(inst.spec.log_path, secrets=secret_values(inst.spec.config))
+        with contextlib.suppress(OSError):
+            inst.log.write(lines)
+        inst.log.close()
+
     def _fail(self, inst: _Inst, reason: str, code: int | None) -> None:
         if inst.host is not None:
             inst.host.members.discard(inst.spec.instance_id)
+            self._release(inst.host, inst.spec.instance_id)
             inst.host = None
         writer = LogWriter(inst.spec.log_path, secrets=secret_values(inst.spec.config))
         with contextlib.suppress(OSError):

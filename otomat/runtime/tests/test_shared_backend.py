@@ -28,7 +28,9 @@ from otomat.runtime.logs import REDACTED, tail
 from otomat.tgemu.ratelimit import RateLimits
 from otomat.tgemu.testing import EmulatorServer
 
-pytestmark = pytest.mark.slow
+# The backend's default store is served from the platform database by a thread of the runner
+# (this test process), whose connection must see committed rows: no wrapping transaction.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PROBE = '''
 """A product that can misbehave on demand (per message), for isolation tests."""
