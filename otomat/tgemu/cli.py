@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Local Telegram Bot API emulator. Bots use http://HOST:PORT/bot<token>/<method> as "
             "their API server; people chat with them at http://HOST:PORT/; tests drive it through "
-            "the JSON control API under /control/. No authentication: keep it on loopback."
+            "the JSON control API under /control/. Staff-only control calls need --control-token, or a "
+            "loopback client in development mode."
         ),
     )
     parser.add_argument(
@@ -43,6 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
             "names the old JSON state file: the store is then PATH with the suffix .sqlite3, and "
             "the JSON file is migrated into it once (and renamed to PATH.migrated). Without it "
             "everything is in memory only."
+        ),
+    )
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get("TGEMU_CONTROL_TOKEN") or None,
+        metavar="TOKEN",
+        help=(
+            "secret that staff-only control calls (listing bots and their tokens, creating and "
+            "deleting bots, reset, settings) must send as 'Authorization: Bearer TOKEN'; default "
+            "$TGEMU_CONTROL_TOKEN. Without it (development mode) those calls are answered only "
+            "for direct connections from this machine"
         ),
     )
     parser.add_argument(
@@ -106,6 +120,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted. Returns the process exit status.
 
@@ -137,7 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.state is not None:
         log.info("state store %s: %d bot(s) loaded", state.path, len(state.bots))
     state.rate_limiter.configure(rate_limits)
-    app = create_app(state)
+    if args.control_token is not None and len(args.control_token) < 16:
+        print("tgemu: --control-token must be at least 16 characters", file=sys.stderr)
+        return 2
+    if args.control_token is None and not _is_loopback(args.host):
+        log.warning(
+            "listening on %s without --control-token: staff-only control calls are answered "
+            "for loopback clients only",
+            args.host,
+        )
+    app = create_app(state, control_token=args.control_token)
     try:
         web.run_app(
             app,

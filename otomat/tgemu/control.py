@@ -4,13 +4,19 @@ Requests and responses are JSON. Successful calls return the object itself (no e
 use the Bot API's envelope ``{"ok": false, "error_code": N, "description": "..."}`` with HTTP
 status ``N``. Endpoints are documented with examples in ``docs/tgemu.md``.
 
-The control API has no authentication: the emulator is a development tool meant to listen on
-loopback only.
+Most of the control API is open: it is what the web chat uses. What reveals or destroys other
+people's bots is for staff: listing bots (with their tokens), a bot's token, creating and deleting
+bots, ``/control/reset``, bot settings, peeking at pending updates, the clock and the rate limits.
+When the emulator has a control token (``--control-token`` or ``TGEMU_CONTROL_TOKEN``) those need
+``Authorization: Bearer <token>``; without one (development mode) they are allowed only from a
+direct loopback connection (no proxy headers), like the platform's own calls.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import secrets
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +31,13 @@ from .state import EmulatorState
 MAX_WAIT_SECONDS = 60.0
 MAX_TEXT_LENGTH = 4096
 STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("tgemu_state", EmulatorState)
+CONTROL_TOKEN_KEY: web.AppKey[str] = web.AppKey("tgemu_control_token", str)
+# Set by proxies: a request carrying one came from somewhere else, whatever the socket says.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
+STAFF_ONLY = (
+    "Forbidden: this needs the emulator's control token (or, in development mode without one, "
+    "a direct connection from this machine)"
+)
 
 routes = web.RouteTableDef()
 
@@ -51,6 +64,29 @@ async def _body(request: web.Request) -> Params:
     return Params(data)
 
 
+def is_staff(request: web.Request) -> bool:
+    """Whether ``request`` may use the staff-only control endpoints (see the module docstring)."""
+    token = request.app.get(CONTROL_TOKEN_KEY) or ""
+    if token:
+        header = request.headers.get("Authorization", "")
+        scheme, _, supplied = header.partition(" ")
+        return scheme.lower() == "bearer" and secrets.compare_digest(
+            supplied.strip().encode(), token.encode()
+        )
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def require_staff(request: web.Request) -> None:
+    """Raise 403 unless :func:`is_staff`."""
+    if not is_staff(request):
+        raise ApiError(403, STAFF_ONLY)
+
+
 def _bot(request: web.Request) -> BotRecord:
     username = request.match_info["username"]
     bot = _state(request).bot_by_username(username)
@@ -74,13 +110,13 @@ def _required_int(params: Params, name: str) -> int:
     return value
 
 
-def bot_view(state: EmulatorState, bot: BotRecord) -> dict[str, Any]:
-    """The control API's description of a bot, token included (this is a local dev tool)."""
+def bot_view(state: EmulatorState, bot: BotRecord, *, token: bool = True) -> dict[str, Any]:
+    """The control API's description of a bot; the token only for staff (``token=True``)."""
     return {
         "id": bot.id,
         "username": bot.username,
         "first_name": bot.first_name,
-        "token": bot.token,
+        **({"token": bot.token} if token else {}),
         "can_read_all_group_messages": bot.can_read_all_group_messages,
         "webhook_url": bot.webhook.url if bot.webhook else None,
         "pending_update_count": len(state.pending_updates(bot)),
@@ -110,8 +146,16 @@ async def health(request: web.Request) -> web.Response:
     return _json({"ok": True})
 
 
+@routes.get("/control/access")
+async def access(request: web.Request) -> web.Response:
+    """Whether this client is staff here, so pages show or hide the bot list and tokens."""
+    mode = "token" if request.app.get(CONTROL_TOKEN_KEY) else "loopback"
+    return _json({"staff": is_staff(request), "mode": mode})
+
+
 @routes.post("/control/reset")
 async def reset(request: web.Request) -> web.Response:
+    require_staff(request)
     _state(request).reset()
     return _json({"ok": True})
 
@@ -121,6 +165,7 @@ async def reset(request: web.Request) -> web.Response:
 
 @routes.get("/control/bots")
 async def list_bots(request: web.Request) -> web.Response:
+    require_staff(request)
     state = _state(request)
     bots = sorted(state.bots.values(), key=lambda b: b.username.lower())
     return _json([bot_view(state, b) for b in bots])
@@ -128,6 +173,7 @@ async def list_bots(request: web.Request) -> web.Response:
 
 @routes.post("/control/bots")
 async def create_bot(request: web.Request) -> web.Response:
+    require_staff(request)
     state = _state(request)
     params = await _body(request)
     username = params.string("username", max_len=64)
@@ -144,11 +190,13 @@ async def create_bot(request: web.Request) -> web.Response:
 
 @routes.get("/control/bots/{username}")
 async def get_bot(request: web.Request) -> web.Response:
-    return _json(bot_view(_state(request), _bot(request)))
+    """A bot's public description (its chat page uses it); staff also get the token."""
+    return _json(bot_view(_state(request), _bot(request), token=is_staff(request)))
 
 
 @routes.delete("/control/bots/{username}")
 async def delete_bot(request: web.Request) -> web.Response:
+    require_staff(request)
     _state(request).delete_bot(_bot(request))
     return _json({"ok": True})
 
@@ -156,6 +204,7 @@ async def delete_bot(request: web.Request) -> web.Response:
 @routes.get("/control/bots/{username}/updates")
 async def peek_updates(request: web.Request) -> web.Response:
     """Pending updates, without confirming them (the bot still receives them)."""
+    require_staff(request)
     state, bot = _state(request), _bot(request)
     return _json([u.update_api() for u in state.pending_updates(bot)])
 

@@ -134,17 +134,19 @@ async def file_download(request: web.Request) -> web.Response:
     return files.file_response(stored, attachment=True)
 
 
-def create_app(state: EmulatorState) -> web.Application:
+def create_app(state: EmulatorState, *, control_token: str | None = None) -> web.Application:
     """Build the emulator application around ``state``.
 
     When ``state.path`` is set, changes are saved there (debounced, atomically) and flushed on
-    shutdown. Webhook delivery tasks run while the application runs.
+    shutdown. Webhook delivery tasks run while the application runs. ``control_token`` guards
+    the staff-only control endpoints; without it they answer only direct loopback clients.
     """
     app = web.Application(
         middlewares=[error_middleware, origin_guard],
         client_max_size=state.limits.max_upload_bytes + MULTIPART_OVERHEAD,
     )
     app[control.STATE_KEY] = state
+    app[control.CONTROL_TOKEN_KEY] = control_token or ""
     webhooks = WebhookDeliverer(state)
     app[WEBHOOKS_KEY] = webhooks
     app.router.add_route("*", r"/bot{token}/{method}", bot_api)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .control import _body, _bot, _json, _state, bot_view
+from .control import _body, _bot, _json, _state, bot_view, require_staff
 from .errors import bad_request
 
 MAX_ADVANCE_SECONDS = 10 * 365 * 24 * 3600
@@ -33,6 +33,7 @@ async def get_clock(request: web.Request) -> web.Response:
 @routes.post("/control/clock")
 async def advance_clock(request: web.Request) -> web.Response:
     """Body: ``advance_seconds`` (0 to ten years; time never goes backwards)."""
+    require_staff(request)
     params = await _body(request)
     seconds = params.number("advance_seconds")
     if seconds is None or not 0 <= seconds <= MAX_ADVANCE_SECONDS:
@@ -55,6 +56,7 @@ async def get_rate_limits(request: web.Request) -> web.Response:
 async def set_rate_limits(request: web.Request) -> web.Response:
     """Body: any of ``enabled``, ``bot_per_second``, ``private_chat_per_second``,
     ``private_chat_burst``, ``group_per_minute``; the others keep their values."""
+    require_staff(request)
     state = _state(request)
     params = await _body(request)
     limiter = state.rate_limiter
@@ -64,6 +66,7 @@ async def set_rate_limits(request: web.Request) -> web.Response:
 
 @routes.patch("/control/bots/{username}")
 async def update_bot(request: web.Request) -> web.Response:
+    require_staff(request)
     state, bot = _state(request), _bot(request)
     params = await _body(request)
     settings = ("supports_inline_queries", "inline_feedback", "can_read_all_group_messages")

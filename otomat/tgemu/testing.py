@@ -43,12 +43,15 @@ class EmulatorServer:
         state_path: Path | None = None,
         limits: Limits | None = None,
         rate_limits: RateLimits | None = None,
+        control_token: str | None = None,
     ) -> None:
-        """``rate_limits`` defaults to Telegram-like limits (429 on floods); pass
+        """``control_token`` guards the staff-only control calls (default: loopback development
+        mode, so tests may use them). ``rate_limits`` defaults to Telegram-like limits (429 on floods); pass
         ``RateLimits(enabled=False)`` for load tests."""
         self.state = state if state is not None else open_state(state_path, limits=limits)
         if rate_limits is not None:
             self.state.rate_limiter.configure(rate_limits)
+        self.control_token = control_token
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -83,7 +86,9 @@ class EmulatorServer:
 
     async def _start_site(self) -> None:
         self._runner = web.AppRunner(
-            create_app(self.state), access_log=None, handler_cancellation=True
+            create_app(self.state, control_token=self.control_token),
+            access_log=None,
+            handler_cancellation=True,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -112,15 +117,28 @@ class EmulatorServer:
     # ------------------------------------------------------------------ HTTP helpers
 
     def request(
-        self, method: str, path: str, body: Any = None, *, timeout: float = 30
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout: float = 30,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        """Send ``body`` as JSON to ``path``; returns (HTTP status, decoded JSON body)."""
+        """Send ``body`` as JSON to ``path``; returns (HTTP status, decoded JSON body).
+
+        The control token, if the server has one, is sent unless ``headers`` says otherwise.
+        """
         data = None if body is None else json.dumps(body).encode("utf-8")
+        sent = {"Content-Type": "application/json"} if data is not None else {}
+        if self.control_token:
+            sent["Authorization"] = f"Bearer {self.control_token}"
+        sent.update(headers or {})
         req = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 URL
             self.url + path,
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
+            headers={k: v for k, v in sent.items() if v},
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310

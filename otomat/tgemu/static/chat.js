@@ -15,6 +15,12 @@ const chatSelect = document.getElementById("chat-select");
 const inlineResults = document.getElementById("inline-results");
 const attachInput = document.getElementById("attach");
 
+// The bot list is for staff: others get no link to it.
+api("GET", "/control/access").then((access) => {
+  const back = document.querySelector(".chat-header a.back");
+  if (back && !access.staff) back.hidden = true;
+}).catch(() => {});
+
 let identity = loadIdentity();
 let chatId = identity.userId;
 let rev = 0;

@@ -2,9 +2,22 @@
    with textContent or as an attribute value via setAttribute, never through innerHTML. */
 "use strict";
 
+const CONTROL_TOKEN_KEY = "tgemu.controlToken";
+
+/** The staff control token typed on the bot list page (kept for this browser tab only). */
+function controlToken() {
+  try {
+    return window.sessionStorage.getItem(CONTROL_TOKEN_KEY) || "";
+  } catch (_) {
+    return "";
+  }
+}
+
 /** Call the control API; resolves with the JSON body or rejects with the error description. */
 async function api(method, path, body) {
   const options = { method, headers: {} };
+  const token = controlToken();
+  if (token) options.headers["Authorization"] = "Bearer " + token;
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);

@@ -33,15 +33,46 @@ function botItem(bot) {
   );
 }
 
+const staffOnly = document.getElementById("staff-only");
+
+/** Show the staff sections, or the "for staff only" notice when the emulator refuses (403). */
+function showStaff(staff) {
+  staffOnly.hidden = staff;
+  document.getElementById("bots-section").hidden = !staff;
+  document.getElementById("create-section").hidden = !staff;
+}
+
 async function loadBots() {
   try {
     const bots = await api("GET", "/control/bots");
+    showStaff(true);
     botsList.replaceChildren(...bots.map(botItem));
     botsEmpty.hidden = bots.length > 0;
+    return true;
   } catch (error) {
+    if (error.status === 403) {
+      showStaff(false);
+      return false;
+    }
+    showStaff(true);
     botsList.replaceChildren(el("li", { className: "error" }, "Could not load bots: " + error.message));
+    return true;
   }
 }
+
+document.getElementById("token-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const tokenError = document.getElementById("token-error");
+  tokenError.hidden = true;
+  const value = String(new FormData(event.target).get("token") || "").trim();
+  if (!value) return;
+  window.sessionStorage.setItem(CONTROL_TOKEN_KEY, value);
+  if (!(await loadBots())) {
+    window.sessionStorage.removeItem(CONTROL_TOKEN_KEY);
+    tokenError.textContent = "This is not the emulator's control token.";
+    tokenError.hidden = false;
+  }
+});
 
 const form = document.getElementById("create-form");
 const errorBox = document.getElementById("create-error");

@@ -121,3 +121,30 @@ def test_a_person_chats_with_a_bot_in_the_browser(emu, page):
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def test_the_bot_list_is_for_staff_only(page):
+    """With a control token, the list page shows a staff notice and no token until it is typed;
+    a chat page works without it and offers no link to the list."""
+    secret = "browser-control-token-1234"
+    with EmulatorServer(control_token=secret) as emu:
+        token = emu.create_bot("greeter_bot", "Greeter")["token"]
+        page.goto(emu.url + "/")
+        page.get_by_role("heading", name="For staff only").wait_for()
+        assert page.locator("#bots-section").is_hidden()
+        assert page.locator("#create-section").is_hidden()
+        assert token not in page.content()
+        shot(page, "staff-only")
+        page.fill("#control-token", "not-the-token-at-all")
+        page.click("text=Show the bots")
+        page.get_by_text("This is not the emulator's control token.").wait_for()
+        page.fill("#control-token", secret)
+        page.click("text=Show the bots")
+        page.locator(".bot-item", has_text="@greeter_bot").wait_for()
+        assert page.locator("#staff-only").is_hidden()
+        # A visitor's chat page (fresh context: no token typed) works, without the way to the list.
+        visitor = page.context.browser.new_page()
+        visitor.goto(emu.url + "/chat/greeter_bot")
+        visitor.locator("#bot-title", has_text="Greeter").wait_for()
+        visitor.wait_for_function("document.querySelector('.chat-header a.back').hidden")
+        visitor.close()
