@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from otomat.accounts.models import Account
@@ -42,11 +42,13 @@ from otomat.billing.money import percentage
 from otomat.billing.subscriptions import _use_coupon_period, period_bounds, plan_lines
 from otomat.instances.models import Instance
 from otomat.instances.services import (
+    SUSPENDABLE,
     InstanceError,
     SuspensionSource,
     provision_instance,
     remove_instance,
     suspend_instance,
+    suspend_instances,
     unsuspend_instance,
 )
 from otomat.lib.failpoints import failpoint
@@ -639,13 +641,6 @@ def _issue_renewals_in_bulk(
 
 # -- the bulk dunning path ------------------------------------------------------------------------
 
-SUSPENDABLE = (
-    Instance.State.RUNNING,
-    Instance.State.PROVISIONING,
-    Instance.State.STOPPED,
-    Instance.State.FAILED,
-)
-
 
 def _dunning_plan(sub: Subscription, open_invoices: list[Invoice], ctx: _Context) -> dict | None:
     """What ``evaluate`` would do for ``sub`` if that is only reminders, becoming past due and
@@ -682,13 +677,10 @@ def _dunning_in_bulk(
     subs: list[Subscription], open_by_sub: dict[int, list[Invoice]], ctx: _Context
 ) -> set[int]:
     """Reminders and suspensions of many subscriptions with a constant number of statements
-    per batch, plus one conditional UPDATE per suspended instance (its state, like
-    ``suspend_instance``). Returns the ids handled; on any error, none (``evaluate`` then
-    handles them one by one)."""
-    from otomat.accounts.models import AuditEvent
-    from otomat.instances.models import InstanceEvent
+    per batch; the instances are suspended by ``instances.services.suspend_instances`` (what
+    ``suspend_instance`` does one by one, in bulk). Returns the ids handled; on any error, none
+    (``evaluate`` then handles them one by one)."""
     from otomat.notify.services import notify_many
-    from otomat.runtime.notify import poke_runner
 
     plans: dict[int, dict] = {}
     try:
@@ -714,14 +706,8 @@ def _dunning_in_bulk(
             done_keys = set(
                 BillingAction.objects.filter(key__in=wanted).values_list("key", flat=True)
             )
-            actions, notices_, events, audits = [], [], [], []
-            suspended_ids = []
-            locked = {
-                row[0]: row[1:]
-                for row in Instance.objects.select_for_update()
-                .filter(pk__in=[by_id[i].instance_id for i, p in plans.items() if p["suspend"]])
-                .values_list("pk", "state", "desired")
-            }
+            actions, notices_ = [], []
+            to_suspend = {}  # instance id → the reason its customer is shown
             for sub_id, plan in plans.items():
                 sub = by_id[sub_id]
                 person = sub.account.responsible
@@ -743,37 +729,17 @@ def _dunning_in_bulk(
                         )
                 if plan["suspend"]:
                     invoice, late = plan["suspend"]
-                    reason = _suspension_reason(invoice, late)
-                    state, _desired = locked.get(sub.instance_id, (None, None))
-                    if state in SUSPENDABLE:
-                        suspended_ids.append((sub.instance_id, reason))
-                        events.append(
-                            InstanceEvent(
-                                instance_id=sub.instance_id,
-                                at=ctx.now,
-                                from_state=state,
-                                to_state=Instance.State.SUSPENDED,
-                                cause=f"suspended (billing): {reason}"[:300],
-                                actor_label=ACTOR,
-                            )
-                        )
-                        audits.append(
-                            AuditEvent(
-                                at=ctx.now,
-                                actor_label=ACTOR,
-                                account_id=sub.account_id,
-                                action="instance.suspended",
-                                target_type="instances.instance",
-                                target_id=str(sub.instance_id),
-                                target_repr=sub.instance.name[:200],
-                                data={"source": SuspensionSource.BILLING, "reason": reason},
-                            )
-                        )
+                    to_suspend[sub.instance_id] = _suspension_reason(invoice, late)
                     key = f"suspended:{sub.pk}:{invoice.pk}"
                     if key not in done_keys:
                         actions.append(
                             _bulk_action(
-                                ctx, sub, BillingAction.Kind.SUSPENDED, key, reason, invoice
+                                ctx,
+                                sub,
+                                BillingAction.Kind.SUSPENDED,
+                                key,
+                                to_suspend[sub.instance_id],
+                                invoice,
                             )
                         )
                         if person is not None:
@@ -787,23 +753,9 @@ def _dunning_in_bulk(
                             )
                 sub.status = plan["status"]
                 sub.next_run_at = _next_run(sub, ctx, plan["policy"], open_by_sub.get(sub.pk, []))
-            if suspended_ids:
-                # One UPDATE for the batch: the rows are locked above, so their state cannot
-                # change in between; each keeps what it should do once the suspension ends.
-                Instance.objects.filter(pk__in=[i for i, _r in suspended_ids]).update(
-                    state=Instance.State.SUSPENDED,
-                    state_changed_at=ctx.now,
-                    desired_before_suspension=F("desired"),
-                    desired=Instance.Desired.STOPPED,
-                    suspension_source=SuspensionSource.BILLING,
-                    suspension_reason=Case(
-                        *[When(pk=i, then=Value(r)) for i, r in suspended_ids],
-                        default=Value(""),
-                    ),
-                    pid=None,
-                )
-            InstanceEvent.objects.bulk_create(events)
-            AuditEvent.objects.bulk_create(audits)
+            # An instance that is no longer suspendable (removed meanwhile) is skipped there;
+            # billing's decision still holds, as in ``_suspend``.
+            suspend_instances(to_suspend, source=SuspensionSource.BILLING, actor_label=ACTOR)
             BillingAction.objects.bulk_create(actions, ignore_conflicts=True)
             notify_many(notices_)
             groups: dict[tuple, list[int]] = {}
@@ -814,8 +766,6 @@ def _dunning_in_bulk(
                 Subscription.objects.filter(pk__in=ids).update(
                     status=status, next_run_at=next_run_at, failures=0, last_error=""
                 )
-            if suspended_ids:
-                transaction.on_commit(poke_runner)
     except Exception:
         log.exception("bulk dunning failed; falling back to one by one")
         for sub in subs:  # undo the in-memory changes: evaluate starts from the stored rows

@@ -48,6 +48,11 @@ class Instance(models.Model):
     # The Telegram bot's numeric id (the part of its token before ":"; not a secret). A bot
     # can serve one live instance: Telegram gives its updates to one poller only.
     bot_id = models.CharField(max_length=32, blank=True, db_index=True)
+    # The same id while the instance is live, NULL once it is terminated (or when it has no
+    # bot): the unique constraint "instances_one_live_instance_per_bot" makes "one live instance
+    # per bot" a rule of the database, so two concurrent installs of one bot cannot both pass.
+    # Only services write it (set with bot_id, cleared by the transition to terminated).
+    live_bot_id = models.CharField(max_length=32, null=True, blank=True, editable=False)
     # A sandbox's original; never the other way round (a sandbox sees no customer secret).
     sandbox_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="sandboxes"
@@ -92,6 +97,16 @@ class Instance(models.Model):
         indexes = [
             # The runner's reconcile query: everything not terminated, by desired state.
             models.Index(fields=["state", "desired"]),
+        ]
+        constraints = [
+            # A plain unique constraint on a nullable column rather than a partial unique index
+            # (UNIQUE (bot_id) WHERE state <> 'terminated'): MariaDB has no partial indexes and
+            # Django silently skips a conditional constraint there, while SQLite, PostgreSQL and
+            # MariaDB all allow any number of NULLs in a unique column. One rule, three
+            # databases; it also serves bot_in_use()'s lookup.
+            models.UniqueConstraint(
+                fields=["live_bot_id"], name="instances_one_live_instance_per_bot"
+            ),
         ]
 
     def __str__(self) -> str:

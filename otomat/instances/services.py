@@ -8,11 +8,14 @@ runner also reconciles periodically, so a lost poke only delays, never loses, an
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -41,6 +44,10 @@ def _actor_kwargs(actor: User | None, actor_label: str) -> dict[str, Any]:
     return {"actor": actor, "actor_label": actor_label or ("" if actor else "system")}
 
 
+def _is_expression(value: Any) -> bool:
+    return hasattr(value, "resolve_expression")
+
+
 def transition(
     instance: Instance,
     to_state: str,
@@ -56,6 +63,9 @@ def transition(
     The update is conditional on the state read from the database (``UPDATE ... WHERE state=``),
     so two concurrent actions can never both apply. Raises InstanceError when the transition is
     not allowed from the current state. A transition to the current state only updates fields.
+    ``fields`` may hold expressions (``generation=F("generation") + 1``): they are computed by the
+    database under the row lock, and the caller's object gets the stored result. Termination
+    frees the instance's bot (``live_bot_id``) for another instance.
     """
     with transaction.atomic():
         # Secrets and config are not needed to change state: deferring them saves a decryption.
@@ -76,10 +86,16 @@ def transition(
         values = dict(fields)
         if to_state != from_state:
             values.update(state=to_state, state_changed_at=now)
+        if to_state == S.TERMINATED:
+            values["live_bot_id"] = None
         if values:
             updated = Instance.objects.filter(pk=instance.pk, state=from_state).update(**values)
             if updated != 1:  # pragma: no cover - the row lock makes this unreachable
                 raise InstanceError("The instance changed meanwhile; try again.")
+            computed = [name for name, value in values.items() if _is_expression(value)]
+            if computed:  # still under the lock: read what the database made of them
+                stored = Instance.objects.filter(pk=instance.pk).values(*computed).get()
+                values.update(stored)
         if to_state != from_state:
             InstanceEvent.objects.create(
                 instance=current,
@@ -98,10 +114,13 @@ def transition(
 
 def bot_in_use(bot_id: str, *, account: Account, instance_id: Any = None) -> str:
     """Why the bot ``bot_id`` cannot be given to an instance of ``account`` (other than
-    ``instance_id``), or "" when it can: another live instance uses it. Telegram hands a bot's
-    updates to one poller only, so both would break. A terminated instance frees its bot. The
-    message names the instance only to its own account."""
-    holders = Instance.objects.filter(bot_id=bot_id).exclude(state=S.TERMINATED)
+    ``instance_id``), or "" when it can: another live instance holds it (``live_bot_id``).
+    Telegram hands a bot's updates to one poller only, so both would break. A terminated
+    instance frees its bot. The message names the instance only to its own account.
+
+    This check gives the clear message; the database's unique ``live_bot_id`` is what makes two
+    concurrent claims impossible (see :func:`_holding_bot`)."""
+    holders = Instance.objects.filter(live_bot_id=bot_id)
     if instance_id is not None:
         holders = holders.exclude(pk=instance_id)
     holder = holders.only("name", "account_id").first()
@@ -112,6 +131,10 @@ def bot_in_use(bot_id: str, *, account: Account, instance_id: Any = None) -> str
             "This bot already runs in your instance “%(name)s”. A bot can serve one "
             "instance: remove that one first, or create another bot with @BotFather."
         ) % {"name": holder.name}
+    return _bot_taken_message()
+
+
+def _bot_taken_message() -> str:
     return _(
         "This bot is already in use here. A bot can serve one instance: create "
         "another bot with @BotFather."
@@ -120,16 +143,35 @@ def bot_in_use(bot_id: str, *, account: Account, instance_id: Any = None) -> str
 
 def _claim_bot(
     schema: dict[str, Any], config: dict[str, Any], *, account: Account, instance: Instance | None
-) -> str:
-    """The bot id of ``config``'s Telegram token field ("" when it has none). Raises ConfigError
-    on that field when another live instance uses the bot (see :func:`bot_in_use`)."""
+) -> tuple[str, str]:
+    """The token field and bot id of ``config`` (("", "") when it has none). Raises ConfigError
+    on that field when another live instance holds the bot (see :func:`bot_in_use`)."""
     field, bot_id = telegram_bot_id(schema, config)
     if not bot_id:
-        return ""
+        return "", ""
     refusal = bot_in_use(bot_id, account=account, instance_id=instance.pk if instance else None)
     if refusal:
         raise ConfigError({field: [refusal]})
-    return bot_id
+    return field, bot_id
+
+
+@contextmanager
+def _holding_bot(field: str, bot_id: str, *, account: Account, instance_id: Any) -> Iterator[None]:
+    """Run a write that sets ``live_bot_id`` in a savepoint and turn the unique constraint's
+    refusal into the same ConfigError as :func:`bot_in_use`: the check before the write passed,
+    but a concurrent transaction claimed the bot first. The savepoint keeps the caller's
+    transaction usable (PostgreSQL aborts a transaction after an error); the caller's rollback
+    then stores nothing."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        if not bot_id:
+            raise
+        # The winner is visible on READ COMMITTED (PostgreSQL); MariaDB's repeatable-read
+        # snapshot may hide it, and then the message does not name it.
+        refusal = bot_in_use(bot_id, account=account, instance_id=instance_id)
+        raise ConfigError({field: [refusal or _bot_taken_message()]}) from exc
 
 
 @transaction.atomic
@@ -151,17 +193,19 @@ def create_instance(
     if len(name) > 100:
         raise InstanceError("The name is too long (100 characters at most).")
     validate_config(version.config_schema, config)
-    bot_id = _claim_bot(version.config_schema, config, account=account, instance=None)
+    field, bot_id = _claim_bot(version.config_schema, config, account=account, instance=None)
     public, secret = split_secrets(version.config_schema, config)
-    instance = Instance.objects.create(
-        account=account,
-        version=version,
-        name=name,
-        config=public,
-        secrets=secret,
-        bot_id=bot_id,
-        created_by=actor if actor and actor.is_authenticated else None,
-    )
+    with _holding_bot(field, bot_id, account=account, instance_id=None):
+        instance = Instance.objects.create(
+            account=account,
+            version=version,
+            name=name,
+            config=public,
+            secrets=secret,
+            bot_id=bot_id,
+            live_bot_id=bot_id or None,
+            created_by=actor if actor and actor.is_authenticated else None,
+        )
     InstanceEvent.objects.create(
         instance=instance,
         from_state="",
@@ -187,7 +231,9 @@ def provision_instance(
     cause: str = "provisioned",
 ) -> Instance:
     """Ask the runner to run the instance, or to replace what runs (a new generation): any
-    non-terminated state → provisioning."""
+    non-terminated state → provisioning. The generation is bumped by the database under the row
+    lock, never computed from ``instance`` (a caller's copy may be stale: two concurrent
+    callers would then ask for the same generation and the runner would keep the first)."""
     transition(
         instance,
         S.PROVISIONING,
@@ -198,7 +244,7 @@ def provision_instance(
         desired=Instance.Desired.RUNNING,
         status_message="",
         restarts=0,
-        generation=instance.generation + 1,
+        generation=F("generation") + 1,
     )
     record_audit(
         "instance.provisioned",
@@ -281,38 +327,57 @@ def update_config(
     instance: Instance, *, config: dict[str, Any], actor: User | None, actor_label: str = ""
 ) -> Instance:
     """Replace the configuration (already merged with kept secrets by the caller), re-validated;
-    a running instance is restarted to apply it. Raises ConfigError or InstanceError."""
+    a running instance is restarted to apply it. Raises ConfigError or InstanceError, storing
+    nothing.
+
+    Everything is decided on the locked row, not on ``instance`` (the caller's copy may be
+    stale): the bot is claimed in the same transaction, and the new settings get a new
+    generation computed by the database, so of two overlapping changes the runner always ends
+    up running the one stored last."""
     if instance.state == S.TERMINATED:
         raise InstanceError("A removed instance cannot be changed.")
     schema = instance.version.config_schema
     validate_config(schema, config)
-    bot_id = _claim_bot(schema, config, account=instance.account, instance=instance)
     public, secret = split_secrets(schema, config)
-    changed = sorted(
-        key
-        for key in set(public) | set(instance.config)
-        if public.get(key) != instance.config.get(key)
-    )
-    secrets_changed = secret != instance.secrets
     with transaction.atomic():
-        instance.config, instance.secrets, instance.bot_id = public, secret, bot_id
-        instance.generation += 1
-        instance.save(update_fields=["config", "secrets", "bot_id", "generation"])
+        locked = Instance.objects.select_for_update().select_related("account").get(pk=instance.pk)
+        if locked.state == S.TERMINATED:
+            raise InstanceError("A removed instance cannot be changed.")
+        field, bot_id = _claim_bot(schema, config, account=locked.account, instance=locked)
+        changed = sorted(
+            key
+            for key in set(public) | set(locked.config)
+            if public.get(key) != locked.config.get(key)
+        )
+        secrets_changed = secret != locked.secrets
+        restart = locked.desired == Instance.Desired.RUNNING
+        values: dict[str, Any] = {
+            "config": public,
+            "secrets": secret,
+            "bot_id": bot_id,
+            "live_bot_id": bot_id or None,
+        }
+        if not restart:  # provision_instance bumps it for a running instance
+            values["generation"] = F("generation") + 1
+        with _holding_bot(field, bot_id, account=locked.account, instance_id=locked.pk):
+            # Saved with the model field's own conversion (secrets are encrypted on the way).
+            Instance.objects.filter(pk=locked.pk).update(**values)
         record_audit(
             "instance.config_changed",
             actor=actor,
             actor_label=actor_label,
-            account=instance.account,
-            target=instance,
+            account=locked.account,
+            target=locked,
             # Names of changed fields only: values may be personal, secrets are never logged.
             data={"fields": changed, "secrets_changed": secrets_changed},
         )
-        if instance.desired == Instance.Desired.RUNNING:
+        if restart:
             provision_instance(
-                instance, actor=actor, actor_label=actor_label, cause="configuration changed"
+                locked, actor=actor, actor_label=actor_label, cause="configuration changed"
             )
         else:
             transaction.on_commit(poke_runner)
+    instance.refresh_from_db()
     return instance
 
 
@@ -340,8 +405,9 @@ def upgrade_instance(
         old = locked.version
         public, secret = split_secrets(version.config_schema, locked.full_config())
         locked.version, locked.config, locked.secrets = version, public, secret
-        locked.generation += 1
+        locked.generation = F("generation") + 1
         locked.save(update_fields=["version", "config", "secrets", "generation"])
+        locked.refresh_from_db(fields=["generation"])
         record_audit(
             "instance.upgraded",
             actor=actor,
@@ -378,6 +444,21 @@ class SuspensionSource:
     STAFF = "staff"  # abuse or a staff decision; lifted only by staff
 
 
+# The states a suspension can start from (a pending instance has not run yet; a terminated one
+# is gone).
+SUSPENDABLE = frozenset({S.RUNNING, S.PROVISIONING, S.STOPPED, S.FAILED})
+
+
+def _suspension_args(source: str, reason: str) -> str:
+    """``reason`` as stored; raises InstanceError for an unknown source or an empty reason."""
+    if source not in (SuspensionSource.BILLING, SuspensionSource.STAFF):
+        raise InstanceError(f"Unknown suspension source {source!r}.")
+    reason = (reason or "").strip()[:300]
+    if not reason:
+        raise InstanceError("Say why the instance is suspended; the customer sees the reason.")
+    return reason
+
+
 def suspend_instance(
     instance: Instance,
     *,
@@ -389,12 +470,8 @@ def suspend_instance(
     """Stop the instance and keep its data, recording who suspended it and why (shown to the
     customer). Suspending an already suspended instance only records a staff suspension over a
     billing one (so paying does not lift it). Raises InstanceError for a terminated or pending
-    instance."""
-    if source not in (SuspensionSource.BILLING, SuspensionSource.STAFF):
-        raise InstanceError(f"Unknown suspension source {source!r}.")
-    reason = (reason or "").strip()[:300]
-    if not reason:
-        raise InstanceError("Say why the instance is suspended; the customer sees the reason.")
+    instance. :func:`suspend_instances` does the same for many instances at once."""
+    reason = _suspension_args(source, reason)
     with transaction.atomic():
         current = (
             Instance.objects.select_for_update()
@@ -416,7 +493,7 @@ def suspend_instance(
                 cause=f"suspended ({source}): {reason}",
                 actor=actor,
                 actor_label=actor_label,
-                expected_from={S.RUNNING, S.PROVISIONING, S.STOPPED, S.FAILED},
+                expected_from=set(SUSPENDABLE),
                 desired=Instance.Desired.STOPPED,
                 desired_before_suspension=current.desired,
                 suspension_source=source,
@@ -433,6 +510,95 @@ def suspend_instance(
         )
     instance.refresh_from_db()
     return instance
+
+
+def suspend_instances(
+    reasons: Mapping[Any, str],
+    *,
+    source: str,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> set[Any]:
+    """:func:`suspend_instance` for many instances at once (billing's daily dunning run), with
+    a constant number of statements: ``reasons`` maps instance ids to the reason each customer
+    is shown. Every instance gets what ``suspend_instance`` would give it — the same state and
+    fields, event and audit row — and the runner is poked once after commit.
+
+    Returns the ids whose suspension was recorded. An instance that cannot be suspended
+    (pending, terminated, or missing) is skipped, as is one already suspended, unless staff
+    take over a billing suspension. Raises InstanceError, changing nothing, for an unknown
+    source or an empty reason. Call inside the caller's transaction or alone; it is atomic."""
+    from otomat.accounts.models import AuditEvent  # the audit rows in bulk, as record_audit
+
+    stored = {pk: _suspension_args(source, reason) for pk, reason in reasons.items()}
+    if not stored:
+        return set()
+    kwargs = _actor_kwargs(actor, actor_label)
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Instance.objects.select_for_update()
+            .filter(pk__in=list(stored))
+            .values_list("pk", "state", "suspension_source", "account_id", "name")
+        )
+        suspend = [row for row in rows if row[1] in SUSPENDABLE]
+        take_over = [
+            row
+            for row in rows
+            if row[1] == S.SUSPENDED
+            and source == SuspensionSource.STAFF
+            and row[2] != SuspensionSource.STAFF
+        ]
+
+        def reason_of(ids: list[Any]) -> Case:
+            return Case(*[When(pk=pk, then=Value(stored[pk])) for pk in ids], default=Value(""))
+
+        if suspend:
+            ids = [row[0] for row in suspend]
+            # The rows are locked, so ``state IN`` only restates what was read; each keeps what
+            # it should do once the suspension ends.
+            updated = Instance.objects.filter(pk__in=ids, state__in=SUSPENDABLE).update(
+                state=S.SUSPENDED,
+                state_changed_at=now,
+                desired_before_suspension=F("desired"),
+                desired=Instance.Desired.STOPPED,
+                suspension_source=source,
+                suspension_reason=reason_of(ids),
+                pid=None,
+            )
+            if updated != len(ids):  # pragma: no cover - the row lock makes this unreachable
+                raise InstanceError("An instance changed meanwhile; try again.")
+            InstanceEvent.objects.bulk_create(
+                InstanceEvent(
+                    instance_id=pk,
+                    at=now,
+                    from_state=state,
+                    to_state=S.SUSPENDED,
+                    cause=f"suspended ({source}): {stored[pk]}"[:300],
+                    **kwargs,
+                )
+                for pk, state, _source, _account, _name in suspend
+            )
+            transaction.on_commit(poke_runner)
+        if take_over:
+            ids = [row[0] for row in take_over]
+            Instance.objects.filter(pk__in=ids).update(
+                suspension_source=source, suspension_reason=reason_of(ids)
+            )
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                at=now,
+                action="instance.suspended",
+                account_id=account_id,
+                target_type=Instance._meta.label_lower,
+                target_id=str(pk),
+                target_repr=name[:200],
+                data={"source": source, "reason": stored[pk]},
+                **kwargs,
+            )
+            for pk, _state, _source, account_id, name in suspend + take_over
+        )
+    return {row[0] for row in suspend + take_over}
 
 
 def unsuspend_instance(
@@ -553,6 +719,7 @@ __all__ = [
     "start_instance",
     "stop_instance",
     "suspend_instance",
+    "suspend_instances",
     "transition",
     "unsuspend_instance",
     "update_config",

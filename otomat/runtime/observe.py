@@ -37,14 +37,19 @@ def record_observation(observed: ActualState) -> None:
             "errors": observed.errors,
         }
         current = observed.generation == instance.generation
+        wants_running = instance.desired == Instance.Desired.RUNNING
         if not current:
             # An older generation (being replaced) or a stop of a terminated instance: it must
-            # not move the state, only say that its process is gone.
-            if observed.phase == Phase.STOPPED:
-                Instance.objects.filter(pk=instance.pk, pid=observed.pid).update(pid=None)
+            # not move the state, only say that its process is gone. When nothing of the
+            # instance should run, no newer process can own the recorded pid, so it goes. (A
+            # STOPPED report carries no pid: matching the stored pid against it never cleared
+            # one, and a stopped instance whose settings changed before its old process's stop
+            # was recorded kept that dead pid for ever.) An instance being replaced keeps it
+            # until its new process reports its own, which the backends report after this stop.
+            if observed.phase == Phase.STOPPED and not wants_running:
+                Instance.objects.filter(pk=instance.pk).exclude(pid=None).update(pid=None)
             return
         counters["restarts"] = observed.restarts
-        wants_running = instance.desired == Instance.Desired.RUNNING
         to_state, cause = instance.state, ""
         if wants_running and instance.state in (S.PROVISIONING, S.RUNNING):
             if observed.phase == Phase.RUNNING and instance.state != S.RUNNING:

@@ -13,10 +13,11 @@ import time_machine
 from django.core import mail
 from django.db import connection
 
+from otomat.accounts.models import AuditEvent
 from otomat.billing.dunning import run_billing, run_subscription
 from otomat.billing.models import BillingAction, Invoice, Subscription
 from otomat.billing.tests.conftest import T0, pay
-from otomat.instances.models import Instance
+from otomat.instances.models import Instance, InstanceEvent
 from otomat.instances.services import SuspensionSource, suspend_instance
 from otomat.notify.models import Notification
 
@@ -368,6 +369,16 @@ def _snapshot():
             )
         ),
         "notices": sorted(Notification.objects.values_list("kind", "channel", "user__email")),
+        # One code path records a suspension: the same events and audit rows either way.
+        "events": sorted(
+            InstanceEvent.objects.values_list(
+                "instance__name", "from_state", "to_state", "cause", "actor_label"
+            )
+        ),
+        "audit": sorted(
+            (a.action, a.actor_label, a.target_repr, sorted(a.data.items()))
+            for a in AuditEvent.objects.filter(action__startswith="instance.")
+        ),
     }
 
 
@@ -401,5 +412,7 @@ def test_the_bulk_path_does_exactly_what_evaluate_does(order, cast, monkeypatch,
     assert with_bulk["instances"] == one_by_one["instances"]
     assert with_bulk["actions"] == one_by_one["actions"]
     assert with_bulk["notices"] == one_by_one["notices"]
+    assert with_bulk["events"] == one_by_one["events"]
+    assert with_bulk["audit"] == one_by_one["audit"]
     assert any(kind == "suspended" for kind, _reason in with_bulk["actions"])
     assert sum(handled) > 0  # the bulk path really did the work in the first run

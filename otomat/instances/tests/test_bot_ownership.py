@@ -139,3 +139,130 @@ def test_the_live_check_says_the_bot_is_taken_while_typing(
         "check-error"
         in client.post(check, {"bot_token": TOKEN, "_instance": "junk"}).content.decode()
     )
+
+
+# -- the rule held by the database ------------------------------------------------------------
+
+
+def test_the_database_refuses_a_second_live_holder_of_a_bot(cast, greeter, first):
+    """Whatever the code checks, the database keeps one live instance per bot."""
+    from django.db import IntegrityError, transaction
+
+    second = install(cast.alice, greeter, OTHER, name="Second")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Instance.objects.filter(pk=second.pk).update(live_bot_id=BOT)
+    # A terminated instance holds no bot, so any number of them may share one.
+    services.remove_instance(first, actor=cast.alice)
+    first.refresh_from_db()
+    assert first.live_bot_id is None and first.bot_id == BOT  # the record of which bot it was
+    again = install(cast.charlie, greeter, TOKEN)
+    services.remove_instance(again, actor=cast.charlie)
+    assert Instance.objects.filter(bot_id=BOT, live_bot_id=None).count() == 2
+
+
+def test_a_claim_that_slips_past_the_check_gets_the_same_clear_refusal(
+    cast, greeter, first, monkeypatch
+):
+    """Two installs that both pass the check (each ran it before the other committed): the
+    unique constraint refuses the second with the message of the check, and nothing is stored.
+    The check is skipped here to stand for the other transaction's timing."""
+    from otomat.accounts.models import AuditEvent
+
+    monkeypatch.setattr(services, "bot_in_use", lambda *a, **k: "")
+    audits = AuditEvent.objects.count()
+    with pytest.raises(ConfigError) as refused:
+        install(cast.charlie, greeter, REGENERATED, name="Copy")
+    (message,) = refused.value.errors["bot_token"]
+    assert "already in use" in message and "@BotFather" in message
+    assert Instance.objects.count() == 1 and AuditEvent.objects.count() == audits
+    # The same for a settings change onto the bot.
+    second = install(cast.alice, greeter, OTHER, name="Second")
+    with pytest.raises(ConfigError) as refused:
+        services.update_config(second, config={"bot_token": TOKEN}, actor=cast.alice)
+    assert "already in use" in refused.value.errors["bot_token"][0]
+    second.refresh_from_db()
+    assert second.live_bot_id == "777002" and second.full_config()["bot_token"] == OTHER
+
+
+def test_a_settings_change_moves_the_claim_to_the_new_bot(cast, greeter, first):
+    services.update_config(first, config={"bot_token": OTHER}, actor=cast.alice)
+    first.refresh_from_db()
+    assert first.live_bot_id == "777002"
+    # The old bot is free at once.
+    assert install(cast.charlie, greeter, TOKEN).live_bot_id == BOT
+
+
+def test_the_migration_claims_bots_of_live_instances_oldest_first(cast, greeter, first):
+    from datetime import timedelta
+    from importlib import import_module
+
+    migration = import_module("otomat.instances.migrations.0005_live_bot_id")
+    older = install(cast.charlie, greeter, OTHER, name="Older twin")
+    twin = install(cast.alice, greeter, "777003:AATwin-bot-twin-bot-twin-bot-twin-x", name="Twin")
+    gone = install(cast.alice, greeter, "777004:AAGone-bot-gone-bot-gone-bot-gone-x", name="Gone")
+    services.remove_instance(gone, actor=cast.alice)
+    # As rows were before the column existed: no claims, and two live instances sharing one
+    # bot (possible before the check), the older of them created first.
+    Instance.objects.update(live_bot_id=None)
+    Instance.objects.filter(pk=older.pk).update(created_at=first.created_at - timedelta(days=1))
+    Instance.objects.filter(pk=twin.pk).update(bot_id="777002")
+    migration.claim_live_bots(apps, None)
+    claims = dict(Instance.objects.values_list("name", "live_bot_id"))
+    assert claims == {
+        "Shop greeter": BOT,
+        "Older twin": "777002",
+        "Twin": None,  # its twin is older; it keeps running, its next change needs its own bot
+        "Gone": None,
+    }
+    migration.release_live_bots(apps, None)
+    assert not Instance.objects.exclude(live_bot_id=None).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_installs_of_one_bot_one_wins(cast, greeter, monkeypatch):
+    """Two customers install the same bot at the same moment, on separate connections, and both
+    pass the check before either has stored anything (a barrier holds them there): exactly
+    one instance is stored, the other install gets the clear refusal."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip(
+            "SQLite serialises writers (BEGIN IMMEDIATE), so two installs cannot overlap; "
+            "run with OTOMAT_DATABASE_URL=postgres://… (or mysql://…) for this test"
+        )
+    barrier = threading.Barrier(2, timeout=30)
+    real_claim = services._claim_bot
+
+    def claim_then_wait(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)  # both see the bot free
+        barrier.wait()
+        return claimed
+
+    monkeypatch.setattr(services, "_claim_bot", claim_then_wait)
+    outcomes: dict[str, object] = {}
+
+    def order(person):
+        try:
+            outcomes[person.email] = install(person, greeter, TOKEN, name=person.first_name)
+        except Exception as exc:  # the assertions below say which
+            outcomes[person.email] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=order, args=(p,)) for p in (cast.alice, cast.charlie)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [o for o in outcomes.values() if isinstance(o, Instance)]
+    lost = [o for o in outcomes.values() if not isinstance(o, Instance)]
+    assert len(won) == 1 and len(lost) == 1, outcomes
+    (refusal,) = lost
+    assert isinstance(refusal, ConfigError), refusal
+    (message,) = refusal.errors["bot_token"]
+    assert "@BotFather" in message and TOKEN not in message
+    (stored,) = Instance.objects.all()
+    assert stored.pk == won[0].pk and stored.live_bot_id == BOT
+    assert stored.events.count() == 2  # created, provisioned: nothing of the loser
