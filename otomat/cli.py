@@ -130,7 +130,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from otomat.supervisor import run_all
 
     return run_all(
-        host=args.host, port=args.port, emulator_port=args.emulator_port, demo=not args.no_demo
+        host=args.host,
+        port=args.port,
+        emulator_port=args.emulator_port,
+        demo=not args.no_demo,
+        verbose=args.verbose,
     )
 
 
@@ -161,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--no-demo", action="store_true", help="do not create the demo owner and customer"
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every service's log on the console (always written to DATA_DIR/logs/)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -1,18 +1,163 @@
 """The main command: set everything up and run web server, task worker, runner and the Telegram
 emulator as one process group. Ctrl-C (or SIGTERM) stops them all cleanly; a service that dies is
-restarted with a growing delay."""
+restarted with a growing delay.
+
+The console stays quiet: every service's output goes to ``DATA_DIR/logs/<service>.log``
+(rotated); the console gets warnings, errors and one line per notable event (the
+``otomat.events`` logger, see ``otomat.notify.events``), and the banner with the URLs last.
+``--verbose`` shows everything, as the services print it."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import logging.handlers
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import IO
 
 import httpx
+
+OUTBOX_BACKEND = "otomat.notify.outbox.OutboxBackend"
+LOG_FILE_BYTES = 10 * 1024 * 1024  # per file; five older files are kept beside it
+LOG_FILE_BACKUPS = 5
+CONSOLE_LINES_PER_MINUTE = 20  # per service; beyond it, one pointer to its log file
+
+# "2026-12-04 18:40:21,435 INFO otomat.scheduler: enqueued billing-run" (settings.LOGGING and
+# the emulator's format), or uvicorn's "WARNING:  message".
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+ ([A-Z]+) ([\w.\-]+): (.*)$")
+_UVICORN = re.compile(r"^(WARNING|ERROR|CRITICAL):\s")
+_LOUD = {"WARNING", "ERROR", "CRITICAL"}
+# Loggers whose warnings are about a visitor's request, not the installation (404s and the
+# like); their errors (a 500) still show.
+_QUIET_WARNINGS = {"django.request", "django.server"}
+EVENTS_LOGGER = "otomat.events"
+_CONTINUATION_LINES = 40  # of one traceback or multi-line warning
+
+
+class ConsoleFilter:
+    """Decides, line by line, what of one service's output reaches the console: warnings and
+    errors (with the lines that continue them, such as a traceback), and event lines. At most
+    ``per_minute`` lines a minute; past that, one line saying where the rest is."""
+
+    def __init__(self, service: str, log_path: Path, *, per_minute: int = CONSOLE_LINES_PER_MINUTE):
+        self.service, self.log_path, self.per_minute = service, log_path, per_minute
+        self._continuing = 0
+        self._window_start = 0.0
+        self._shown = 0
+        self._told = False
+
+    def __call__(self, line: str, now: float | None = None) -> str | None:
+        shown = self._classify(line.rstrip("\r\n"))
+        if shown is None:
+            return None
+        now = time.monotonic() if now is None else now
+        if now - self._window_start >= 60:
+            self._window_start, self._shown, self._told = now, 0, False
+        if self._shown < self.per_minute:
+            self._shown += 1
+            return shown
+        if not self._told:
+            self._told = True
+            return f"[otomat] more from the {self.service} than shown here: see {self.log_path}"
+        return None
+
+    def _classify(self, line: str) -> str | None:
+        record = _RECORD.match(line)
+        if record:
+            level, logger, message = record.groups()
+            self._continuing = 0
+            if logger == EVENTS_LOGGER:
+                return f"{line[11:19]} {message}"
+            if level in _LOUD and not (level == "WARNING" and logger in _QUIET_WARNINGS):
+                self._continuing = _CONTINUATION_LINES
+                return f"[{self.service}] {level} {logger}: {message}"
+            return None
+        if _UVICORN.match(line) or line.startswith("Traceback (most recent call last)"):
+            self._continuing = _CONTINUATION_LINES
+            return f"[{self.service}] {line}"
+        if self._continuing and line.strip():
+            self._continuing -= 1
+            return f"[{self.service}] {line}"
+        return None
+
+
+class Console:
+    """The supervisor's terminal: whole lines, one writer at a time."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        stream = self.stream or sys.stdout
+        with self.lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+
+def _file_handler(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def _pump(pipe: IO[bytes], log: logging.Handler, show, console: Console) -> None:
+    """Copy a child's output, line by line, to its log file, and to the console what ``show``
+    lets through (all of it with --verbose)."""
+    with pipe:
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            log.handle(logging.makeLogRecord({"msg": line, "args": None}))
+            shown = show(line)
+            if shown is not None:
+                console.write(shown)
+
+
+class _ConsoleRecords(logging.Filter):
+    """The supervisor's own log records on the console: warnings, errors and events."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name == EVENTS_LOGGER
+
+
+class _ConsoleFormat(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == EVENTS_LOGGER:
+            return (
+                f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.getMessage()}"
+            )
+        return f"[otomat] {record.levelname} {record.name}: {super().format(record)}"
+
+
+def _log_to_files(logs_dir: Path, console: Console, *, verbose: bool) -> None:
+    """The supervisor's own logging (the demo set-up, migrations): to logs/otomat.log, and to
+    the console as ``_ConsoleRecords`` says (everything with --verbose)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    to_file = _file_handler(logs_dir / "otomat.log")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(to_file)
+    to_console = logging.StreamHandler(console.stream or sys.stdout)
+    if verbose:
+        to_console.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    else:
+        to_console.addFilter(_ConsoleRecords())
+        to_console.setFormatter(_ConsoleFormat("%(message)s"))
+    root.addHandler(to_console)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -36,14 +181,44 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 
 class Service:
-    def __init__(self, name: str, argv: list[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        logs_dir: Path,
+        console: Console,
+        verbose: bool = False,
+    ) -> None:
         self.name, self.argv = name, argv
         self.proc: subprocess.Popen | None = None
         self.failures = 0
         self.next_start = 0.0
+        self.console = console
+        self.log_path = logs_dir / f"{name}.log"
+        self.log = _file_handler(self.log_path)
+        self.show = (
+            (lambda line: f"[{name}] {line}") if verbose else ConsoleFilter(name, self.log_path)
+        )
+        self.pumps: list[threading.Thread] = []
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv)  # inherits env, stdout and stderr
+        # Inherits the environment; output goes through a pipe to the log file and the console.
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        pump = threading.Thread(
+            target=_pump,
+            args=(self.proc.stdout, self.log, self.show, self.console),
+            name=f"log-{self.name}",
+            daemon=True,
+        )
+        pump.start()
+        self.pumps.append(pump)
         self.started = time.monotonic()
 
     def poll(self) -> None:
@@ -54,10 +229,9 @@ class Service:
             self.failures = 0
         self.failures += 1
         delay = min(30, 2 ** (self.failures - 1))
-        print(
-            f"[otomat] {self.name} exited with {self.proc.returncode}; restarting in {delay}s",
-            file=sys.stderr,
-            flush=True,
+        self.console.write(
+            f"[otomat] {self.name} exited with {self.proc.returncode}; restarting in {delay}s "
+            f"(its messages: {self.log_path})"
         )
         self.proc = None
         self.next_start = time.monotonic() + delay
@@ -79,8 +253,15 @@ class Service:
             self.proc.kill()
             self.proc.wait()
 
+    def flush_logs(self, deadline: float) -> None:
+        """Let the last lines reach the log file (a child's children may keep the pipe open:
+        then give up at ``deadline``)."""
+        for pump in self.pumps:
+            pump.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.log.close()
 
-def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
+
+def run_all(*, host: str, port: int, emulator_port: int, demo: bool, verbose: bool = False) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otomat.settings")
     # The emulator always runs: sandboxes and "try it" use it even when customers' bots talk to
     # Telegram; customers' bots use it only when no OTOMAT_BOT_API_URL is given.
@@ -89,6 +270,11 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
     os.environ["OTOMAT_EMULATOR_URL"] = emulator_url
     os.environ.setdefault("OTOMAT_BOT_API_URL", emulator_url)
     os.environ.setdefault("OTOMAT_BASE_URL", f"http://{host}:{port}")
+    # Without a mail server, mail waits in the outbox page for staff (not on the console).
+    outbox = not os.environ.get("OTOMAT_EMAIL_BACKEND") and not os.environ.get("OTOMAT_EMAIL_HOST")
+    if outbox:
+        os.environ["OTOMAT_EMAIL_BACKEND"] = OUTBOX_BACKEND
+    console = Console()
 
     for what, p in (
         ("web server", port),
@@ -110,14 +296,20 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
 
     from otomat.lib.i18n import compile_catalogs
 
+    logs_dir = Path(settings.LOGS_DIR)
+    _log_to_files(logs_dir, console, verbose=verbose)
+
+    def service(name: str, argv: list[str]) -> Service:
+        return Service(name, argv, logs_dir=logs_dir, console=console, verbose=verbose)
+
     compile_catalogs()
-    print("[otomat] preparing the database…", flush=True)
+    console.write("[otomat] preparing the database…")
     call_command("migrate", interactive=False, verbosity=0)
 
     py = sys.executable
     services: list[Service] = []
     if use_emulator:
-        emulator = Service(
+        emulator = service(
             "emulator",
             [
                 py,
@@ -134,7 +326,7 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
         emulator.start()
         services.append(emulator)
         if not _wait_http(f"{emulator_url}/control/health", 20):
-            print("[otomat] the emulator did not start; see the messages above.", file=sys.stderr)
+            console.write(f"[otomat] the emulator did not start; see {emulator.log_path}.")
             emulator.stop()
             return 1
 
@@ -148,7 +340,7 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
         if fakepay:
             ensure_demo_billing(fakepay_port=fakepay_port)
             services.append(
-                Service(
+                service(
                     "fakepay",
                     [
                         py,
@@ -188,9 +380,9 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
         ("scheduler", ["scheduler"]),
         ("web", ["web", "--host", host, "--port", str(port)]),
     ):
-        service = Service(name, [py, "-m", "otomat.cli", *sub])
-        service.start()
-        services.append(service)
+        started = service(name, [py, "-m", "otomat.cli", *sub])
+        started.start()
+        services.append(started)
 
     web_url = f"http://{host}:{port}/"
     if not _wait_http(
@@ -199,22 +391,26 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
         else web_url + "healthz",
         30,
     ):
-        print(
-            "[otomat] the web server did not answer yet; it may still be starting.", file=sys.stderr
-        )
+        console.write("[otomat] the web server did not answer yet; it may still be starting.")
     if demo and use_emulator:
         from otomat.demo import ensure_demo_instances
 
         lines += ensure_demo_instances(emulator_url)
-    print("\n" + "=" * 72)
-    print(f"  Otomat is running:     {web_url}")
+    banner = ["", "=" * 72, f"  Otomat is running:     {web_url}"]
     if use_emulator:
-        print(f"  Telegram emulator:     {emulator_url}/   (talk to the bots here)")
-    for line in lines:
-        print(f"  {line}")
-    print(f"  Data directory:        {settings.DATA_DIR}")
-    print("  Stop with Ctrl-C.")
-    print("=" * 72 + "\n", flush=True)
+        banner.append(f"  Telegram emulator:     {emulator_url}/   (talk to the bots here)")
+    banner += [f"  {line}" for line in lines]
+    if outbox:
+        banner.append(f"  Mail (no SMTP server): {web_url}notify/outbox/   (staff only)")
+    banner += [
+        f"  Data directory:        {settings.DATA_DIR}",
+        f"  Logs:                  {logs_dir}/<service>.log"
+        + ("" if verbose else "   (--verbose shows them here)"),
+        "  Stop with Ctrl-C.",
+        "=" * 72,
+        "",
+    ]
+    console.write("\n".join(banner))
 
     stopping = False
 
@@ -225,16 +421,19 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     while not stopping:
-        for service in services:
-            service.poll()
-            service.maybe_restart()
+        for each in services:
+            each.poll()
+            each.maybe_restart()
         time.sleep(0.5)
-    print("\n[otomat] stopping…", flush=True)
+    console.write("\n[otomat] stopping…")
     # The runner first (it stops the bots), then the rest.
-    for service in sorted(services, key=lambda s: s.name != "runner"):
-        service.stop()
+    for each in sorted(services, key=lambda s: s.name != "runner"):
+        each.stop()
     deadline = time.monotonic() + 15
-    for service in services:
-        service.wait(deadline)
-    print("[otomat] stopped.", flush=True)
+    for each in services:
+        each.wait(deadline)
+    deadline = time.monotonic() + 2
+    for each in services:
+        each.flush_logs(deadline)
+    console.write("[otomat] stopped.")
     return 0

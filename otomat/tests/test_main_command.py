@@ -1,5 +1,7 @@
 """`otomat run`, the main command, on a fresh data directory: it sets everything up, prints the
-URLs and credentials, serves pages, and Ctrl-C stops every process it started."""
+URLs and credentials, serves pages, and Ctrl-C stops every process it started. Its console stays
+quiet: the banner is among the last lines printed, a few event lines a minute follow it, and the
+services' chatter goes to their log files under the data directory."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +19,21 @@ import pytest
 from otomat.testing.processes import free_port, processes_in, wait_until
 
 pytestmark = pytest.mark.slow
+
+BANNER_END = "Stop with Ctrl-C."
+# After the banner, within this many seconds (a minute's worth of the scheduler's five-second
+# jobs, which printed about 100 lines a minute before), at most this many console lines.
+QUIET_WINDOW_SECONDS = 30
+QUIET_MAX_LINES = 5
+CHATTER = ("apscheduler", "django_tasks", "enqueued", "Task id=", "Content-Type:", "[fakepay]")
+
+
+def console_lines(log: Path) -> list[str]:
+    return log.read_text().splitlines()
+
+
+def count_in(path: Path, text: str) -> int:
+    return path.read_text().count(text) if path.exists() else 0
 
 
 def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
@@ -48,6 +66,10 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
             message=f"no banner:\n{log.read_text()[-3000:] if log.exists() else ''}",
         )
         banner = log.read_text()
+        banner_seen = time.monotonic()
+        banner_line = next(i for i, x in enumerate(console_lines(log)) if BANNER_END in x)
+        logs = data / "logs"
+        polls_before = count_in(logs / "scheduler.log", "enqueued poll-owner-bot")
         assert f"http://127.0.0.1:{port}/" in banner
         assert f"http://127.0.0.1:{emu_port}/" in banner
         password = re.search(r"Customer: demo@otomat.local / (\S+)", banner).group(1)
@@ -112,6 +134,23 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
 
         (greeter,) = wait_until(greeter_directory, 30, message="the greeter's own process")
         assert len(processes_in(greeter)) == 1
+
+        # The console: the services kept chattering (the scheduler enqueues jobs every five
+        # seconds, the worker runs them), into their log files only.
+        time.sleep(max(0.0, QUIET_WINDOW_SECONDS - (time.monotonic() - banner_seen)))
+        lines = console_lines(log)
+        after = [line for line in lines[banner_line + 2 :] if line.strip()]  # past its "===="
+        assert len(after) <= QUIET_MAX_LINES, "\n".join(after)  # the banner is among the last
+        assert not [line for line in lines if any(word in line for word in CHATTER)]
+        # The events that did happen are one line each: the two demo instances running.
+        assert any('instance "demo" (Greeter Bot, Demo Customer) running' in x for x in after)
+        assert count_in(logs / "scheduler.log", "enqueued poll-owner-bot") >= polls_before + 4
+        assert "django_tasks" in (logs / "worker.log").read_text()
+        assert "runner started" in (logs / "runner.log").read_text()
+        assert "Telegram emulator listening" in (logs / "emulator.log").read_text()
+        assert f"Logs:                  {logs}/<service>.log" in banner
+        # Mail is kept in the outbox (the demo ticket's acknowledgement), not printed.
+        assert f"http://127.0.0.1:{port}/notify/outbox/" in banner
     finally:
         proc.send_signal(signal.SIGINT)
         try:
