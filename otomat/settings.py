@@ -245,6 +245,10 @@ SUPPORT_DEFAULT_REVISIONS = env_int("OTOMAT_SUPPORT_DEFAULT_REVISIONS", 0, minim
 
 # How often the scheduler enqueues the billing (dunning) run, in seconds.
 BILLING_RUN_SECONDS = env_int("OTOMAT_BILLING_RUN_SECONDS", 60, minimum=5)
+# Payment callbacks that fail verification: after this many from one address within the window,
+# that address is answered 429 (nothing stored) until the window ends; 0 turns it off.
+CALLBACK_REJECTS_PER_SOURCE = env_int("OTOMAT_CALLBACK_REJECTS_PER_SOURCE", 20, minimum=0)
+CALLBACK_REJECT_WINDOW_SECONDS = env_int("OTOMAT_CALLBACK_REJECT_WINDOW_SECONDS", 600, minimum=1)
 
 TASKS = {
     "default": {

@@ -548,7 +548,8 @@ class GatewayCallback(models.Model):
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")
-        REJECTED = "rejected", _("Rejected (signature)")
+        # The signature or token does not verify, or the provider does not confirm it.
+        REJECTED = "rejected", _("Rejected (not verified or not confirmed)")
         DUPLICATE = "duplicate", _("Duplicate")
         PROCESSED = "processed", _("Processed")
         IGNORED = "ignored", _("Ignored")
@@ -557,7 +558,8 @@ class GatewayCallback(models.Model):
     gateway = models.CharField(max_length=20)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    headers = models.JSONField(default=dict)  # only the headers the adapters read
+    # Only the headers the adapters read; secret ones (Xendit's callback token) "[masked]".
+    headers = models.JSONField(default=dict)
     body = models.TextField()  # as received (bounded by the view)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     event_id = models.CharField(max_length=200, blank=True)
@@ -566,6 +568,8 @@ class GatewayCallback(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # A failed callback's next try (exponential backoff); None once it is done.
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -5,12 +5,20 @@ credits nothing twice:
 
 1. ``receive_callback`` stores the raw callback (``GatewayCallback``) before anything else, in
    its own transaction, so even a forgery or a crash mid-way leaves a trace.
+   Secret headers (Xendit's callback token, anything like Authorization or a cookie) are
+   masked first; a source whose callbacks keep failing verification is answered 429 for a while.
 2. The adapter verifies the signature; a forgery is marked rejected and changes nothing else.
-3. ``process_callback`` inserts ``ProcessedEvent(gateway, event_id)`` and records the payment in
-   *one* transaction with the invoice change; the unique constraints on the event and on
-   ``Payment(gateway, provider_payment_id)`` turn duplicates and concurrent deliveries into
-   no-ops. A callback that failed mid-way is retried by ``retry_failed_callbacks``.
-4. The same transaction sets the subscription's ``next_run_at`` to now: that is the durable
+3. A callback is a hint, never the truth: ``process_callback`` asks the provider over its API
+   (``Gateway.confirm``: Midtrans Get Status, Xendit get invoice, Przelewy24 verify, Stripe
+   charge retrieval for refunds) and acts only on the answer. A provider that does not know the
+   transaction rejects the callback; one that cannot be reached leaves it stored and retried
+   with backoff, never credited.
+4. It then inserts ``ProcessedEvent(gateway, event_id)`` (the confirmed state's id) and records
+   the payment in *one* transaction with the invoice change; the unique constraints on the event
+   and on ``Payment(gateway, provider_payment_id)`` (the provider's payment id, from its answer)
+   turn duplicates and concurrent deliveries into no-ops, and every refund is credited once by
+   its provider id. A callback that failed mid-way is retried by ``retry_failed_callbacks``.
+5. The same transaction sets the subscription's ``next_run_at`` to now: that is the durable
    outbox. After commit the subscription is run at once (activation or unsuspension within
    seconds); if the process dies first, the next dunning run finds it due and finishes the job.
 """
@@ -23,6 +31,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +43,8 @@ from otomat.billing.gateways import (
     Gateway,
     GatewayError,
     GatewayEvent,
+    NotConfirmed,
+    Refund,
     SignatureError,
 )
 from otomat.billing.invoicing import BillingError, change_credit, issue_credit_note
@@ -58,6 +69,21 @@ MANUAL = "manual"
 CALLBACK_MAX_BYTES = 64 * 1024  # no provider sends more; bigger bodies are refused unread
 # Headers the adapters read; everything else (cookies, proxies' headers) is not stored.
 KEPT_HEADERS = ("content-type", "x-callback-token", "webhook-id", "stripe-signature", "user-agent")
+# Headers that carry a secret: stored as MASKED, whatever the adapter (and its secret_headers).
+SECRET_HEADERS = frozenset(
+    {
+        "x-callback-token",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+    }
+)
+MASKED = "[masked]"
+# A failed callback is tried again after 30 s, 1, 2, 4 ... minutes, at most an hour apart.
+RETRY_FIRST_SECONDS = 30
+RETRY_MAX_SECONDS = 3600
 PROOF_MAX_BYTES = 5 * 1024 * 1024
 PROOF_TYPES = {  # magic bytes → content type; the client's claimed type is not trusted
     b"%PDF-": "application/pdf",
@@ -281,63 +307,135 @@ def run_soon(subscription_id: int) -> None:
 # -- gateway callbacks ------------------------------------------------------------------------
 
 
+def stored_headers(headers: Mapping[str, str], adapter_class: type[Gateway] | None) -> dict:
+    """The headers of a callback as they are stored: only those the adapters read, each at
+    most 500 characters, every secret one (``SECRET_HEADERS``, the adapter's
+    ``secret_headers``) replaced by ``MASKED``."""
+    secret = SECRET_HEADERS | (adapter_class.secret_headers if adapter_class else frozenset())
+    kept = {}
+    for key, value in headers.items():
+        key = str(key).lower()
+        if key in KEPT_HEADERS:
+            kept[key] = MASKED if key in secret else str(value)[:500]
+    return kept
+
+
+def _reject_key(remote_addr: str | None) -> str:
+    return f"otomat:billing:callback-rejects:{remote_addr or 'unknown'}"
+
+
+def _throttled(remote_addr: str | None) -> bool:
+    """True while ``remote_addr`` has sent ``CALLBACK_REJECTS_PER_SOURCE`` callbacks that did
+    not verify within the last ``CALLBACK_REJECT_WINDOW_SECONDS`` (genuine callbacks never
+    count, so a provider is not throttled by its own volume)."""
+    limit = settings.CALLBACK_REJECTS_PER_SOURCE
+    return limit > 0 and (cache.get(_reject_key(remote_addr)) or 0) >= limit
+
+
+def _count_reject(remote_addr: str | None) -> None:
+    key = _reject_key(remote_addr)
+    # add() starts the window on the first failure; incr() keeps its expiry.
+    cache.add(key, 0, timeout=settings.CALLBACK_REJECT_WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=settings.CALLBACK_REJECT_WINDOW_SECONDS)
+
+
 def receive_callback(
     code: str, *, headers: Mapping[str, str], body: bytes, remote_addr: str | None = None
 ) -> tuple[int, str, str]:
-    """Store, verify and act on one provider callback; returns the (status, content type, body)
-    to answer with. Never raises for bad input."""
+    """Store, verify, confirm and act on one provider callback; returns the (status, content
+    type, body) to answer with. Never raises for bad input.
+
+    Answers 404 for an unknown or disabled gateway, 413 for a body over
+    ``CALLBACK_MAX_BYTES`` and 429 for a source throttled for failed verifications (these
+    three are not stored), the adapter's refusal (401) for one that does not verify, 400 for
+    one the provider does not confirm, 500 when the provider could not be asked (stored, and
+    retried), else the adapter's reply."""
     cls = REGISTRY.get(code)
     if cls is None:
         return 404, "application/json", '{"error": "unknown gateway"}'
-    lowered = {k.lower(): v for k, v in headers.items()}
     if len(body) > CALLBACK_MAX_BYTES:
         return 413, "application/json", '{"error": "body too large"}'
-    callback = GatewayCallback.objects.create(
-        gateway=code,
-        remote_addr=remote_addr,
-        headers={k: str(v)[:500] for k, v in lowered.items() if k in KEPT_HEADERS},
-        body=body.decode("utf-8", "replace"),
-    )
-    failpoint("billing.after_callback_stored")
+    if _throttled(remote_addr):
+        return 429, "application/json", '{"error": "too many callbacks that do not verify"}'
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+
+    def store(**fields) -> GatewayCallback:
+        return GatewayCallback.objects.create(
+            gateway=code,
+            remote_addr=remote_addr,
+            headers=stored_headers(lowered, cls),
+            body=body.decode("utf-8", "replace"),
+            **fields,
+        )
+
+    # Verified before it is stored (no network: a signature or token check), so that what is
+    # stored needs no secret header to be read again; stored before anything acts on it.
     try:
         adapter = gateway_for(code)
     except BillingError as exc:
-        GatewayCallback.objects.filter(pk=callback.pk).update(
-            status=GatewayCallback.Status.REJECTED, error=str(exc)[:500]
-        )
+        store(status=GatewayCallback.Status.REJECTED, error=str(exc)[:500])
+        _count_reject(remote_addr)
         return 404, "application/json", '{"error": "gateway not enabled"}'
     try:
         event = adapter.parse_callback(headers=lowered, body=body)
     except SignatureError as exc:
-        GatewayCallback.objects.filter(pk=callback.pk).update(
-            status=GatewayCallback.Status.REJECTED, error=str(exc)[:500]
-        )
+        callback = store(status=GatewayCallback.Status.REJECTED, error=str(exc)[:500])
+        _count_reject(remote_addr)
         log.warning("%s callback %s rejected: %s", code, callback.pk, exc)
         return adapter.callback_reply(None)
-    GatewayCallback.objects.filter(pk=callback.pk).update(
-        event_id=event.event_id[:200], kind=event.kind, reference=event.reference[:64]
-    )
+    callback = store(event_id=event.event_id[:200], kind=event.kind, reference=event.reference[:64])
+    failpoint("billing.after_callback_stored")
     ok = process_callback(callback.pk, adapter=adapter, event=event)
     if not ok:
         return 500, "application/json", '{"error": "not processed; retry later"}'
+    if GatewayCallback.objects.filter(
+        pk=callback.pk, status=GatewayCallback.Status.REJECTED
+    ).exists():
+        _count_reject(remote_addr)
+        return 400, "application/json", '{"error": "the provider does not confirm this callback"}'
     return adapter.callback_reply(event)
 
 
 def process_callback(
     callback_id: int, *, adapter: Gateway | None = None, event: GatewayEvent | None = None
 ) -> bool:
-    """Act on a stored callback exactly once. Returns False when it failed and should be
-    retried (the provider retries too; a retried duplicate is a no-op)."""
+    """Confirm a stored, verified callback with the provider and act on the answer, exactly
+    once. Returns False when it failed and should be retried (the provider retries too; a
+    retried duplicate is a no-op). A callback the provider does not confirm is marked
+    rejected (True: retrying cannot help)."""
     callback = GatewayCallback.objects.get(pk=callback_id)
-    if callback.status in (GatewayCallback.Status.PROCESSED, GatewayCallback.Status.DUPLICATE):
+    if callback.status in (
+        GatewayCallback.Status.PROCESSED,
+        GatewayCallback.Status.DUPLICATE,
+        GatewayCallback.Status.REJECTED,
+        GatewayCallback.Status.IGNORED,
+    ):
         return True
     try:
         adapter = adapter or gateway_for(callback.gateway)
         if event is None:
-            event = adapter.parse_callback(headers=callback.headers, body=callback.body.encode())
-        if event.kind == "paid":
-            event = adapter.confirm(event)  # e.g. Przelewy24's transaction/verify
+            # Verified when it arrived; its secret headers are masked since.
+            event = adapter.parse_stored(headers=callback.headers, body=callback.body.encode())
+        hint = event
+        if event.kind != "ignored" and event.reference:
+            # Network, outside any transaction: the provider's answer replaces the hint.
+            event = adapter.confirm(event)
         status, note = _apply_event(callback, adapter, event)
+        if hint.kind != event.kind:
+            note = f"the callback said {hint.kind}, {adapter.label} says {event.kind}; {note}"
+    except NotConfirmed as exc:
+        GatewayCallback.objects.filter(pk=callback.pk).update(
+            status=GatewayCallback.Status.REJECTED,
+            error=f"not confirmed: {exc}"[:500],
+            processed_at=timezone.now(),
+            attempts=callback.attempts + 1,
+            retry_at=None,
+        )
+        log.warning("%s callback %s not confirmed: %s", callback.gateway, callback_id, exc)
+        return True
     except (GatewayError, BillingError, SignatureError) as exc:
         _callback_failed(callback, str(exc))
         return False
@@ -346,20 +444,34 @@ def process_callback(
         _callback_failed(callback, f"{type(exc).__name__}: {exc}")
         return False
     GatewayCallback.objects.filter(pk=callback.pk).update(
-        status=status, processed_at=timezone.now(), error=note[:500], attempts=callback.attempts + 1
+        status=status,
+        # What was acted on: the provider's answer, not the hint.
+        kind=event.kind,
+        event_id=event.event_id[:200],
+        processed_at=timezone.now(),
+        error=note.strip("; ")[:500],
+        attempts=callback.attempts + 1,
+        retry_at=None,
     )
     return True
 
 
 def _callback_failed(callback: GatewayCallback, error: str) -> None:
+    delay = min(RETRY_FIRST_SECONDS * 2 ** min(callback.attempts, 16), RETRY_MAX_SECONDS)
     GatewayCallback.objects.filter(pk=callback.pk).update(
-        status=GatewayCallback.Status.FAILED, error=error[:500], attempts=callback.attempts + 1
+        status=GatewayCallback.Status.FAILED,
+        error=error[:500],
+        attempts=callback.attempts + 1,
+        retry_at=timezone.now() + timedelta(seconds=delay),
     )
 
 
 def _apply_event(
     callback: GatewayCallback, adapter: Gateway, event: GatewayEvent
 ) -> tuple[str, str]:
+    if event.kind in ("paid", "refunded", "failed", "expired") and not event.confirmed:
+        # The contract of confirm(): never act on a hint. A bug, not bad input: retried.
+        raise GatewayError(f"{adapter.label} returned an unconfirmed {event.kind} event")
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -382,7 +494,7 @@ def _apply_event(
                 raise BillingError(
                     f"paid in {amount.currency} for a {invoice.currency} invoice; review by hand"
                 )
-            record_payment(
+            _payment, created = record_payment(
                 invoice,
                 amount=amount,
                 gateway=adapter.code,
@@ -393,7 +505,7 @@ def _apply_event(
             CheckoutSession.objects.filter(pk=checkout.pk).update(
                 status=CheckoutSession.Status.PAID
             )
-            return GatewayCallback.Status.PROCESSED, ""
+            return GatewayCallback.Status.PROCESSED, "" if created else "payment already recorded"
         if event.kind in ("failed", "expired"):
             # Reordering: a late "expired" never undoes a payment already recorded.
             CheckoutSession.objects.filter(
@@ -401,29 +513,62 @@ def _apply_event(
             ).update(status=event.kind)
             return GatewayCallback.Status.PROCESSED, ""
         if event.kind == "refunded":
-            return GatewayCallback.Status.PROCESSED, _record_refund(invoice, adapter, event)
+            return GatewayCallback.Status.PROCESSED, _record_refunds(
+                callback, invoice, adapter, event
+            )
         return GatewayCallback.Status.IGNORED, f"{event.kind} needs no action"
 
 
-def _record_refund(invoice: Invoice, adapter: Gateway, event: GatewayEvent) -> str:
-    """A refund made at the provider becomes a credit note (paid back outside Otomat), once."""
+def _record_refunds(
+    callback: GatewayCallback, invoice: Invoice, adapter: Gateway, event: GatewayEvent
+) -> str:
+    """Each refund (or chargeback) the provider lists for the payment becomes a credit note
+    (paid back outside Otomat), once per refund id; only for a payment Otomat recorded."""
+    if not Payment.objects.filter(
+        gateway=adapter.code, provider_payment_id=event.payment_id, invoice=invoice
+    ).exists():
+        return "refund of a payment Otomat has not recorded; review by hand"
+    refunds = event.refunds or (
+        # A provider that lists no refunds: the event's amount, once per event.
+        (Refund(refund_id=f"event:{event.event_id}", amount=event.amount),)
+        if event.amount is not None
+        else ()
+    )
+    notes = []
+    for refund in refunds:
+        try:
+            with transaction.atomic():
+                ProcessedEvent.objects.create(
+                    gateway=adapter.code,
+                    event_id=f"refund:{event.payment_id}:{refund.refund_id}"[:200],
+                    callback=callback,
+                )
+        except IntegrityError:
+            continue  # credited already
+        notes.append(_record_refund(invoice, adapter, refund))
+    return "; ".join(notes) or "every refund already credited"
+
+
+def _record_refund(invoice: Invoice, adapter: Gateway, refund: Refund) -> str:
+    """One refund made at the provider becomes a credit note, up to what is left to credit."""
     invoice.refresh_from_db()
     if invoice.status != Invoice.Status.PAID:
         return "refund for an invoice that is not paid; review by hand"
     from otomat.billing.invoicing import credited_total
 
     available = invoice.total - credited_total(invoice)
-    amount = event.amount or available
+    amount = refund.amount
     if amount.currency != invoice.currency or amount.amount_minor <= 0:
         return "refund amount unusable; review by hand"
     if amount > available:
         amount = available
     if amount.is_zero:
         return "already fully credited"
+    what = "Chargeback" if refund.chargeback else "Refunded"
     note = issue_credit_note(
         invoice,
         amount=amount,
-        reason=f"Refunded at {adapter.label}",
+        reason=f"{what} at {adapter.label}",
         refund_method=CreditNote.RefundMethod.EXTERNAL,
         actor=None,
     )
@@ -431,13 +576,17 @@ def _record_refund(invoice: Invoice, adapter: Gateway, event: GatewayEvent) -> s
 
 
 def retry_failed_callbacks(*, limit: int = 100) -> int:
-    """Process stored callbacks that failed or were interrupted (a crash between storing and
-    acting); returns how many are now done."""
-    cutoff = timezone.now() - timedelta(seconds=30)  # leave callbacks being processed right now
+    """Process stored callbacks that failed (each after its backoff, ``retry_at``) or were
+    interrupted (a crash between storing and acting); returns how many are now done."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=30)  # leave callbacks being processed right now
+    from django.db.models import Q
+
     ids = list(
         GatewayCallback.objects.filter(
-            status__in=[GatewayCallback.Status.FAILED, GatewayCallback.Status.RECEIVED],
-            received_at__lte=cutoff,
+            Q(status=GatewayCallback.Status.RECEIVED, received_at__lte=cutoff)
+            | Q(status=GatewayCallback.Status.FAILED, retry_at__lte=now)
+            | Q(status=GatewayCallback.Status.FAILED, retry_at=None, received_at__lte=cutoff),
             attempts__lt=20,
         )
         .order_by("received_at", "id")
@@ -447,7 +596,8 @@ def retry_failed_callbacks(*, limit: int = 100) -> int:
     for callback_id in ids:
         callback = GatewayCallback.objects.get(pk=callback_id)
         if callback.status == GatewayCallback.Status.RECEIVED and not callback.event_id:
-            # Stored but never verified (the process died): verify now.
+            # Stored but never verified (the process died): verify now. Its secret headers are
+            # masked, so an adapter that needs one (Xendit's token) refuses it: rejected.
             try:
                 adapter = gateway_for(callback.gateway)
                 event = adapter.parse_callback(
@@ -458,6 +608,9 @@ def retry_failed_callbacks(*, limit: int = 100) -> int:
                     status=GatewayCallback.Status.REJECTED, error=str(exc)[:500]
                 )
                 continue
+            GatewayCallback.objects.filter(pk=callback_id).update(
+                event_id=event.event_id[:200], kind=event.kind, reference=event.reference[:64]
+            )
             done += process_callback(callback_id, adapter=adapter, event=event)
         else:
             done += process_callback(callback_id)

@@ -89,10 +89,15 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
     return render(request, "billing/invoice_detail.html", _pay_context(request, invoice))
 
 
-def _pay_context(request: HttpRequest, invoice: Invoice, proof_form: ProofForm | None = None):
-    member = request.user.is_authenticated and (
+def _is_member(request: HttpRequest, invoice: Invoice) -> bool:
+    """Staff, or a person of the invoice's account: may see the whole invoice."""
+    return request.user.is_authenticated and (
         request.user.is_staff or request.user.account == invoice.account
     )
+
+
+def _pay_context(request: HttpRequest, invoice: Invoice, proof_form: ProofForm | None = None):
+    member = _is_member(request, invoice)
     return {
         "invoice": invoice,
         "lines": invoice.lines.all(),
@@ -148,9 +153,17 @@ def _refuse_other_customers(request: HttpRequest, invoice: Invoice) -> None:
 
 def pay(request: HttpRequest, token: str) -> HttpResponse:
     """The payment page linked from every notice: works without logging in (the token is the
-    capability), shows what is due and the ways to pay."""
+    capability), shows what is due and the ways to pay. A visitor who is not a member of the
+    account sees only what paying needs (number, amount, due date), never the buyer's legal
+    name, address or tax id. Once the invoice is paid or void the link stops working: 410 and
+    a page that says so, without pay buttons (a POST starts no checkout either)."""
     invoice = get_object_or_404(Invoice.objects.select_related("account"), token=token)
     _refuse_other_customers(request, invoice)
+    if invoice.status != Invoice.Status.OPEN:
+        member = _is_member(request, invoice)
+        return render(
+            request, "billing/pay_closed.html", {"invoice": invoice, "member": member}, status=410
+        )
     if request.method == "POST":
         method = request.POST.get("method", "")
         return_url = request.build_absolute_uri(reverse("billing:pay_return", args=[token]))
@@ -169,7 +182,7 @@ def pay_return(request: HttpRequest, token: str) -> HttpResponse:
     invoice = get_object_or_404(Invoice, token=token)
     _refuse_other_customers(request, invoice)
     template = "billing/_pay_status.html" if request.htmx else "billing/pay_return.html"
-    return render(request, template, {"invoice": invoice})
+    return render(request, template, {"invoice": invoice, "member": _is_member(request, invoice)})
 
 
 @login_required

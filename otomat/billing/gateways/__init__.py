@@ -13,6 +13,8 @@ from otomat.billing.gateways.base import (
     Gateway,
     GatewayError,
     GatewayEvent,
+    NotConfirmed,
+    Refund,
     SignatureError,
 )
 
@@ -24,6 +26,8 @@ __all__ = [
     "Gateway",
     "GatewayError",
     "GatewayEvent",
+    "NotConfirmed",
+    "Refund",
     "SignatureError",
     "gateway_class",
 ]

@@ -15,7 +15,7 @@ grosze/cents, Midtrans and Xendit take whole rupiah) and back when parsing a cal
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -34,6 +34,12 @@ class GatewayError(Exception):
 
 class SignatureError(Exception):
     """A callback whose signature, token or shape does not verify: it must change nothing."""
+
+
+class NotConfirmed(Exception):
+    """The provider, asked over its API, does not confirm what a callback claims: it knows no
+    such transaction, or the transaction belongs to another reference. The callback must change
+    nothing, and asking again would not help (unlike a GatewayError: unreachable, retry)."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,26 @@ class Checkout:
 
 
 @dataclass(frozen=True)
+class Refund:
+    """One refund (or chargeback) of a payment, as the provider lists it."""
+
+    refund_id: str  # unique per provider payment; the same refund always has the same id
+    amount: Money
+    chargeback: bool = False
+
+
+@dataclass(frozen=True)
 class GatewayEvent:
     """One verified callback, normalised.
 
     ``event_id`` is unique per provider for *this* notification (duplicates of it carry the same
     id); ``payment_id`` is unique per provider for the money movement (several notifications of
     one payment carry the same id). ``reference`` is the ``CheckoutRequest.reference``.
+
+    ``confirmed`` is True only for an event that ``Gateway.confirm`` built from the provider's
+    own answer (or for a provider whose whole callback is signed); billing moves money only on
+    confirmed events. ``refunds`` (confirmed "refunded" events) lists every refund the provider
+    knows for the payment, oldest first: billing credits each one once, by its id.
     """
 
     event_id: str
@@ -86,6 +106,8 @@ class GatewayEvent:
     occurred_at: datetime | None = None
     detail: str = ""  # a short human description, e.g. "settlement via bank_transfer"
     raw: Mapping = field(default_factory=dict, compare=False, repr=False)  # never secrets
+    confirmed: bool = False
+    refunds: tuple[Refund, ...] = ()
 
 
 class Gateway(ABC):
@@ -96,6 +118,9 @@ class Gateway(ABC):
     currencies: ClassVar[frozenset[str]]  # currencies the provider takes
     default_api_base: ClassVar[str]  # production API base URL
     credential_fields: ClassVar[tuple[CredentialField, ...]]
+    # Headers the adapter reads that carry a secret (e.g. Xendit's x-callback-token): billing
+    # masks them before a callback is stored, so ``parse_stored`` must not need them.
+    secret_headers: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, credentials: Mapping[str, str], *, api_base: str = "") -> None:
         missing = [
@@ -117,11 +142,23 @@ class Gateway(ABC):
         keys are lower-case. Raises SignatureError for anything that does not verify or parse;
         never raises anything else for bad input."""
 
+    def parse_stored(self, *, headers: Mapping[str, str], body: bytes) -> GatewayEvent:
+        """Read again a callback that verified when it arrived and was stored (to retry it):
+        its ``secret_headers`` are masked by now and a signature's timestamp may be old. Safe
+        because ``confirm`` asks the provider before anything moves. Raises SignatureError like
+        ``parse_callback``. The default is ``parse_callback``."""
+        return self.parse_callback(headers=headers, body=body)
+
+    @abstractmethod
     def confirm(self, event: GatewayEvent) -> GatewayEvent:
-        """Providers that want a server-side confirmation before a payment is final (Przelewy24's
-        transaction/verify) do it here; raises GatewayError if the provider refuses. The default
-        returns the event unchanged."""
-        return event
+        """Ask the provider, over its documented API and with the merchant's credentials, what
+        is true of the transaction ``event`` hints at, and return that as a confirmed event
+        (``confirmed=True``): kind, payment id, amount and refunds as the provider states them,
+        never as the callback's unsigned fields claim. Billing calls it before any money moves.
+
+        Raises NotConfirmed when the provider knows no such transaction (or it belongs to
+        another reference), GatewayError when the provider cannot be reached or fails (the
+        callback stays stored and is retried)."""
 
     # -- the one HTTP path of the JSON-speaking adapters ----------------------------------------
 
@@ -151,8 +188,12 @@ class Gateway(ABC):
         json: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        base: str = "",
+        accept: Collection[int] = (),
     ) -> dict[str, Any]:
-        """Send one request to ``api_base + path`` and return the JSON object of a 2xx reply.
+        """Send one request to ``(base or api_base) + path`` and return the JSON object of a 2xx
+        reply, or of a reply whose status is in ``accept`` (e.g. a documented 404 "not found"
+        body, which the caller reads itself).
 
         ``error_text(data, response)`` turns the provider's error body into one line. Raises
         GatewayError — unreachable, refused, or not a JSON object — whose message never holds
@@ -161,7 +202,7 @@ class Gateway(ABC):
         try:
             response = httpx.request(
                 method,
-                f"{self.api_base}{path}",
+                f"{base or self.api_base}{path}",
                 json=json,
                 content=content,
                 headers=headers,
@@ -176,7 +217,7 @@ class Gateway(ABC):
             data = response.json()
         except ValueError:
             data = None
-        if not response.is_success:
+        if not response.is_success and response.status_code not in accept:
             reason = error_text(data, response) or response.reason_phrase or "no reason given"
             raise GatewayError(
                 f"{self.label} refused {what} (HTTP {response.status_code}): {self.scrub(reason)}"

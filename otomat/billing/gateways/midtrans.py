@@ -13,12 +13,19 @@ Notification / Webhooks, Handling HTTP Notification, Transaction Status Cycle, S
   ``signature_key`` is ``SHA512(order_id + status_code + gross_amount + server_key)`` in hex, with
   ``gross_amount`` the string exactly as sent (``"150000.00"``).
 
-The signature covers only ``order_id``, ``status_code`` and ``gross_amount``: ``transaction_status``
-and every other field are not signed. ``status_code`` is 200 for capture and settlement (and also
-for authorize and cancel), 201 for pending, 202 for deny and expire, so a "paid" notification must
-carry status_code 200; that stops a signed pending (201) notification from being relabelled
-"settlement", but not a signed 200 one (e.g. a cancel) from being relabelled. Midtrans' own
-clients re-read the status with the Get Status API for that reason; see ``parse_callback``.
+* Get Status: ``GET {core_api_base}/v2/{order_id}/status`` with the same Basic auth answers the
+  transaction as Midtrans has it: ``status_code`` ("200", "201", "202", "407", or "404" with
+  "Transaction doesn't exist." for an order no transaction was made for), ``transaction_status``,
+  ``fraud_status``, ``transaction_id``, ``gross_amount`` and, once refunded or charged back, the
+  ``refunds`` list. The Core API lives on another host than Snap: ``api.midtrans.com``
+  (``api.sandbox.midtrans.com``) beside ``app.midtrans.com`` (``app.sandbox.midtrans.com``).
+
+The signature covers only ``order_id``, ``status_code`` and ``gross_amount``: ``transaction_status``,
+``transaction_id``, the refunds and every other field are not signed, so a captured notification
+can be replayed with them changed (a new transaction_id, "settlement" relabelled "refund", a
+genuine "cancel", whose status_code is 200 too, relabelled "settlement"). A notification is
+therefore only a hint: ``confirm`` reads the order's status with Get Status and billing acts on
+that answer alone (Midtrans' own clients do the same).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from otomat.billing.gateways.base import (
@@ -40,6 +48,8 @@ from otomat.billing.gateways.base import (
     Gateway,
     GatewayError,
     GatewayEvent,
+    NotConfirmed,
+    Refund,
     SignatureError,
 )
 from otomat.billing.gateways.strict import StrictJson
@@ -48,6 +58,14 @@ from otomat.billing.money import Money
 __all__ = ["GATEWAY", "SANDBOX_API_BASE", "MidtransGateway", "signature_key"]
 
 SANDBOX_API_BASE = "https://app.sandbox.midtrans.com"
+# The Core API (Get Status) of each Snap host; any other API base (a proxy, the local fake)
+# serves both.
+_CORE_API_BASES = {
+    "https://app.midtrans.com": "https://api.midtrans.com",
+    SANDBOX_API_BASE: "https://api.sandbox.midtrans.com",
+}
+# What Midtrans accepts as an order id (and so what can be put into the status URL's path).
+_ORDER_ID = re.compile(r"[A-Za-z0-9\-_.~]{1,50}")
 # A real notification is a couple of kilobytes; anything far larger is not one, and is refused
 # before it is parsed.
 MAX_CALLBACK_BYTES = 64 * 1024
@@ -105,6 +123,14 @@ class MidtransGateway(Gateway):
             required=False,
             help="Not needed for the hosted Snap page; stored for reference only.",
         ),
+        CredentialField(
+            "core_api_base",
+            "Core API base URL",
+            secret=False,
+            required=False,
+            help="Where payments are confirmed (Get Status). Leave blank: api.midtrans.com, or "
+            "api.sandbox.midtrans.com for the sandbox.",
+        ),
     )
 
     def __init__(self, credentials: Mapping[str, str], *, api_base: str = "") -> None:
@@ -113,6 +139,8 @@ class MidtransGateway(Gateway):
         # API base, use the one the key belongs to instead of failing with a 401 in production.
         if not api_base and self.credentials["server_key"].startswith("SB-"):
             self.api_base = SANDBOX_API_BASE
+        configured = str(self.credentials.get("core_api_base") or "").strip().rstrip("/")
+        self.core_api_base = configured or _CORE_API_BASES.get(self.api_base, self.api_base)
 
     # -- checkout -----------------------------------------------------------------------------
 
@@ -195,9 +223,8 @@ class MidtransGateway(Gateway):
         the chargebacks "refunded"; authorize and statuses Midtrans may add later "ignored".
 
         Anything that does not verify or parse raises SignatureError, never anything else.
-        Because most of the body is unsigned, a "paid" event is only as trustworthy as the
-        secrecy of past notifications; confirming with Midtrans' Get Status API
-        (``GET https://api.midtrans.com/v2/{order_id}/status``) would close that gap.
+        Because most of the body is unsigned, the event is a hint (``confirmed`` False): only
+        ``confirm``'s answer from Get Status moves money.
         """
         data = _load_json(body)
         order_id = _text(data, "order_id")
@@ -247,6 +274,85 @@ class MidtransGateway(Gateway):
             occurred_at=_occurred_at(data, kind),
             detail=detail[:200],
             raw=data,
+        )
+
+    # -- confirmation ----------------------------------------------------------------------------
+
+    def confirm(self, event: GatewayEvent) -> GatewayEvent:
+        """Read the order ``event.reference`` with Get Status and return what Midtrans says.
+
+        Everything in the result comes from the answer: ``kind`` from its transaction_status,
+        fraud_status and status_code (a payment needs status_code 200), ``payment_id`` its
+        transaction_id, ``amount`` its gross_amount, ``refunds`` its refunds (chargebacks
+        marked), ``event_id`` ``f"{transaction_id}:{transaction_status}"`` plus the newest
+        refund's id, so that every hint of one state is one event. A notification naming
+        another transaction_id than Midtrans' changes nothing more than Midtrans' own state.
+
+        Raises NotConfirmed for status_code 404 ("Transaction doesn't exist."), an order id
+        that cannot be one, or an answer for another order; GatewayError when Midtrans cannot
+        be reached, refuses the key, fails (5xx) or answers something that is not a status.
+        """
+        order_id = event.reference
+        if not _ORDER_ID.fullmatch(order_id):
+            raise NotConfirmed(f"Midtrans: {order_id!r} cannot be an order id.")
+        data = self.request_json(
+            "GET",
+            f"/v2/{quote(order_id, safe='')}/status",
+            what="the status request",
+            base=self.core_api_base,
+            accept=(404,),
+            headers={"Accept": "application/json"},
+            auth=(self.credentials["server_key"], ""),
+            error_text=lambda data, _response: _error_messages(data),
+        )
+        status_code = str(data.get("status_code") or "")
+        if status_code == "404":
+            raise NotConfirmed(f"Midtrans knows no transaction for order {order_id}.")
+        if not status_code.isdigit() or not status_code.startswith(("2", "4")):
+            raise GatewayError(
+                f"Midtrans answered the status of {order_id} with status_code "
+                f"{self.scrub(status_code) or 'none'}: {self.scrub(_error_messages(data))}"
+            )
+        try:
+            if _text(data, "order_id") != order_id:
+                raise NotConfirmed(
+                    f"Midtrans answered the status of another order than {order_id}."
+                )
+            status = _text(data, "transaction_status")
+            transaction_id = _text(data, "transaction_id")
+            fraud_status = _optional_text(data, "fraud_status")
+            currency = _optional_text(data, "currency") or "IDR"
+            gross = _rupiah(_text(data, "gross_amount"), "gross_amount")
+            refunds = _refunds(data, chargeback="chargeback" in status)
+        except SignatureError as exc:
+            raise GatewayError(f"Midtrans answered a status that does not parse: {exc}") from None
+        if currency not in self.currencies:
+            raise GatewayError(f"Midtrans reports order {order_id} in {currency!r}, not IDR.")
+        kind = _kind(status, fraud_status)
+        if kind == "paid" and status_code != "200":
+            kind = "pending"  # not money in hand until Midtrans says 200
+        if sum(r.amount.amount_minor for r in refunds) > gross.amount_minor:
+            raise GatewayError(f"Midtrans reports refunds of order {order_id} beyond its amount.")
+        event_id = f"{transaction_id}:{status}"
+        if kind == "refunded" and refunds:
+            event_id += f":{refunds[-1].refund_id}"
+        detail = status if status != "capture" else f"capture (fraud status {fraud_status})"
+        payment_type = _optional_text(data, "payment_type")
+        if payment_type:
+            detail += f" via {payment_type}"
+        if event.payment_id and event.payment_id != transaction_id:
+            detail += f"; the callback named transaction {event.payment_id[:40]}"
+        return GatewayEvent(
+            event_id=event_id,
+            kind=kind,
+            reference=order_id,
+            payment_id=transaction_id,
+            amount=gross,
+            occurred_at=_occurred_at(data, kind),
+            detail=f"{detail} (Get Status)"[:200],
+            raw={k: v for k, v in data.items() if k != "signature_key"},
+            confirmed=True,
+            refunds=refunds,
         )
 
 
@@ -299,6 +405,25 @@ def _newest_refund(data: Mapping[str, Any]) -> tuple[str, Money | None]:
     if data.get("refund_chargeback_id") is not None:
         return _refund_id(data), amount
     return "", amount
+
+
+def _refunds(data: Mapping[str, Any], *, chargeback: bool) -> tuple[Refund, ...]:
+    """Every refund in a Get Status answer's ``refunds`` list, oldest first. Midtrans lists
+    chargebacks in the same list (``refund_chargeback_id``); ``chargeback`` marks them when the
+    transaction's status is a chargeback."""
+    refunds = data.get("refunds")
+    if refunds is None:
+        return ()
+    if not isinstance(refunds, list) or not all(isinstance(r, dict) for r in refunds):
+        _refuse("refunds is not a list of refunds")
+    return tuple(
+        Refund(
+            refund_id=_refund_id(r),
+            amount=_rupiah(_text(r, "refund_amount"), "refund_amount"),
+            chargeback=chargeback,
+        )
+        for r in refunds
+    )
 
 
 def _refund_id(refund: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
@@ -250,11 +251,17 @@ class Przelewy24Gateway(Gateway):
 
     def confirm(self, event: GatewayEvent) -> GatewayEvent:
         """Verify the paid transaction with P24 (PUT transaction/verify) so that it is settled;
-        returns ``event`` once P24 answers ``{"data": {"status": "success"}}``. Raises
-        GatewayError when P24 refuses (e.g. the amount or orderId does not match its records)
-        or cannot be reached. Events other than "paid" need no verification."""
+        returns ``event``, confirmed, once P24 answers ``{"data": {"status": "success"}}``.
+        Everything the event carries (sessionId, orderId, amount, currency) is covered by the
+        notification's sign and checked again by P24 in verify. Raises GatewayError when P24
+        refuses (e.g. the amount or orderId does not match its records) or cannot be reached.
+
+        P24 notifies successful payments only; its refund notifications answer refunds
+        requested through its refund API, which Otomat does not use (refunds of P24 payments
+        are credit notes made in Otomat), so no refund ever arrives here: ``parse_callback``
+        refuses such a body."""
         if event.kind != "paid":
-            return event
+            return replace(event, confirmed=True)
         if event.amount is None or not event.payment_id.isascii() or not event.payment_id.isdigit():
             raise GatewayError("Przelewy24 payment cannot be verified: no amount or orderId.")
         order_id = int(event.payment_id)
@@ -283,7 +290,7 @@ class Przelewy24Gateway(Gateway):
             raise GatewayError(
                 f"Przelewy24 did not confirm payment {order_id}: {self.scrub(str(result))[:200]}"
             )
-        return event
+        return replace(event, confirmed=True)
 
     # -- HTTP ------------------------------------------------------------------------------------
 

@@ -26,6 +26,13 @@ anything else, or a session Otomat did not create              ignored
 ``charge.refunded`` all carry it, so they name the same money movement. A session that never got
 one (expired before payment) falls back to the session id.
 
+Confirmation: the whole event is signed, so a session event is confirmed as it is. A
+``charge.refunded`` event is confirmed by retrieving the charge with its refunds
+(``GET /v1/charges/{id}?expand[]=refunds``): billing credits each succeeded refund once, by its
+``re_...`` id, instead of inferring this refund's amount from ``previous_attributes``. A
+stored event read again for a retry (``parse_stored``) is checked without the 300 s tolerance:
+it verified when it arrived.
+
 The fields read here (event ``id``/``type``/``created``, the session's ``client_reference_id``,
 ``metadata``, ``payment_status``, ``payment_intent``, ``amount_total``, ``currency``; the charge's
 ``amount_refunded``, ``payment_intent``, ``metadata``) are the same in every API version the
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -48,6 +56,8 @@ from otomat.billing.gateways.base import (
     Gateway,
     GatewayError,
     GatewayEvent,
+    NotConfirmed,
+    Refund,
     SignatureError,
 )
 from otomat.billing.money import Money
@@ -202,12 +212,20 @@ class StripeGateway(Gateway):
         checkout (another integration on the same Stripe account) is "ignored", not an error, so
         Stripe does not retry it and flag the endpoint as failing.
         """
+        return self._verified(headers, body, tolerance=stripe.Webhook.DEFAULT_TOLERANCE)
+
+    def parse_stored(self, *, headers: Mapping[str, str], body: bytes) -> GatewayEvent:
+        """A stored event: the same check but for the timestamp's age (it was fresh when it
+        arrived; a retry may come hours later)."""
+        return self._verified(headers, body, tolerance=0)
+
+    def _verified(self, headers: Mapping[str, str], body: bytes, *, tolerance: int) -> GatewayEvent:
         try:
             event = self._client.construct_event(
                 body,
                 headers.get("stripe-signature"),
                 self.credentials["webhook_secret"],
-                tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
+                tolerance=tolerance,
             )
             payload = event.to_dict()
         except stripe.SignatureVerificationError as exc:
@@ -219,6 +237,56 @@ class StripeGateway(Gateway):
                 f"Stripe event body does not parse: {type(exc).__name__}"
             ) from None
         return self._normalise(payload)
+
+    # -- confirmation ------------------------------------------------------------------------------
+
+    def confirm(self, event: GatewayEvent) -> GatewayEvent:
+        """A session event is confirmed by its signature (Stripe signs the whole event). For
+        ``charge.refunded``, retrieve the charge with its refunds and return the event with
+        ``refunds`` (each succeeded refund, by id and amount) and ``amount`` (the charge's
+        amount_refunded) as Stripe has them now. Raises NotConfirmed when Stripe knows no such
+        charge or it is not the event's payment; GatewayError when Stripe refuses the key, fails
+        or cannot be reached."""
+        if event.kind != "refunded":
+            return replace(event, confirmed=True)
+        charge_id = _text(_mapping(_mapping(event.raw, "data"), "object"), "id")
+        if not charge_id.startswith("ch_"):
+            raise NotConfirmed(f"Stripe refund event without a charge id: {charge_id[:40]!r}.")
+        try:
+            charge = self._client.v1.charges.retrieve(
+                charge_id, params={"expand": ["refunds"]}
+            ).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise NotConfirmed(f"Stripe knows no charge {charge_id}.") from None
+            raise GatewayError(self._describe(exc)) from None
+        except stripe.StripeError as exc:
+            raise GatewayError(self._describe(exc)) from None
+        try:
+            reference = _text(_mapping(charge, "metadata"), "otomat_reference")
+            payment_id = _text(charge, "payment_intent") or _text(charge, "id")
+            if reference != event.reference or payment_id != event.payment_id:
+                raise NotConfirmed(f"Stripe charge {charge_id} is not the event's payment.")
+            currency = charge.get("currency")
+            refunded = _money(charge.get("amount_refunded"), currency)
+            listed = _mapping(charge, "refunds").get("data") or []
+            if not isinstance(listed, list) or not all(isinstance(r, dict) for r in listed):
+                raise SignatureError("Stripe charge refunds is not a list.")
+            refunds = tuple(
+                Refund(refund_id=_text(r, "id"), amount=_money(r.get("amount"), currency))
+                for r in sorted(listed, key=lambda r: r.get("created") or 0)
+                if r.get("status") == "succeeded" and _text(r, "id")
+            )
+        except SignatureError as exc:
+            raise GatewayError(f"Stripe answered a charge that does not parse: {exc}") from None
+        return replace(
+            event,
+            amount=refunded,
+            refunds=refunds,
+            confirmed=True,
+            detail=f"charge {charge_id} refunded {refunded} in {len(refunds)} refund(s) "
+            f"(retrieved)"[:200],
+        )
 
     def _normalise(self, payload: dict[str, Any]) -> GatewayEvent:
         event_id = payload.get("id")

@@ -13,11 +13,20 @@ docs; "Webhook behavior" and callback setup in docs.xendit.co):
   paid or expires, retrying until it gets a 2xx. Every callback carries the account's callback
   verification token in the ``x-callback-token`` header; the body itself is not signed. A
   ``webhook-id`` header, when present, identifies the delivery and repeats on retries.
+* Get invoice: ``GET {api_base}/v2/invoices/{invoice_id}`` with the same Basic auth answers the
+  invoice as Xendit has it (``id``, ``external_id``, ``status``, ``amount``, ``paid_amount``,
+  ``currency``, ...), or 404 ``{"error_code": "INVOICE_NOT_FOUND_ERROR", ...}``.
+
+Anyone holding the callback token (it is the same for every callback, and it sat in stored
+headers before they were masked) can write any body: an invented invoice id for a reference
+that is already paid, another amount. So a callback is only a hint: ``confirm`` fetches the
+invoice it names and billing acts on Xendit's answer, which must be for our ``external_id``.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +40,7 @@ from otomat.billing.gateways.base import (
     Gateway,
     GatewayError,
     GatewayEvent,
+    NotConfirmed,
     SignatureError,
 )
 from otomat.billing.gateways.strict import StrictJson
@@ -40,6 +50,9 @@ __all__ = ["GATEWAY", "XenditGateway"]
 
 # A real callback is a few kilobytes; anything far larger is not one, and is refused unparsed.
 MAX_CALLBACK_BYTES = 64 * 1024
+
+# What a Xendit invoice id looks like (24 hex digits today); anything else is not put into a URL.
+_INVOICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # Invoice status -> kind. SETTLED follows PAID once the money reaches the balance; both mean the
 # customer paid. Statuses Xendit may add later are "ignored" (verified, but nothing to do).
@@ -59,6 +72,7 @@ class XenditGateway(Gateway):
     label: ClassVar[str] = "Xendit"
     currencies: ClassVar[frozenset[str]] = frozenset({"IDR"})
     default_api_base: ClassVar[str] = "https://api.xendit.co"
+    secret_headers: ClassVar[frozenset[str]] = frozenset({"x-callback-token"})
     credential_fields: ClassVar[tuple[CredentialField, ...]] = (
         CredentialField(
             "secret_key",
@@ -132,6 +146,7 @@ class XenditGateway(Gateway):
 
         PAID and SETTLED are "paid", EXPIRED "expired", PENDING "pending", anything else
         "ignored". Anything that does not verify or parse raises SignatureError, nothing else.
+        The body is not signed, so the event is a hint (``confirmed`` False) until ``confirm``.
         """
         lowered = {str(k).lower(): v for k, v in headers.items()}
         token = lowered.get("x-callback-token")
@@ -139,6 +154,14 @@ class XenditGateway(Gateway):
             _bytes(token), _bytes(self.credentials["callback_token"])
         ):
             raise SignatureError("Xendit callback: x-callback-token does not match.")
+        return self._read(lowered, body)
+
+    def parse_stored(self, *, headers: Mapping[str, str], body: bytes) -> GatewayEvent:
+        """A stored callback, whose token was checked on arrival and masked before storage:
+        read without the token (``confirm`` asks Xendit before anything moves)."""
+        return self._read({str(k).lower(): v for k, v in headers.items()}, body)
+
+    def _read(self, lowered: Mapping[str, Any], body: bytes) -> GatewayEvent:
         data = _load_json(body)
         invoice_id = _text(data, "id")
         external_id = _text(data, "external_id")
@@ -173,6 +196,68 @@ class XenditGateway(Gateway):
             occurred_at=_time(data, "paid_at" if kind == "paid" else "updated"),
             detail=detail[:200],
             raw=data,
+        )
+
+    # -- confirmation ----------------------------------------------------------------------------
+
+    def confirm(self, event: GatewayEvent) -> GatewayEvent:
+        """Fetch the invoice ``event.payment_id`` names and return what Xendit says of it.
+
+        ``kind`` comes from the invoice's status, ``amount`` from its ``paid_amount`` (a
+        payment) or ``amount``, ``payment_id`` is the invoice id (Xendit's invoice is paid at
+        most once) and ``event_id`` ``f"{id}:{kind}"``, so that PAID and SETTLED, and every
+        retry, are one event. Raises NotConfirmed when Xendit knows no such invoice
+        (INVOICE_NOT_FOUND_ERROR), the id cannot be one, or the invoice's external_id is not
+        ``event.reference``; GatewayError when Xendit cannot be reached, refuses the key, fails
+        or answers something that is not an invoice.
+        """
+        invoice_id = event.payment_id
+        if not _INVOICE_ID.fullmatch(invoice_id):
+            raise NotConfirmed(f"Xendit: {invoice_id[:80]!r} cannot be an invoice id.")
+        data = self.request_json(
+            "GET",
+            f"/v2/invoices/{invoice_id}",
+            what="the invoice request",
+            accept=(404,),
+            headers={"Accept": "application/json"},
+            auth=(self.credentials["secret_key"], ""),
+            error_text=lambda data, _response: _error_message(data),
+        )
+        if data.get("error_code") == "INVOICE_NOT_FOUND_ERROR":
+            raise NotConfirmed(f"Xendit knows no invoice {invoice_id}.")
+        if data.get("error_code") or "id" not in data:
+            raise GatewayError(
+                f"Xendit answered the invoice request with {self.scrub(_error_message(data))}"
+            )
+        try:
+            if _text(data, "id") != invoice_id:
+                raise NotConfirmed(f"Xendit answered another invoice than {invoice_id}.")
+            if _text(data, "external_id") != event.reference:
+                raise NotConfirmed(
+                    f"Xendit invoice {invoice_id} is not for reference {event.reference!r}."
+                )
+            status = _text(data, "status")
+            kind = _STATUS_KINDS.get(status, "ignored")
+            currency = _text(data, "currency")
+            amount = _rupiah(data, "amount")
+            if kind == "paid" and data.get("paid_amount") is not None:
+                amount = _rupiah(data, "paid_amount")
+            method = _optional_text(data, "payment_method")
+        except SignatureError as exc:
+            raise GatewayError(f"Xendit answered an invoice that does not parse: {exc}") from None
+        if currency not in self.currencies:
+            raise GatewayError(f"Xendit reports invoice {invoice_id} in {currency!r}, not IDR.")
+        detail = status.lower() + (f" via {method}" if method else "")
+        return GatewayEvent(
+            event_id=f"{invoice_id}:{kind}",
+            kind=kind,
+            reference=event.reference,
+            payment_id=invoice_id,
+            amount=amount,
+            occurred_at=_time(data, "paid_at" if kind == "paid" else "updated"),
+            detail=f"{detail} (get invoice)"[:200],
+            raw=data,
+            confirmed=True,
         )
 
 

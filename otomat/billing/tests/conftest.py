@@ -28,6 +28,16 @@ def greeter_config() -> dict:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Counters kept in the cache (the callback throttle) start at zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _immediate_tasks(settings):
     """Tasks enqueued by billing (notification delivery) run at once in tests."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

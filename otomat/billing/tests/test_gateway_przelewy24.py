@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import re
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -411,7 +412,7 @@ def test_a_lone_surrogate_is_a_signature_error(fake, gateway, registered):
 
 def test_confirm_verifies_the_transaction(fake, gateway, registered):
     event = gateway.parse_callback(headers={}, body=fake.notification(registered)[1])
-    assert gateway.confirm(event) is event
+    assert gateway.confirm(event) == replace(event, confirmed=True)
 
     [verify] = [r for r in fake.requests if r.path == "/api/v1/transaction/verify"]
     assert verify.method == "PUT"
@@ -521,7 +522,7 @@ def test_the_pay_button_notifies_and_sends_the_customer_back(fake, gateway):
         request.reference,
         Money(12_300, "PLN"),
     )
-    assert gateway.confirm(event) is event
+    assert gateway.confirm(event) == replace(event, confirmed=True)
     assert fake.checkouts[request.reference]["status"] == "verified"
 
 

@@ -212,7 +212,12 @@ def test_a_failed_callback_is_kept_and_finished_later(greeter, policy, order, cl
         callback = GatewayCallback.objects.get()
         assert callback.status == "failed" and not Payment.objects.exists()
         fake.refuse_verify = False
-        GatewayCallback.objects.update(received_at=callback.received_at.replace(year=2020))
+        assert payments.retry_failed_callbacks() == 0  # not before its backoff ends
+        assert callback.retry_at is not None
+        GatewayCallback.objects.update(
+            received_at=callback.received_at.replace(year=2020),
+            retry_at=callback.retry_at.replace(year=2020),
+        )
         assert payments.retry_failed_callbacks() == 1
         assert payments.retry_failed_callbacks() == 0
         invoice.refresh_from_db()

@@ -15,6 +15,17 @@ What it reproduces of Midtrans (see ``otomat.billing.gateways.midtrans`` for the
   stands for that: it sends the expire notification and answers 303 the same way.
 * Notifications are JSON signed with ``SHA512(order_id + status_code + gross_amount + key)``,
   with ``gross_amount`` written as Midtrans writes it ("150000.00").
+* ``GET /v2/<order_id or transaction_id>/status`` (Get Status, the Core API, served on the same
+  host for both the Snap and the Core API base) answers the transaction as the fake has it, with
+  Basic auth as above (401 and ``status_code`` "401" otherwise): ``status_code``,
+  ``transaction_status``, ``transaction_id``, ``gross_amount``, ``fraud_status``, the
+  ``refunds`` list, ...; HTTP 404 with ``status_code`` "404" and "Transaction doesn't exist."
+  for an unknown id or an order no transaction was made for yet (the Snap page not paid).
+  ``status_down = 503`` (or any status) makes it fail like an outage.
+
+The fake's transactions follow what it notifies: ``notification()`` of a genuine key moves the
+order to that status (a settled order never goes back to pending or expired: such a
+notification is only a late one), and a refund notification records the refund it reports.
 """
 
 from __future__ import annotations
@@ -54,6 +65,12 @@ KIND_STATUSES = {
     "expired": "expire",
     "refunded": "refund",
 }
+# Statuses after which an order's money has moved: no later pending/expire/deny/cancel applies.
+_SETTLED = frozenset(
+    {"settlement", "capture", "refund", "partial_refund", "chargeback", "partial_chargeback"}
+)
+_REFUNDS = frozenset({"refund", "partial_refund", "chargeback", "partial_chargeback"})
+NOT_FOUND = "Transaction doesn't exist."
 # transaction_status -> status_code, as in Midtrans' status code tables and samples.
 STATUS_CODES = {
     "settlement": "200",
@@ -61,6 +78,8 @@ STATUS_CODES = {
     "cancel": "200",
     "refund": "200",
     "partial_refund": "200",
+    "chargeback": "200",
+    "partial_chargeback": "200",
     "pending": "201",
     "deny": "202",
     "expire": "202",
@@ -89,7 +108,9 @@ class FakeMidtrans(FakeServer):
         self.delivery_errors: list[str] = []  # notifications the hosted page could not deliver
         self._tokens: dict[str, str] = {}  # token -> order_id
         self._lock = threading.Lock()
+        self.status_down = 0  # an HTTP status for Get Status to fail with (0: answer)
         self.route("POST", r"/snap/v1/transactions", self._create)
+        self.route("GET", r"/v2/(?P<id>[^/]+)/status", self._status)
         self.route("GET", r"/snap/v4/redirection/(?P<token>[0-9a-f-]{36})", self._page)
         self.route(
             "POST",
@@ -113,6 +134,7 @@ class FakeMidtrans(FakeServer):
         *,
         amount: Money | int | None = None,
         event_suffix: str = "",
+        transaction_status: str = "",
     ) -> tuple[dict[str, str], bytes]:
         """The headers and body Midtrans would POST for ``kind`` of the checkout ``reference``.
 
@@ -121,13 +143,18 @@ class FakeMidtrans(FakeServer):
         as the signed gross_amount, or for "refunded" as the amount refunded (a smaller one is
         a partial_refund of the unchanged gross_amount). The result is the same for the same
         arguments (a retried notification); ``event_suffix`` makes it another payment attempt
-        on the order (a new transaction_id), hence another event. Raises KeyError for an
-        unknown reference and ValueError for an unknown kind.
+        on the order (a new transaction_id), hence another event, or for a refund another
+        refund of the order. ``transaction_status`` sends that status instead of the kind's
+        (e.g. "cancel", "chargeback"). The order's state at the fake follows (see the module
+        docstring). Raises KeyError for an unknown reference and ValueError for an unknown kind.
         """
         if kind not in KIND_STATUSES:
             raise ValueError(f"kind must be one of {', '.join(KIND_STATUSES)}, not {kind!r}")
+        status = transaction_status or KIND_STATUSES[kind]
+        if status not in STATUS_CODES:
+            raise ValueError(f"transaction_status must be one of {', '.join(STATUS_CODES)}")
         return self._notification(
-            reference, KIND_STATUSES[kind], amount=amount, suffix=event_suffix, key=self.server_key
+            reference, status, amount=amount, suffix=event_suffix, key=self.server_key
         )
 
     def forged_notification(
@@ -158,52 +185,88 @@ class FakeMidtrans(FakeServer):
             amount = Money(amount, "IDR")
         if amount is not None and amount.currency != "IDR":
             raise ValueError(f"Midtrans notifications are in IDR, not {amount.currency}")
-        refunded = money
-        if status == "refund" and amount is not None:
-            refunded = amount  # the refund's amount; the transaction's stays as it was
-            if amount < money:
-                status = "partial_refund"
-        elif amount is not None:
-            money = amount
+        genuine = key == self.server_key
+        with self._lock:
+            if status in _REFUNDS:
+                refunded = amount if amount is not None else money
+                if refunded < money and not status.startswith("partial_"):
+                    status = f"partial_{status}"
+                refunds = self._record_refund(checkout, status, refunded, suffix, genuine)
+                transaction_id = checkout.get("transaction_id") or _transaction_id(checkout, suffix)
+            else:
+                refunds = []
+                if amount is not None:
+                    money = amount
+                transaction_id = _transaction_id(checkout, suffix)
+                if genuine:
+                    self._move(checkout, status, transaction_id, money)
         gross_amount = f"{money.amount_minor}.00"  # Midtrans writes two decimals
+        data = self._transaction_fields(checkout, status, transaction_id, gross_amount, key)
+        data["status_message"] = "midtrans payment notification"
+        if refunds:
+            data["refund_amount"] = f"{sum(r['amount'] for r in refunds)}.00"  # running total
+            data["refunds"] = [_refund_fields(r) for r in refunds]
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        return headers, _json_bytes(data)
+
+    def _transaction_fields(
+        self, checkout: dict[str, Any], status: str, transaction_id: str, gross: str, key: str
+    ) -> dict[str, Any]:
+        """The fields notifications and Get Status share."""
+        reference = checkout["reference"]
         status_code = STATUS_CODES[status]
         created: datetime = checkout["created_at"]
-        # Deterministic, so that the same arguments give the same notification (a retry).
-        transaction_id = str(
-            uuid.uuid5(uuid.NAMESPACE_URL, f"midtrans:{checkout['provider_ref']}:{suffix}")
-        )
         data: dict[str, Any] = {
             "transaction_time": _midtrans_time(created),
             "transaction_status": status,
             "transaction_id": transaction_id,
-            "status_message": "midtrans payment notification",
             "status_code": status_code,
-            "signature_key": signature_key(reference, status_code, gross_amount, key),
+            "signature_key": signature_key(reference, status_code, gross, key),
             "payment_type": "bank_transfer",
             "order_id": reference,
             "merchant_id": self.merchant_id,
-            "gross_amount": gross_amount,
+            "gross_amount": gross,
             "fraud_status": "accept",
             "currency": "IDR",
             "va_numbers": [{"bank": "bca", "va_number": f"12345{transaction_id[:8]}"}],
         }
-        if status == "settlement":
+        if status in _SETTLED:
             data["settlement_time"] = _midtrans_time(created + timedelta(minutes=2))
         if status in ("pending", "expire"):
             data["expiry_time"] = _midtrans_time(created + timedelta(days=1))
-        if status in ("refund", "partial_refund"):
-            data["refund_amount"] = f"{refunded.amount_minor}.00"  # the running total
-            data["refunds"] = [
-                {
-                    "refund_chargeback_id": 1,
-                    "refund_amount": f"{refunded.amount_minor}.00",
-                    "created_at": _midtrans_time(created + timedelta(days=2)),
-                    "reason": "requested by the merchant",
-                    "refund_key": f"refund-{transaction_id[:8]}",
-                }
-            ]
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        return headers, _json_bytes(data)
+        return data
+
+    def _move(self, checkout: dict[str, Any], status: str, transaction_id: str, money: Money):
+        """The order's transaction moves to ``status`` (under the lock): a settled order keeps
+        its transaction and status; anything else is the order's latest attempt."""
+        if checkout.get("transaction_id") and checkout["status"] in _SETTLED:
+            return
+        checkout.update(status=status, transaction_id=transaction_id, gross=money)
+
+    def _record_refund(
+        self, checkout: dict[str, Any], status: str, amount: Money, suffix: str, genuine: bool
+    ) -> list[dict[str, Any]]:
+        """The order's refunds up to and including the one ``suffix`` names (recorded now if it
+        is new and ``genuine``; a forged one is shown but not recorded)."""
+        refunds: list[dict[str, Any]] = checkout.setdefault("refunds", [])
+        for i, refund in enumerate(refunds):
+            if refund["suffix"] == suffix:
+                return refunds[: i + 1]
+        created: datetime = checkout["created_at"]
+        refund = {
+            "suffix": suffix,
+            "id": len(refunds) + 1,
+            "amount": amount.amount_minor,
+            "created_at": _midtrans_time(created + timedelta(days=2)),
+        }
+        if not genuine:
+            return [*refunds, refund]
+        refunds.append(refund)
+        if not checkout.get("transaction_id"):
+            checkout["transaction_id"] = _transaction_id(checkout, "")
+            checkout["gross"] = checkout["amount"]
+        checkout["status"] = status
+        return list(refunds)
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -255,6 +318,36 @@ class FakeMidtrans(FakeServer):
             self._tokens[token] = order_id
         return Reply(201, {"token": token, "redirect_url": redirect_url})
 
+    def _status(self, request: Request) -> Reply:
+        """Get Status: the order (or transaction) as the fake has it."""
+        if self.status_down:
+            return Reply(self.status_down, {"status_code": str(self.status_down)})
+        if not self._authorized(request):
+            return Reply(
+                401,
+                {"status_code": "401", "status_message": UNAUTHORIZED[0], "id": str(uuid.uuid4())},
+            )
+        wanted = request.match["id"]
+        with self._lock:
+            checkout = self.checkouts.get(wanted) or next(
+                (c for c in self.checkouts.values() if c.get("transaction_id") == wanted), None
+            )
+            state = dict(checkout) if checkout is not None else None
+            refunds = list((checkout or {}).get("refunds", []))
+        if state is None or not state.get("transaction_id"):
+            return Reply(
+                404, {"status_code": "404", "status_message": NOT_FOUND, "id": str(uuid.uuid4())}
+            )
+        gross = f"{state['gross'].amount_minor}.00"
+        data = self._transaction_fields(
+            state, state["status"], state["transaction_id"], gross, self.server_key
+        )
+        data["status_message"] = "Success, transaction is found"
+        if refunds:
+            data["refund_amount"] = f"{sum(r['amount'] for r in refunds)}.00"
+            data["refunds"] = [_refund_fields(r) for r in refunds]
+        return Reply(200, data)
+
     # -- the hosted page ---------------------------------------------------------------------------
 
     def _page(self, request: Request) -> Reply:
@@ -289,6 +382,7 @@ class FakeMidtrans(FakeServer):
                     f"{checkout['status']}.",
                 )
             checkout["status"] = status
+            checkout.pop("transaction_id", None)  # set by the notification below
         headers, body = self._notification(
             order_id, status, amount=None, suffix="", key=self.server_key
         )
@@ -379,3 +473,18 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _transaction_id(checkout: dict[str, Any], suffix: str) -> str:
+    # Deterministic, so that the same arguments give the same notification (a retry).
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"midtrans:{checkout['provider_ref']}:{suffix}"))
+
+
+def _refund_fields(refund: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "refund_chargeback_id": refund["id"],
+        "refund_amount": f"{refund['amount']}.00",
+        "created_at": refund["created_at"],
+        "reason": "requested by the merchant",
+        "refund_key": f"refund-{refund['id']}",
+    }

@@ -8,6 +8,9 @@ API (https://docs.stripe.com/api/checkout/sessions):
   Answers a ``checkout.session`` object; 401 for a missing or wrong key and 400 for a missing or
   invalid parameter, both with Stripe's error shape ``{"error": {"type": ..., "message": ...}}``.
 * ``GET /v1/checkout/sessions/{id}`` — the session as it is now; 404 if unknown.
+* ``GET /v1/charges/{id}`` — a session's charge with the refunds the fake has sent
+  ``charge.refunded`` for (``refunds`` as a list object, as with ``expand[]=refunds``); 404
+  ``resource_missing`` if unknown. ``api_down = 503`` (or any status) makes it fail.
 
 Hosted page: ``session.url`` (``/c/pay/{id}``) shows the amount and Pay / Cancel buttons. Pay
 completes the session and delivers ``checkout.session.completed`` to the webhook endpoint
@@ -148,9 +151,13 @@ class FakeStripe(FakeServer):
         self._event_created: dict[str, int] = {}  # event id → its `created`, fixed on first use
         self.failed_deliveries: list[tuple[str, str]] = []  # (url, error) of undeliverable events
         self._lock = threading.Lock()  # the server answers on several threads
+        # session id → the refunds of its charge, oldest first ({"suffix", "id", "amount", ...}).
+        self._refunds: dict[str, list[dict[str, Any]]] = {}
+        self.api_down = 0  # an HTTP status for charge retrieval to fail with (0: answer)
         session_id = r"(?P<id>cs_(?:test|live)_[A-Za-z0-9]+)"
         self.route("POST", "/v1/checkout/sessions", self._create_session)
         self.route("GET", f"/v1/checkout/sessions/{session_id}", self._retrieve_session)
+        self.route("GET", r"/v1/charges/(?P<charge>[A-Za-z0-9_]+)", self._retrieve_charge)
         self.route("GET", f"/c/pay/{session_id}", self._page)
         self.route("POST", f"/c/pay/{session_id}/pay", self._pay)
         self.route("POST", f"/c/pay/{session_id}/cancel", self._cancel)
@@ -389,11 +396,17 @@ class FakeStripe(FakeServer):
         data: dict[str, Any]
         if kind == "refunded":
             event_type = "charge.refunded"
-            # A full refund of a charge nothing had been refunded from: Stripe sends the charge's
-            # fields as they were before the event in previous_attributes.
+            # One refund (of ``amount``, else the whole charge) named by ``event_suffix``:
+            # recorded at the fake when the event is genuine. Stripe sends the charge's fields
+            # as they were before the event in previous_attributes.
+            refunds = self._refund(
+                session, snapshot["amount_total"], event_suffix, created, record=secret is None
+            )
+            charge = self._charge(snapshot, created, refunds)
+            before = charge["amount_refunded"] - refunds[-1]["amount"]
             data = {
-                "object": self._charge(snapshot, created),
-                "previous_attributes": {"amount_refunded": 0, "refunded": False},
+                "object": charge,
+                "previous_attributes": {"amount_refunded": before, "refunded": before > 0},
             }
         else:
             event_type, data = _SESSION_KINDS[kind][0], {"object": snapshot}
@@ -417,16 +430,72 @@ class FakeStripe(FakeServer):
         }
         return headers, body
 
-    def _charge(self, session: dict[str, Any], created: int) -> dict[str, Any]:
-        """The session's charge, refunded in full. Its metadata is the PaymentIntent's, which
+    def _refund(
+        self, session: dict[str, Any], amount: int, suffix: str, created: int, *, record: bool
+    ) -> list[dict[str, Any]]:
+        """The charge's refunds up to the one ``suffix`` names (new ones recorded if ``record``)."""
+        with self._lock:
+            refunds = self._refunds.setdefault(session["id"], [])
+            for i, refund in enumerate(refunds):
+                if refund["suffix"] == suffix:
+                    return refunds[: i + 1]
+            refund = {
+                "suffix": suffix,
+                "id": _stable_id("re_", session["id"], suffix),
+                "object": "refund",
+                "amount": amount,
+                "charge": _stable_id("ch_", session["id"], "charge"),
+                "created": created,
+                "currency": session["currency"],
+                "payment_intent": _stable_id("pi_", session["id"]),
+                "status": "succeeded",
+            }
+            if record:
+                refunds.append(refund)
+                return list(refunds)
+            return [*refunds, refund]
+
+    def _retrieve_charge(self, request: Request) -> Reply:
+        if self.api_down:
+            return _error(self.api_down, "The fake Stripe is down.", type_="api_error")
+        if (refusal := self._authenticated(request)) is not None:
+            return refusal
+        charge_id = request.match["charge"] if request.match else ""
+        with self._lock:
+            # A session has a charge once it is paid (at the hosted page) or refunded (a
+            # genuine charge.refunded was sent: notification() leaves the session as it is).
+            session = next(
+                (
+                    s
+                    for s in self._by_id.values()
+                    if _stable_id("ch_", s["id"], "charge") == charge_id
+                    and (s["payment_intent"] or self._refunds.get(s["id"]))
+                ),
+                None,
+            )
+            refunds = list(self._refunds.get(session["id"], [])) if session else []
+        if session is None:
+            return _error(
+                404, f"No such charge: '{charge_id}'", code="resource_missing", param="id"
+            )
+        snapshot = {**session, "payment_intent": _stable_id("pi_", session["id"])}
+        charge = self._charge(snapshot, session["created"], refunds)
+        return Reply(200, charge, {"Request-Id": f"req_{secrets.token_hex(7)}"})
+
+    def _charge(
+        self, session: dict[str, Any], created: int, refunds: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The session's charge with ``refunds``. Its metadata is the PaymentIntent's, which
         Stripe copies onto the charge when the PaymentIntent is confirmed."""
         amount = session["amount_total"]
+        refunded = sum(r["amount"] for r in refunds)
+        public = [{k: v for k, v in r.items() if k != "suffix"} for r in refunds]
         return {
             "id": _stable_id("ch_", session["id"], "charge"),
             "object": "charge",
             "amount": amount,
             "amount_captured": amount,
-            "amount_refunded": amount,
+            "amount_refunded": refunded,
             "captured": True,
             "created": created,
             "currency": session["currency"],
@@ -434,7 +503,14 @@ class FakeStripe(FakeServer):
             "metadata": dict(self._pi_metadata.get(session["id"], {})),
             "paid": True,
             "payment_intent": session["payment_intent"],
-            "refunded": True,
+            "refunded": refunded >= amount,
+            "refunds": {
+                "object": "list",
+                "data": public,
+                "has_more": False,
+                "total_count": len(public),
+                "url": f"/v1/charges/{_stable_id('ch_', session['id'], 'charge')}/refunds",
+            },
             "status": "succeeded",
         }
 
@@ -452,7 +528,9 @@ class FakeStripe(FakeServer):
         ``kind``: "paid" (checkout.session.completed, payment_status paid, with a PaymentIntent),
         "pending" (completed but unpaid: an asynchronous method), "failed"
         (checkout.session.async_payment_failed), "expired" (checkout.session.expired) or
-        "refunded" (charge.refunded, in full). The stored session is not changed.
+        "refunded" (charge.refunded: a refund of ``amount``, else in full, which the fake's
+        charge then lists; another ``event_suffix`` is another refund). The stored session is
+        not changed.
         ``amount`` overrides the amount: Money (converted to Stripe's units) or an int already in
         Stripe's units (e.g. an IDR amount with sen). The event id depends only on the session,
         ``kind`` and ``event_suffix``: the same call again is a duplicate delivery (same id and

@@ -14,6 +14,13 @@ What it reproduces of Xendit (see ``otomat.billing.gateways.xendit`` for the doc
   for that: it sends the EXPIRED callback and answers 303 to failure_redirect_url.
 * Callbacks are the invoice as JSON with the callback verification token in ``x-callback-token``
   and a ``webhook-id`` header that repeats on a retry.
+* ``GET /v2/invoices/<invoice id>`` (same Basic auth) answers the invoice as it is now: status,
+  ``paid_amount``, ``paid_at``, ...; 404 ``INVOICE_NOT_FOUND_ERROR`` for an id it never issued.
+  ``get_down = 503`` (or any status) makes it fail like an outage.
+
+Invoices follow what the fake notifies: a genuine ``notification(ref, "paid")`` marks the
+invoice PAID (with the paid amount it reports); PAID is final, so a later "expired" is only a
+late callback.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ from otomat.billing.money import Money
 __all__ = ["FakeXendit"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+INVOICE_NOT_FOUND = {
+    "error_code": "INVOICE_NOT_FOUND_ERROR",
+    "message": "Could not find invoice by id",
+}
 INVALID_API_KEY = {
     "error_code": "INVALID_API_KEY",
     "message": "API key is not authorized for this API service",
@@ -70,7 +81,9 @@ class FakeXendit(FakeServer):
         self.delivery_errors: list[str] = []  # callbacks the hosted page could not deliver
         self._invoices: dict[str, str] = {}  # invoice id -> external_id
         self._lock = threading.Lock()
+        self.get_down = 0  # an HTTP status for get invoice to fail with (0: answer)
         self.route("POST", r"/v2/invoices/?", self._create)
+        self.route("GET", r"/v2/invoices/(?P<invoice_id>[^/]+)", self._get)
         self.route("GET", r"/web/(?P<invoice_id>[0-9a-f]{24})", self._page)
         self.route("POST", r"/web/(?P<invoice_id>[0-9a-f]{24})/(?P<action>pay|cancel)", self._act)
 
@@ -133,6 +146,8 @@ class FakeXendit(FakeServer):
             )
         invoice = checkout["invoice"]
         created: datetime = checkout["created_at"]
+        if token == self.callback_token:
+            self._move(checkout, status, amount)
         data: dict[str, Any] = {
             "id": invoice["id"],
             "external_id": reference,
@@ -176,6 +191,28 @@ class FakeXendit(FakeServer):
             "webhook-id": webhook_id,
         }
         return headers, json.dumps(data).encode()
+
+    def _move(self, checkout: dict[str, Any], status: str, amount: Money | None) -> None:
+        """The invoice becomes ``status`` (PAID is final); its API view follows."""
+        with self._lock:
+            invoice = checkout["invoice"]
+            if invoice["status"] in ("PAID", "SETTLED"):
+                return
+            created: datetime = checkout["created_at"]
+            checkout["status"] = invoice["status"] = status
+            if status == "PAID":
+                paid = checkout["amount"] if amount is None else amount
+                paid_at = _xendit_time(created + timedelta(minutes=3))
+                invoice.update(
+                    paid_amount=paid.amount_minor,
+                    paid_at=paid_at,
+                    updated=paid_at,
+                    payment_method="BANK_TRANSFER",
+                    bank_code="BCA",
+                    payment_channel="BCA",
+                )
+            else:
+                invoice["updated"] = _xendit_time(created + timedelta(days=1))
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -241,6 +278,19 @@ class FakeXendit(FakeServer):
                 "invoice": invoice,
             }
         return Reply(200, invoice)
+
+    def _get(self, request: Request) -> Reply:
+        """Get invoice by id, as it is now."""
+        if self.get_down:
+            return Reply(self.get_down, {"error_code": "SERVER_ERROR", "message": "unavailable"})
+        if not self._authorized(request):
+            return Reply(401, INVALID_API_KEY)
+        with self._lock:
+            external_id = self._invoices.get(request.match["invoice_id"])
+            checkout = self.checkouts.get(external_id) if external_id else None
+            if checkout is None or checkout["provider_ref"] != request.match["invoice_id"]:
+                return Reply(404, INVOICE_NOT_FOUND)
+            return Reply(200, dict(checkout["invoice"]))
 
     # -- the hosted page ---------------------------------------------------------------------------
 
