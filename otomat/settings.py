@@ -255,6 +255,26 @@ TASKS = {
         "BACKEND": env_str("OTOMAT_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
     }
 }
+# A task whose worker died mid-run is queued again, then failed (otomat.ops.stale).
+TASK_HEARTBEAT_SECONDS = env_float("OTOMAT_TASK_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+TASK_HEARTBEAT_TIMEOUT_SECONDS = env_int("OTOMAT_TASK_HEARTBEAT_TIMEOUT_SECONDS", 60, minimum=1)
+TASK_STALE_SECONDS = env_int("OTOMAT_TASK_STALE_SECONDS", 3600, minimum=1)
+TASK_MAX_ATTEMPTS = env_int("OTOMAT_TASK_MAX_ATTEMPTS", 3, minimum=1)
+
+# Retention in days, 0 = kept for ever (otomat.ops.retention; docs/operations.md).
+RETENTION_DAYS = {
+    "rejected_callbacks": env_int("OTOMAT_RETENTION_REJECTED_CALLBACK_DAYS", 7, minimum=0),
+    "callbacks": env_int("OTOMAT_RETENTION_CALLBACK_DAYS", 180, minimum=0),
+    "payment_callbacks": env_int("OTOMAT_RETENTION_PAYMENT_CALLBACK_DAYS", 0, minimum=0),
+    "notifications": env_int("OTOMAT_RETENTION_NOTIFICATION_DAYS", 90, minimum=0),
+    "instance_events": env_int("OTOMAT_RETENTION_INSTANCE_EVENT_DAYS", 365, minimum=0),
+    "billing_actions": env_int("OTOMAT_RETENTION_BILLING_ACTION_DAYS", 730, minimum=0),
+    "task_results": env_int("OTOMAT_RETENTION_TASK_RESULT_DAYS", 1, minimum=0),
+    "failed_task_results": env_int("OTOMAT_RETENTION_FAILED_TASK_RESULT_DAYS", 14, minimum=0),
+    "audit": env_int("OTOMAT_RETENTION_AUDIT_DAYS", 0, minimum=0),
+}
+RETENTION_BATCH = env_int("OTOMAT_RETENTION_BATCH", 500, minimum=1)  # rows per DELETE
+RETENTION_MAX_ROWS = env_int("OTOMAT_RETENTION_MAX_ROWS", 50_000, minimum=1)  # per rule and run
 
 # HTTPS (docs/operations.md, "Production"). An https:// BASE_URL turns on secure cookies and a
 # year of HSTS; the proxy header is trusted only when named, because a client could send it too.

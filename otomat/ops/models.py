@@ -1,6 +1,8 @@
 """Operational state shared by the platform's processes."""
 
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Lease(models.Model):
@@ -10,3 +12,40 @@ class Lease(models.Model):
     name = models.CharField(max_length=64, primary_key=True)
     holder = models.CharField(max_length=128)
     expires_at = models.DateTimeField()
+
+
+class TaskHeartbeat(models.Model):
+    """A running task's sign of life, written by the worker process that runs it (see
+    ``otomat.ops.stale``): when the task starts, then every few seconds, deleted when it ends.
+    A task the queue still calls RUNNING whose heartbeat stopped has lost its worker."""
+
+    task_id = models.CharField(max_length=64, primary_key=True)  # the task result's id (uuid)
+    worker_id = models.CharField(max_length=64)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    seen_at = models.DateTimeField()
+
+
+class TaskRecovery(models.Model):
+    """One task found RUNNING after its worker was gone (killed, crashed, its machine lost),
+    and what was done: queued again for another worker, or marked failed after too many
+    attempts. Shown to staff in the admin; each one is also logged."""
+
+    class Action(models.TextChoices):
+        REQUEUED = "requeued", _("Queued again")
+        FAILED = "failed", _("Marked failed")
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    task_id = models.CharField(max_length=64)
+    task_path = models.CharField(max_length=300)
+    worker_id = models.CharField(max_length=64, blank=True)  # the worker that was lost
+    attempts = models.PositiveSmallIntegerField()  # workers that started it so far
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "task recoveries"
+
+    def __str__(self) -> str:
+        return f"{self.task_path} {self.get_action_display()}: {self.reason}"

@@ -1,4 +1,7 @@
-"""``otomat scheduler``: APScheduler in one process that only enqueues tasks on the task queue.
+"""``otomat scheduler``: APScheduler in one process that enqueues tasks on the task queue.
+
+The one job it runs itself is the check of the queue (``otomat.ops.stale``: tasks whose worker
+died are queued again), which must not wait for a worker.
 
 Only the holder of the "scheduler" lease enqueues; a second scheduler (another machine, or a
 restart that overlaps) stays idle until the lease expires. Jobs are idempotent anyway, so a rare
@@ -27,13 +30,16 @@ def _holder() -> str:
 
 
 def jobs() -> list[tuple[str, object, dict]]:
-    """(name, task, trigger kwargs) of every periodic job."""
+    """(name, task, trigger kwargs) of every periodic job. A task is enqueued on the task
+    queue; a plain function (the stale-task check, which must not wait on the workers it
+    checks) runs in the scheduler process."""
     from django.conf import settings
 
     from otomat.billing.tasks import retry_callbacks_task, run_billing_task
     from otomat.instances.tasks import expire_sandboxes_task, purge_terminated_data_task
     from otomat.notify.tasks import deliver_pending_task, poll_owner_bot_task
-    from otomat.ops.tasks import prune_task_results_task
+    from otomat.ops.stale import recover_stale_tasks_job
+    from otomat.ops.tasks import prune_old_records_task
 
     found = [
         ("purge-terminated-data", purge_terminated_data_task, {"minutes": 60}),
@@ -43,7 +49,9 @@ def jobs() -> list[tuple[str, object, dict]]:
         ("billing-run", run_billing_task, {"seconds": settings.BILLING_RUN_SECONDS}),
         ("retry-callbacks", retry_callbacks_task, {"minutes": 5}),
         ("deliver-notifications", deliver_pending_task, {"minutes": 1}),
-        ("prune-task-results", prune_task_results_task, {"hours": 1}),
+        # Retention (otomat.ops.retention): old callbacks, notices, events, actions, results.
+        ("prune-old-records", prune_old_records_task, {"hours": 1}),
+        ("recover-stale-tasks", recover_stale_tasks_job, {"minutes": 1}),
     ]
     from otomat.support.tasks import poll_imap_task, sla_scan_task
 
@@ -68,8 +76,12 @@ def build_scheduler(holder: str, periodic: list[tuple[str, object, dict]]):
             if not leases.acquire(LEASE, holder, LEASE_SECONDS):
                 log.debug("not the lease holder; %s skipped", name)
                 return
-            task.enqueue()
-            log.info("enqueued %s", name)
+            if hasattr(task, "enqueue"):
+                task.enqueue()
+                log.info("enqueued %s", name)
+            else:
+                task()
+                log.debug("ran %s", name)
         except Exception:
             log.exception("could not enqueue %s", name)
 

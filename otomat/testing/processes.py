@@ -213,3 +213,65 @@ def processes_in(directory: Path) -> list[int]:
         if (cwd.st_dev, cwd.st_ino) == (target.st_dev, target.st_ino):
             found.append(int(entry.name))
     return found
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the test process dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
+class WorkerProcess:
+    """``otomat worker`` (the database task queue's worker) against the test database; it dies
+    with the test process. ``kill()`` ends it like ``kill -9``."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        self.extra_env = env
+        self.log_file = data_dir / "worker-output.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
+        env.update(
+            OTOMAT_DATA_DIR=str(self.data_dir),
+            OTOMAT_DATABASE_URL=database_url(),
+            OTOMAT_SECRET_KEY=settings.SECRET_KEY,
+            OTOMAT_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),
+            OTOMAT_TASK_BACKEND="django_tasks_db.DatabaseBackend",
+            DJANGO_SETTINGS_MODULE="otomat.settings",
+            **self.extra_env,
+        )
+        with self.log_file.open("ab") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "otomat.cli", "worker"],
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                preexec_fn=_die_with_parent,  # only prctl, before exec
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log_file.read_text(errors="replace")[-5000:] if self.log_file.exists() else ""
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

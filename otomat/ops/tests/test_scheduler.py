@@ -47,33 +47,13 @@ def test_the_periodic_jobs_are_the_platforms(settings):
     assert {"billing-run", "sla-scan", "deliver-notifications", "poll-owner-bot"} <= names
 
 
-def test_old_task_results_are_pruned(db, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from django_tasks_db.models import DBTaskResult
-
-    from otomat.instances.tasks import expire_sandboxes_task
-    from otomat.ops.tasks import prune_task_results
-
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    now = timezone.now()
-    ages = {"old-ok": ("SUCCESSFUL", 2), "new-ok": ("SUCCESSFUL", 0.5), "old-failed": ("FAILED", 2)}
-    ages |= {"ancient-failed": ("FAILED", 15), "waiting": ("READY", 30)}
-    for name, (status, days) in ages.items():
-        result = expire_sandboxes_task.enqueue()
-        finished = None if status == "READY" else now - timedelta(days=days)
-        DBTaskResult.objects.filter(pk=result.id).update(
-            status=status, finished_at=finished, traceback=name
-        )
-    assert prune_task_results() is True
-    left = set(DBTaskResult.objects.values_list("traceback", flat=True))
-    assert left == {"new-ok", "old-failed", "waiting"}
-    assert "prune-task-results" in {name for name, _, _ in jobs()}
-
-
-def test_pruning_needs_the_database_queue(settings):
-    from otomat.ops.tasks import prune_task_results
-
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-    assert prune_task_results() is False
+def test_a_plain_function_runs_in_the_scheduler_itself(monkeypatch):
+    """The stale-task check is not enqueued: the workers it checks may be what is gone."""
+    monkeypatch.setattr(leases, "acquire", lambda *args: True)
+    calls = []
+    scheduler = build_scheduler("test-holder", [("check", lambda: calls.append(1), {"hours": 1})])
+    scheduler.start()
+    try:
+        wait_until(lambda: calls, 15, message="the function did not run")
+    finally:
+        scheduler.shutdown(wait=False)
