@@ -231,13 +231,16 @@ async def test_a_crashing_or_slow_bot_leaves_its_neighbours_answering(
     assert host_processes(str(probe)) == []
 
 
+# The shipped default (the runner's database store, hosts in bubblewrap when it works) and the
+# other store without a sandbox (rlimits only, as on a machine without bwrap).
+@pytest.mark.parametrize(("store", "sandbox"), [("database", "auto"), ("sqlite", "none")])
 @async_test
 async def test_instances_come_and_go_live_and_spread_over_hosts(
-    emu: EmulatorServer, probe: Path, tmp_path: Path
+    emu: EmulatorServer, probe: Path, tmp_path: Path, store: str, sandbox: str
 ) -> None:
     cast = Cast(emu, probe, tmp_path)
     states: list[ActualState] = []
-    backend = backend_for(tmp_path, states, instances_per_host=2)
+    backend = backend_for(tmp_path, states, instances_per_host=2, store=store, sandbox=sandbox)
     await backend.open()
     try:
         await backend.ensure_running(cast.spec("alice"))

@@ -11,6 +11,8 @@ a token that is valid for bob on his own host. Her own data must work all the sa
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -205,3 +207,38 @@ async def test_a_shared_host_reaches_only_its_own_instances_data(
     for spec, who in ((alice, "alice"), (bob, "bob")):
         assert spec.data_dir.is_dir() and not spec.data_dir.is_symlink()
         assert (spec.data_dir / "mine.txt").read_text() == who
+
+
+@async_test
+async def test_lent_data_directories_go_home_after_a_runner_crash(tmp_path: Path) -> None:
+    """A runner killed while instances' directories were in a host's /data: the next open()
+    moves them back (the manifest is outside the host's view, so the host cannot redirect it)."""
+    run = tmp_path / "run"
+    homes = {iid: tmp_path / "instances" / iid for iid in ("alice", "bob")}
+    data = run / "hosts" / "host-x" / "data"
+    for iid, home in homes.items():
+        (data / iid).mkdir(parents=True)
+        (data / iid / "mine.txt").write_text(iid)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        home.symlink_to(data / iid)
+    (run / "hosts" / "host-x" / "lent.json").write_text(
+        json.dumps({iid: str(home) for iid, home in homes.items()})
+    )
+    backend = SharedBackend(run_dir=run, store="sqlite", sandbox="none")
+    await backend.open()
+    await backend.close()
+    for iid, home in homes.items():
+        assert home.is_dir() and not home.is_symlink()
+        assert (home / "mine.txt").read_text() == iid
+    assert not (run / "hosts" / "host-x").exists()
+
+
+def test_a_directory_swapped_for_a_link_by_the_host_does_not_come_home_as_a_link(
+    tmp_path: Path,
+) -> None:
+    home, lent = tmp_path / "home", tmp_path / "lent"
+    lent.symlink_to("/etc")  # the host replaced its directory with a link to the platform's files
+    home.symlink_to(lent)
+    SharedBackend._return_dir(lent, home)
+    assert home.is_dir() and not home.is_symlink() and list(home.iterdir()) == []
+    assert not os.path.lexists(lent)
