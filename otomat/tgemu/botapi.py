@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ApiError, bad_request, conflict, unauthorized
+from .errors import ApiError, bad_request, conflict, forbidden, unauthorized
 from .formatting import clean_entities, detect_entities, merge_entities, render_text
 from .markup import validate_reply_markup
 from .models import (
@@ -47,25 +47,55 @@ COMMAND_SCOPES = frozenset(
     {"default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat",
      "chat_administrators", "chat_member"}
 )  # fmt: skip
-# Real Bot API methods this version does not emulate: they get a clear 400 instead of the 404
-# an unknown method gets, so a bot author knows the emulator, not their code, is the limit.
-UNSUPPORTED_METHODS = frozenset(
-    name.lower()
-    for name in (
-        "sendAudio", "sendVideo", "sendAnimation", "sendVoice",
-        "sendVideoNote", "sendPaidMedia", "sendMediaGroup", "sendLocation", "sendVenue",
-        "sendContact", "sendPoll", "sendDice", "sendSticker", "sendInvoice", "sendGame",
-        "forwardMessage", "forwardMessages", "copyMessage", "copyMessages", "editMessageCaption",
-        "editMessageMedia", "editMessageLiveLocation", "stopMessageLiveLocation", "stopPoll",
-        "answerWebAppQuery", "getUserProfilePhotos", "banChatMember",
-        "unbanChatMember", "restrictChatMember", "promoteChatMember", "pinChatMessage",
-        "unpinChatMessage", "unpinAllChatMessages", "setMessageReaction", "getChatAdministrators",
-        "exportChatInviteLink", "createChatInviteLink", "setChatTitle", "setChatDescription",
-        "setChatPhoto", "deleteChatPhoto", "answerShippingQuery", "answerPreCheckoutQuery",
-        "getStarTransactions", "setChatPermissions", "approveChatJoinRequest",
-        "declineChatJoinRequest", "uploadStickerFile",
-    )
+# Every method of the real Bot API (9.x). Those the emulator lacks get a clear 400 instead of the
+# 404 an unknown name gets, so a bot author knows the emulator, not their code, is the limit.
+BOT_API_METHODS = frozenset(
+    {"getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo", "getMe", "logOut", "close",
+     "sendMessage", "forwardMessage", "forwardMessages", "copyMessage", "copyMessages",
+     "sendPhoto", "sendAudio", "sendDocument", "sendVideo", "sendAnimation", "sendVoice",
+     "sendVideoNote", "sendPaidMedia", "sendMediaGroup", "sendLocation", "sendVenue",
+     "sendContact", "sendPoll", "sendChecklist", "sendDice", "sendChatAction",
+     "setMessageReaction", "getUserProfilePhotos", "setUserEmojiStatus", "getFile",
+     "banChatMember", "unbanChatMember", "restrictChatMember", "promoteChatMember",
+     "setChatAdministratorCustomTitle", "banChatSenderChat", "unbanChatSenderChat",
+     "setChatPermissions", "exportChatInviteLink", "createChatInviteLink", "editChatInviteLink",
+     "createChatSubscriptionInviteLink", "editChatSubscriptionInviteLink",
+     "revokeChatInviteLink", "approveChatJoinRequest", "declineChatJoinRequest", "setChatPhoto",
+     "deleteChatPhoto", "setChatTitle", "setChatDescription", "pinChatMessage",
+     "unpinChatMessage", "unpinAllChatMessages", "leaveChat", "getChat",
+     "getChatAdministrators", "getChatMemberCount", "getChatMembersCount", "getChatMember",
+     "setChatStickerSet", "deleteChatStickerSet", "getForumTopicIconStickers",
+     "createForumTopic", "editForumTopic", "closeForumTopic", "reopenForumTopic",
+     "deleteForumTopic", "unpinAllForumTopicMessages", "editGeneralForumTopic",
+     "closeGeneralForumTopic", "reopenGeneralForumTopic", "hideGeneralForumTopic",
+     "unhideGeneralForumTopic", "unpinAllGeneralForumTopicMessages", "answerCallbackQuery",
+     "getUserChatBoosts", "getBusinessConnection", "setMyCommands", "deleteMyCommands",
+     "getMyCommands", "setMyName", "getMyName", "setMyDescription", "getMyDescription",
+     "setMyShortDescription", "getMyShortDescription", "setChatMenuButton",
+     "getChatMenuButton", "setMyDefaultAdministratorRights", "getMyDefaultAdministratorRights",
+     "getAvailableGifts", "sendGift", "giftPremiumSubscription", "verifyUser", "verifyChat",
+     "removeUserVerification", "removeChatVerification", "readBusinessMessage",
+     "deleteBusinessMessages", "setBusinessAccountName", "setBusinessAccountUsername",
+     "setBusinessAccountBio", "setBusinessAccountProfilePhoto",
+     "removeBusinessAccountProfilePhoto", "setBusinessAccountGiftSettings",
+     "getBusinessAccountStarBalance", "transferBusinessAccountStars", "getBusinessAccountGifts",
+     "convertGiftToStars", "upgradeGift", "transferGift", "postStory", "editStory",
+     "deleteStory", "editMessageText", "editMessageCaption", "editMessageMedia",
+     "editMessageLiveLocation", "stopMessageLiveLocation", "editMessageChecklist",
+     "editMessageReplyMarkup", "stopPoll", "approveSuggestedPost", "declineSuggestedPost",
+     "deleteMessage", "deleteMessages", "sendSticker", "getStickerSet",
+     "getCustomEmojiStickers", "uploadStickerFile", "createNewStickerSet", "addStickerToSet",
+     "setStickerPositionInSet", "deleteStickerFromSet", "replaceStickerInSet",
+     "setStickerEmojiList", "setStickerKeywords", "setStickerMaskPosition",
+     "setStickerSetTitle", "setStickerSetThumbnail", "setCustomEmojiStickerSetThumbnail",
+     "deleteStickerSet", "answerInlineQuery", "answerWebAppQuery", "savePreparedInlineMessage",
+     "sendInvoice", "createInvoiceLink", "answerShippingQuery", "answerPreCheckoutQuery",
+     "getMyStarBalance", "getStarTransactions", "refundStarPayment",
+     "editUserStarSubscription", "sendGame", "setGameScore", "getGameHighScores",
+     "setPassportDataErrors"}
 )  # fmt: skip
+_BOT_API_LOWER = frozenset(name.lower() for name in BOT_API_METHODS)
+NOT_SUPPORTED = "method is not supported by the emulator"
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
@@ -114,8 +144,8 @@ async def call_method(state: EmulatorState, token: str, name: str, params: Param
         raise unauthorized()
     handler = METHODS.get(name.lower())
     if handler is None:
-        if name.lower() in UNSUPPORTED_METHODS:
-            raise bad_request(f"method {name} is not supported by the Otomat Telegram emulator yet")
+        if name.lower() in _BOT_API_LOWER:
+            raise bad_request(NOT_SUPPORTED)
         raise ApiError(404, "Not Found")
     result = await handler(Call(state, bot, params))
     return result if isinstance(result, Reply) else Reply(result)
@@ -454,6 +484,8 @@ def _apply_inline_markup(record: MessageRecord, markup: dict[str, Any] | None) -
 async def edit_message_text(call: Call) -> dict[str, Any] | bool:
     conv, record = _target_message(call, "message to edit not found")
     _check_editable(call, record)
+    if record.media_kind is not None:
+        raise bad_request("there is no text in the message to edit")
     text, entities = _text_and_entities(call.params)
     markup = _reply_markup(call.params, inline_only=True)
     new_inline = markup if markup and markup["inline_keyboard"] else None
@@ -543,9 +575,11 @@ async def answer_callback_query(call: Call) -> bool:
 @method("sendChatAction")
 async def send_chat_action(call: Call) -> bool:
     p = call.params
-    call.state.conversation_for_bot(call.bot, p.chat_ref())
+    conv = call.state.conversation_for_bot(call.bot, p.chat_ref())
     if p.string("action") not in CHAT_ACTIONS:
         raise bad_request("wrong parameter action in request")
+    if conv.is_private and conv.chat_id in call.bot.blocked_by:
+        raise forbidden("bot was blocked by the user")
     return True
 
 
@@ -578,6 +612,11 @@ async def get_chat(call: Call) -> dict[str, Any]:
             "gifts_from_channels": False,
         },
     )
+    for message_id in reversed(conv.pinned):  # the latest pinned message still there
+        record = conv.live(message_id)
+        if record is not None:
+            info["pinned_message"] = call.state.message_api(conv, record, include_reply=False)
+            break
     return info
 
 
@@ -702,11 +741,48 @@ for _field, _limit in (("name", 64), ("description", 512), ("short_description",
     METHODS[f"getmy{_camel.lower()}"] = _profile_getter(_field)
 
 
+MENU_BUTTON_TYPES = frozenset({"commands", "web_app", "default"})
+
+
+def _menu_key(call: Call) -> str:
+    """``str(chat_id)`` for a private chat's button, ``"default"`` without ``chat_id``."""
+    if call.params.raw("chat_id") in (None, ""):
+        return "default"
+    conv = _known_chat(call)
+    if not conv.is_private:
+        raise bad_request("chat not found")  # menu buttons exist in private chats only
+    return str(conv.chat_id)
+
+
 @method("setChatMenuButton")
 async def set_chat_menu_button(call: Call) -> bool:
+    """Kept per private chat (``chat_id``) or as the bot's default; ``default`` resets."""
+    key = _menu_key(call)
+    button = call.params.json_object("menu_button", error="can't parse menu button JSON object")
+    button = button or {"type": "default"}
+    kind = button.get("type")
+    if kind not in MENU_BUTTON_TYPES:
+        raise bad_request("unsupported menu button type")
+    cleaned: dict[str, Any] = {"type": kind}
+    if kind == "web_app":
+        text, web_app = button.get("text"), button.get("web_app")
+        if not isinstance(text, str) or not text.strip():
+            raise bad_request("menu button text must be non-empty")
+        url = web_app.get("url") if isinstance(web_app, dict) else None
+        if not isinstance(url, str) or urlsplit(url).scheme != "https":
+            raise bad_request("BUTTON_URL_INVALID")
+        cleaned.update(text=text, web_app={"url": url})
+    if kind == "default":
+        call.bot.menu_buttons.pop(key, None)
+    else:
+        call.bot.menu_buttons[key] = cleaned
+    call.state.changed(call.bot)
     return True
 
 
 @method("getChatMenuButton")
-async def get_chat_menu_button(call: Call) -> dict[str, str]:
-    return {"type": "commands"}
+async def get_chat_menu_button(call: Call) -> dict[str, Any]:
+    """The chat's own button, else the bot's default, else Telegram's: the commands menu."""
+    key = _menu_key(call)
+    buttons = call.bot.menu_buttons
+    return buttons.get(key) or buttons.get("default") or {"type": "commands"}

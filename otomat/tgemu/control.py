@@ -331,6 +331,36 @@ async def chat_messages(request: web.Request) -> web.Response:
     return _json(select())
 
 
+@routes.patch("/control/bots/{username}/chats/{chat_id}/messages/{message_id}")
+async def user_edits_message(request: web.Request) -> web.Response:
+    """A user edits their own message: body ``user_id`` and the new ``text``.
+
+    The bot gets an ``edited_message`` update; returns the message as the chat shows it.
+    """
+    state, bot = _state(request), _bot(request)
+    try:
+        chat_id = int(request.match_info["chat_id"])
+        message_id = int(request.match_info["message_id"])
+    except ValueError as exc:
+        raise bad_request("chat_id and message_id must be integers") from exc
+    params = await _body(request)
+    user_id = _required_int(params, "user_id")
+    text = params.string("text")
+    if text is None:
+        raise bad_request('field "text" is required')
+    if len(text) > MAX_TEXT_LENGTH:
+        raise bad_request("message is too long")
+    if chat_id > 0 and chat_id != user_id:
+        raise bad_request("chat_id must be the user's own id or a group id")
+    conv = _conversation(state, bot, chat_id)
+    record = conv.live(message_id) if conv is not None else None
+    user = state.users.get(user_id)
+    if conv is None or record is None or user is None:
+        raise bad_request(f"message {message_id} not found in chat {chat_id}")
+    state.user_edits(conv, record, user, text)
+    return _json(state.message_view(conv, record))
+
+
 # ------------------------------------------------------------------------ callbacks
 
 

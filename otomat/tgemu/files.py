@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,11 @@ def read_upload(store: FileStore, params: Params, name: str) -> Upload:
 
     Also accepts ``attach://<part>`` references, which clients use for media inside JSON.
     """
-    value = params.raw(name)
+    return read_upload_value(store, params, params.raw(name), name)
+
+
+def read_upload_value(store: FileStore, params: Params, value: Any, name: str) -> Upload:
+    """Like :func:`read_upload` for a value given inline (an ``InputMedia``'s ``media``)."""
     if isinstance(value, str) and value.startswith("attach://"):
         value = params.raw(value.removeprefix("attach://"))
     if value is None:
@@ -89,6 +94,7 @@ def prepare_upload(
     *,
     max_upload_bytes: int,
     max_photo_bytes: int,
+    attributes: dict[str, Any] | None = None,
 ) -> StoredFile | dict[str, Any]:
     """Validate an upload as a ``kind`` file without storing it.
 
@@ -130,12 +136,69 @@ def prepare_upload(
             "width": width,
             "height": height,
         }
+    if kind == "sticker":
+        return _prepare_sticker(upload)
+    if kind != "document":
+        return {
+            "kind": kind,
+            "data": upload.data,
+            "file_name": upload.file_name,
+            "mime_type": upload.mime_type or DEFAULT_MIME[kind],
+            **(attributes or {}),
+        }
     return {
         "kind": "document",
         "data": upload.data,
         "file_name": upload.file_name or "file",
         "mime_type": upload.mime_type or "application/octet-stream",
     }
+
+
+DEFAULT_MIME = {"video": "video/mp4", "audio": "audio/mpeg", "voice": "audio/ogg"}
+
+
+def _prepare_sticker(upload: Upload) -> dict[str, Any]:
+    """A WebP/PNG image (static), a gzipped Lottie .tgs (animated) or a WebM (video) sticker."""
+    size = image_size(upload.data)
+    if size is not None:
+        width, height = size
+        sticker_format, mime = "static", "image/webp"
+    elif upload.data[:2] == b"\x1f\x8b":
+        (width, height), sticker_format, mime = (512, 512), "animated", "application/x-tgsticker"
+    elif upload.data[:4] == b"\x1a\x45\xdf\xa3":
+        (width, height), sticker_format, mime = (512, 512), "video", "video/webm"
+    else:
+        raise bad_request("wrong file type: a sticker must be a WEBP, PNG, TGS or WEBM file")
+    return {
+        "kind": "sticker",
+        "data": upload.data,
+        "file_name": None,
+        "mime_type": mime,
+        "width": width,
+        "height": height,
+        "sticker_format": sticker_format,
+    }
+
+
+def media_attributes(params: Params, kind: str) -> dict[str, Any]:
+    """The optional fields a video, audio or voice upload declares (Telegram does not probe)."""
+    names = {
+        "video": ("duration", "width", "height"),
+        "audio": ("duration",),
+        "voice": ("duration",),
+    }
+    attributes: dict[str, Any] = {}
+    for name in names.get(kind, ()):
+        value = params.integer(name)
+        if value is not None and not 0 <= value <= 10_000_000:
+            raise bad_request(f"wrong {name} specified")
+        attributes[name] = value or 0
+    if kind == "audio":
+        for name in ("performer", "title"):
+            value = params.string(name, max_len=256)
+            if value:
+                attributes[name] = value
+    return attributes
 
 
 def _image_mime(data: bytes) -> str:
@@ -176,7 +239,9 @@ async def _send_media(call: Call, kind: str) -> dict[str, Any]:
     p, state = call.params, call.state
     conv = state.conversation_for_bot(call.bot, p.chat_ref())
     upload = read_upload(state.files, p, kind)
-    caption, entities = caption_and_entities(p)
+    # Stickers have no caption (Telegram ignores one).
+    caption, entities = caption_and_entities(p) if kind != "sticker" else ("", [])
+    p.string("emoji")
     markup = _reply_markup(p)
     reply_to = _reply_target(p, conv)
     p.boolean("disable_notification")
@@ -187,6 +252,7 @@ async def _send_media(call: Call, kind: str) -> dict[str, Any]:
         kind,
         max_upload_bytes=limits.max_upload_bytes,
         max_photo_bytes=limits.max_photo_bytes,
+        attributes=media_attributes(p, kind),
     )
     # Everything is validated and the rate limit is last, so a refused call stores nothing.
     state.check_can_send(call.bot, conv)
@@ -213,6 +279,87 @@ async def send_photo(call: Call) -> dict[str, Any]:
 @method("sendDocument")
 async def send_document(call: Call) -> dict[str, Any]:
     return await _send_media(call, "document")
+
+
+@method("sendVideo")
+async def send_video(call: Call) -> dict[str, Any]:
+    return await _send_media(call, "video")
+
+
+@method("sendAudio")
+async def send_audio(call: Call) -> dict[str, Any]:
+    return await _send_media(call, "audio")
+
+
+@method("sendVoice")
+async def send_voice(call: Call) -> dict[str, Any]:
+    return await _send_media(call, "voice")
+
+
+@method("sendSticker")
+async def send_sticker(call: Call) -> dict[str, Any]:
+    return await _send_media(call, "sticker")
+
+
+GROUPABLE = {"photo": "visual", "video": "visual", "document": "document", "audio": "audio"}
+
+
+@method("sendMediaGroup")
+async def send_media_group(call: Call) -> list[dict[str, Any]]:
+    """2-10 photos and videos, or documents only, or audio only, sent as one album.
+
+    Every item is validated before anything is stored, so a bad item sends nothing.
+    """
+    p, state = call.params, call.state
+    conv = state.conversation_for_bot(call.bot, p.chat_ref())
+    items = p.json_list("media", error="can't parse media JSON object")
+    if items is None or not 2 <= len(items) <= 10:
+        raise bad_request("media must be an Array of 2-10 InputMedia objects")
+    reply_to = _reply_target(p, conv)
+    p.boolean("disable_notification")
+    p.boolean("protect_content")
+    prepared_items = []
+    families = set()
+    for item in items:
+        if not isinstance(item, dict) or item.get("type") not in GROUPABLE:
+            raise bad_request(
+                "can't parse InputMedia: type must be photo, video, document or audio"
+            )
+        kind = item["type"]
+        families.add(GROUPABLE[kind])
+        sub = Params(item)
+        upload = read_upload_value(state.files, p, item.get("media"), "media")
+        caption, entities = caption_and_entities(sub)
+        prepared = prepare_upload(
+            upload,
+            kind,
+            max_upload_bytes=state.limits.max_upload_bytes,
+            max_photo_bytes=state.limits.max_photo_bytes,
+            attributes=media_attributes(sub, kind),
+        )
+        prepared_items.append((kind, prepared, caption, entities))
+    if len(families) > 1:
+        raise bad_request(
+            "documents and audio files can't be mixed with other media types in a media group"
+        )
+    state.check_can_send(call.bot, conv)
+    group_id = str(secrets.randbits(62))
+    results = []
+    for n, (kind, prepared, caption, entities) in enumerate(prepared_items):
+        stored = commit_upload(state.files, prepared)
+        record = state.add_message(
+            conv,
+            sender_kind="bot",
+            sender_id=call.bot.id,
+            text=caption,
+            entities=entities,
+            reply_to_message_id=reply_to if n == 0 else None,
+            media_kind=kind,
+            media=stored.media_api(),
+            media_group_id=group_id,
+        )
+        results.append(state.message_api(conv, record))
+    return results
 
 
 @method("getFile")

@@ -20,9 +20,20 @@ from .errors import bad_request
 PATH_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+# Each kind's file_id prefix (as Telegram's look) and download folder.
+FILE_KINDS = {
+    "photo": ("AgAC", "photos"),
+    "document": ("BQAC", "documents"),
+    "video": ("BAAC", "videos"),
+    "audio": ("CQAC", "music"),
+    "voice": ("AwAC", "voice"),
+    "sticker": ("CAAC", "stickers"),
+}
+
+
 @dataclass
 class StoredFile:
-    """One uploaded file. ``kind`` is ``"photo"`` or ``"document"``."""
+    """One uploaded file. ``kind`` is one of :data:`FILE_KINDS`."""
 
     file_id: str
     file_unique_id: str
@@ -33,6 +44,10 @@ class StoredFile:
     mime_type: str | None = None
     width: int = 0
     height: int = 0
+    duration: int = 0  # seconds: video, audio, voice
+    performer: str | None = None  # audio
+    title: str | None = None  # audio
+    sticker_format: str | None = None  # "static", "animated" or "video"
 
     def photo_size_api(self) -> dict[str, Any]:
         return {
@@ -53,8 +68,36 @@ class StoredFile:
         return data
 
     def media_api(self) -> Any:
-        """The value of the message's ``photo`` (a PhotoSize list) or ``document`` field."""
-        return [self.photo_size_api()] if self.kind == "photo" else self.document_api()
+        """The value of the message's ``photo`` (a PhotoSize list), ``document``, ``video``,
+        ``audio``, ``voice`` or ``sticker`` field, in the Bot API's shape."""
+        if self.kind == "photo":
+            return [self.photo_size_api()]
+        if self.kind == "document":
+            return self.document_api()
+        data: dict[str, Any] = {"file_id": self.file_id, "file_unique_id": self.file_unique_id}
+        if self.kind == "sticker":
+            data.update(
+                type="regular",
+                width=self.width,
+                height=self.height,
+                is_animated=self.sticker_format == "animated",
+                is_video=self.sticker_format == "video",
+                file_size=len(self.data),
+            )
+            return data
+        if self.kind == "video":
+            data.update(width=self.width, height=self.height)
+        data["duration"] = self.duration
+        if self.kind == "audio":
+            for key in ("performer", "title"):
+                if getattr(self, key):
+                    data[key] = getattr(self, key)
+        if self.file_name and self.kind != "voice":
+            data["file_name"] = self.file_name
+        if self.mime_type:
+            data["mime_type"] = self.mime_type
+        data["file_size"] = len(self.data)
+        return data
 
 
 @dataclass
@@ -82,13 +125,17 @@ class FileStore:
         mime_type: str | None,
         width: int = 0,
         height: int = 0,
+        **attributes: Any,
     ) -> StoredFile:
-        """Store ``data``; raises 400 when it alone is larger than the whole store."""
+        """Store ``data``; raises 400 when it alone is larger than the whole store.
+
+        ``attributes`` are the kind's own fields (``duration``, ``performer``, ``title``,
+        ``sticker_format``).
+        """
         if len(data) > self.max_total_bytes:
             raise bad_request("file is too big for the emulator's file store")
-        prefix = "AgAC" if kind == "photo" else "BQAC"
+        prefix, folder = FILE_KINDS[kind]
         suffix = _extension(file_name, mime_type)
-        folder = "photos" if kind == "photo" else "documents"
         stored = StoredFile(
             file_id=prefix + secrets.token_urlsafe(48),
             file_unique_id="AQAD" + secrets.token_urlsafe(9),
@@ -99,6 +146,7 @@ class FileStore:
             mime_type=mime_type,
             width=width,
             height=height,
+            **attributes,
         )
         self._next_number += 1
         self.files[stored.file_id] = stored

@@ -391,6 +391,8 @@ class MessageRecord:
     # Set when a chosen inline result carried a keyboard: the bot then edits the message and
     # gets its button presses by this id instead of by chat and message id, as on Telegram.
     inline_message_id: str | None = None
+    media_group_id: str | None = None  # shared by the messages of one sendMediaGroup
+    forward_origin: dict[str, Any] | None = None  # MessageOrigin of a forwarded message
 
     @property
     def inline_keyboard(self) -> dict[str, Any] | None:
@@ -416,6 +418,8 @@ class MessageRecord:
             "media": self.media,
             "via_bot_id": self.via_bot_id,
             "inline_message_id": self.inline_message_id,
+            "media_group_id": self.media_group_id,
+            "forward_origin": self.forward_origin,
         }
 
     @classmethod
@@ -436,6 +440,8 @@ class MessageRecord:
             media=data.get("media"),
             via_bot_id=data.get("via_bot_id"),
             inline_message_id=data.get("inline_message_id"),
+            media_group_id=data.get("media_group_id"),
+            forward_origin=data.get("forward_origin"),
         )
 
 

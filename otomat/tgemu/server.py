@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import chats, control, files, inline, settings, webchat
+from . import (
+    chats,
+    control,
+    files,
+    inline,
+    message_ops,  # noqa: F401 - registers its Bot API methods
+    settings,
+    webchat,
+)
 from .botapi import call_method
 from .errors import ApiError
 from .params import Params, read_request_params

@@ -525,6 +525,10 @@ class EmulatorState:
             data["from"] = self._sender_api(record)
         data["chat"] = chat
         data["date"] = record.date
+        if record.forward_origin is not None:
+            data["forward_origin"] = record.forward_origin
+        if record.media_group_id is not None:
+            data["media_group_id"] = record.media_group_id
         if record.edit_date is not None:
             data["edit_date"] = record.edit_date
         if include_reply and record.reply_to_message_id is not None:
@@ -576,10 +580,13 @@ class EmulatorState:
         media_kind: str | None = None,
         media: Any = None,
         via_bot_id: int | None = None,
+        media_group_id: str | None = None,
+        forward_origin: dict[str, Any] | None = None,
     ) -> MessageRecord:
         """Append a message with the chat's next id, evicting the oldest beyond the limit.
 
-        ``media_kind``/``media`` make it a photo or document message whose caption is ``text``.
+        ``media_kind``/``media`` make it a media message (photo, document, video…) whose caption
+        is ``text``; ``forward_origin`` marks a forwarded one.
         """
         conv.rev += 1
         record = MessageRecord(
@@ -595,6 +602,8 @@ class EmulatorState:
             reply_markup=reply_markup,
             reply_to_message_id=reply_to_message_id,
             rev=conv.rev,
+            media_group_id=media_group_id,
+            forward_origin=forward_origin,
         )
         conv.next_message_id += 1
         conv.messages[record.message_id] = record
@@ -680,6 +689,43 @@ class EmulatorState:
             if group is None or self._bot_sees(recipient, text, entities, target):
                 self.enqueue(recipient, "message", payload)
         return conv, record
+
+    def user_edits(
+        self, conv: Conversation, record: MessageRecord, user: UserRecord, text: str
+    ) -> None:
+        """``user`` edits their message ``record`` (its text, or a media message's caption).
+
+        Bots that would have received the message get an ``edited_message`` update, as on
+        Telegram. Raises 400 for someone else's message, an empty text or no change.
+        """
+        if record.sender_kind != "user" or record.sender_id != user.id:
+            raise bad_request("message can't be edited")
+        if not text.strip() and record.media_kind is None:
+            raise bad_request("message text is empty")
+        entities = detect_entities(text)
+        if (text, entities) == (record.text, record.entities):
+            raise bad_request(
+                "message is not modified: specified new message content is exactly the same as "
+                "the current content of the message"
+            )
+        record.text, record.entities = text, entities
+        record.edit_date = self.now()
+        self.touch_message(conv, record)
+        if conv.is_private:
+            bot = self.bots.get(conv.key[1])
+            recipients = [bot] if bot is not None else []
+        else:
+            group = self.groups.get(conv.chat_id)
+            bot_ids = group.bot_ids if group is not None else []
+            target = conv.live(record.reply_to_message_id)
+            recipients = [
+                self.bots[b]
+                for b in bot_ids
+                if b in self.bots and self._bot_sees(self.bots[b], text, entities, target)
+            ]
+        payload = self.message_api(conv, record)
+        for bot in recipients:
+            self.enqueue(bot, "edited_message", payload)
 
     @staticmethod
     def _bot_sees(

@@ -121,8 +121,26 @@ function inlineButton(message, button) {
   }, label);
 }
 
-/** A photo as an image, a document as a download link (both served by /control/files/). */
+/** A photo as an image, a document as a download link (both served by /control/files/);
+    videos, audio and voice notes play in the page, static stickers show as images. */
 function mediaNode(message) {
+  const fileUrl = (file) => "/control/files/" + encodeURIComponent(file.file_id);
+  if (message.video) {
+    return el("video", { className: "video", src: fileUrl(message.video), controls: true, preload: "metadata" });
+  }
+  if (message.audio || message.voice) {
+    const file = message.audio || message.voice;
+    const label = message.audio ? [file.performer, file.title].filter(Boolean).join(" – ") || file.file_name || "Audio" : "Voice message";
+    return el("div", { className: "audio" }, el("span", {}, label),
+      el("audio", { src: fileUrl(file), controls: true, preload: "metadata" }));
+  }
+  if (message.sticker) {
+    const sticker = message.sticker;
+    if (!sticker.is_animated && !sticker.is_video) {
+      return el("img", { className: "sticker", src: fileUrl(sticker), alt: "Sticker", width: 160, loading: "lazy" });
+    }
+    return el("span", { className: "badge" }, sticker.is_video ? "Video sticker" : "Animated sticker");
+  }
   if (Array.isArray(message.photo) && message.photo.length) {
     const size = message.photo[message.photo.length - 1];
     const src = "/control/files/" + encodeURIComponent(size.file_id);
@@ -173,6 +191,12 @@ function messageNode(message) {
   if (message.via_bot) {
     bubble.append(el("div", { className: "via" }, "via @" + message.via_bot.username));
   }
+  if (message.forward_origin) {
+    const origin = message.forward_origin;
+    const who = origin.sender_user ? origin.sender_user.first_name
+      : origin.chat ? origin.chat.title : origin.sender_user_name || "";
+    bubble.append(el("div", { className: "via" }, "Forwarded from " + who));
+  }
   const media = mediaNode(message);
   if (media) bubble.append(media);
   const body = media ? message.caption || "" : message.text || "";
@@ -183,10 +207,30 @@ function messageNode(message) {
       formatTime(message.edit_date || message.date))));
   const keyboard = inlineKeyboard(message);
   const mine = !fromBot && message.from && message.from.id === identity.userId;
+  if (mine && !media && message.text) {
+    bubble.append(el("button", {
+      type: "button", className: "small edit-message", "aria-label": "Edit this message",
+      onclick: () => editMessage(message),
+    }, "Edit"));
+  }
   return el("li", {
     className: "message " + (mine ? "mine" : "theirs") + (fromBot ? " from-bot" : ""),
     "data-message-id": message.message_id,
   }, bubble, keyboard);
+}
+
+/** Edit one of your own messages; the bot gets an edited_message update. */
+async function editMessage(message) {
+  const text = window.prompt("Edit your message", message.text);
+  if (text === null || text === message.text) return;
+  try {
+    const chatPath = botPath + "/chats/" + encodeURIComponent(message.chat.id);
+    render(await api("PATCH", chatPath + "/messages/" + message.message_id, {
+      user_id: identity.userId, text,
+    }));
+  } catch (error) {
+    setStatus(error.message);
+  }
 }
 
 function render(message) {
