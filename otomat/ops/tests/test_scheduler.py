@@ -54,6 +54,11 @@ def test_a_plain_function_runs_in_the_scheduler_itself(monkeypatch):
     scheduler = build_scheduler("test-holder", [("check", lambda: calls.append(1), {"hours": 1})])
     scheduler.start()
     try:
-        wait_until(lambda: calls, 15, message="the function did not run")
+        # ... and is done with it (its one-off run removed) before the scheduler stops.
+        wait_until(
+            lambda: calls and scheduler.get_job("check-now") is None,
+            15,
+            message="the function did not run",
+        )
     finally:
         scheduler.shutdown(wait=False)

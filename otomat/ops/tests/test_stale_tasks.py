@@ -156,6 +156,10 @@ def test_the_scheduler_runs_the_check_itself_every_minute(database_queue, monkey
     scheduler = build_scheduler("test-holder", [("recover", recover_stale_tasks_job, {"hours": 1})])
     scheduler.start()
     try:
-        wait_until(lambda: TaskRecovery.objects.exists(), 15, message="the check did not run")
+        wait_until(
+            lambda: TaskRecovery.objects.exists() and scheduler.get_job("recover-now") is None,
+            15,
+            message="the check did not run",
+        )
     finally:
         scheduler.shutdown(wait=False)
