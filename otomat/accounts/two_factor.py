@@ -130,6 +130,19 @@ def confirm_authenticator(
     return codes
 
 
+def must_wait(user: User, code: str, *, device: TOTPDevice | None = None) -> bool:
+    """True while django-otp's back-off after wrong codes (1 s, 2 s, 4 s, ...) refuses even a
+    right code for the device this code is meant for, so the page can say so."""
+    code = normalise_code(code)
+    if device is not None:
+        candidates = [device]
+    elif looks_like_totp(code):
+        candidates = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+    else:
+        candidates = list(StaticDevice.objects.filter(user=user, name=RECOVERY_NAME))
+    return any(not d.verify_is_allowed()[0] for d in candidates)
+
+
 def verify_second_factor(user: User, code: str, *, ip: str | None = None):
     """Check a login code: a 6-digit TOTP code or an unused recovery code (which is then used
     up). Returns the device that accepted it, or None. A recovery code is checked under a row

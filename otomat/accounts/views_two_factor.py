@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from otomat.accounts import services, two_factor
@@ -27,6 +28,7 @@ from otomat.lib.redirects import safe_next_url
 # Between the password and the code: who passed the password, with which backend, and when.
 PENDING_KEY = "otomat_2fa_pending"
 PENDING_SECONDS = 600
+WAIT = gettext_lazy("Too many wrong codes in a row. Wait a few seconds, then try again.")
 
 
 def start_pending_login(request: HttpRequest, user: User) -> None:
@@ -76,7 +78,9 @@ def login_code(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not AxesProxyHandler.is_allowed(request, credentials):
             return lockout_response(request, None, credentials)
-        if form.is_valid():
+        if form.is_valid() and two_factor.must_wait(user, form.cleaned_data["code"]):
+            form.add_error("code", WAIT)
+        elif form.is_valid():
             device = two_factor.verify_second_factor(
                 user, form.cleaned_data["code"], ip=client_ip(request)
             )
@@ -140,7 +144,13 @@ def enrol(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("accounts:login_code") + "?next=" + request.path)
     device = two_factor.pending_authenticator(user)
     form = TwoFactorCodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and two_factor.must_wait(user, form.cleaned_data["code"], device=device)
+    ):
+        form.add_error("code", WAIT)
+    elif request.method == "POST" and form.is_valid():
         codes = two_factor.confirm_authenticator(
             device, form.cleaned_data["code"], ip=client_ip(request)
         )

@@ -91,6 +91,30 @@ def test_a_wrong_or_malformed_enrolment_code_changes_nothing(client, cast, code)
     assert not AuditEvent.objects.filter(action__startswith="auth.2fa").exists()
 
 
+def test_after_a_wrong_code_the_page_asks_to_wait(client, cast, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    client.force_login(cast.alice)
+    client.get(ENROL)
+    device = TOTPDevice.objects.get(user=cast.alice, confirmed=False)
+    client.post(ENROL, {"code": "000000"})
+    response = client.post(ENROL, {"code": code_for(device)})
+    assert response.status_code == 400
+    assert "Wait a few seconds" in response.content.decode()
+    device.refresh_from_db()
+    assert not device.confirmed
+
+
+def test_the_code_step_asks_to_wait_after_a_wrong_code(client, cast, settings):
+    device, _ = enrol(cast.alice)
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    password_step(client, "alice@example.com", cast.password)
+    client.post(CODE, {"code": "000000"})
+    response = client.post(CODE, {"code": code_for(device, later=30)})
+    assert response.status_code == 400
+    assert "Wait a few seconds" in response.content.decode()
+    assert logged_in_as(client) is None
+
+
 def test_re_enrolling_replaces_the_old_authenticator(cast):
     _old, old_codes = enrol(cast.alice)
     new, new_codes = enrol(cast.alice)
