@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -155,6 +155,10 @@ def _claim_bot(
     return field, bot_id
 
 
+# MariaDB/MySQL's "Deadlock found when trying to get lock".
+_MYSQL_DEADLOCK = 1213
+
+
 @contextmanager
 def _holding_bot(field: str, bot_id: str, *, account: Account, instance_id: Any) -> Iterator[None]:
     """Run a write that sets ``live_bot_id`` in a savepoint and turn the unique constraint's
@@ -172,6 +176,14 @@ def _holding_bot(field: str, bot_id: str, *, account: Account, instance_id: Any)
         # snapshot may hide it, and then the message does not name it.
         refusal = bot_in_use(bot_id, account=account, instance_id=instance_id)
         raise ConfigError({field: [refusal or _bot_taken_message()]}) from exc
+    except OperationalError as exc:
+        # On MariaDB the loser of two concurrent claims can also be chosen as a deadlock
+        # victim: it waits on the winner's unique bot id while the winner's next UPDATE waits
+        # on the loser's freshly inserted index entries. InnoDB has then rolled back its whole
+        # transaction (so nothing can be read to name the winner); the claim is refused alike.
+        if not bot_id or connection.vendor != "mysql" or exc.args[:1] != (_MYSQL_DEADLOCK,):
+            raise
+        raise ConfigError({field: [_bot_taken_message()]}) from exc
 
 
 @transaction.atomic
