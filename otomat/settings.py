@@ -316,8 +316,9 @@ RUNTIME_CRASH_LOOP_WINDOW = env_float("OTOMAT_RUNTIME_CRASH_LOOP_WINDOW", 120.0,
 # Shared runtime: instances per host process, and the webhook ingress. Without a public URL bots
 # long-poll (the default); with one, Telegram delivers to the ingress the runner serves on
 # INGRESS_LISTEN, behind your TLS proxy at INGRESS_PUBLIC_URL.
-# Where shared-runtime instances keep their data: "database" (namespaced in the platform database;
-# hosts get the database URL and nothing else of the platform's) or "sqlite" (a file per instance).
+# Where shared-runtime instances keep their data: "database" (namespaced in the platform database,
+# served to hosts by the runner per instance token; hosts get no database URL or key) or "sqlite"
+# (a file per instance).
 SHARED_STORE = env_str("OTOMAT_SHARED_STORE", "database")
 SHARED_INSTANCES_PER_HOST = env_int("OTOMAT_SHARED_INSTANCES_PER_HOST", 500, minimum=1)
 INGRESS_LISTEN = env_str("OTOMAT_INGRESS_LISTEN", "127.0.0.1:8443")
