@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
@@ -14,7 +15,7 @@ from otomat.api.schemas import Line, answers, line
 from otomat.billing import payments, subscriptions
 from otomat.billing.forms import MoneyField
 from otomat.billing.invoicing import BillingError
-from otomat.billing.models import BillingAction, Invoice, Plan, Subscription
+from otomat.billing.models import BillingAction, Invoice, IssuedDocument, Plan, Subscription
 
 router = Router(tags=["billing"])
 Limit = rows_limit(100, most=500)
@@ -57,6 +58,8 @@ class InvoiceOut(Schema):
     due_at: datetime
     paid_at: datetime | None
     pay_url: str
+    # SHA-256 of the stored PDF (what every download serves); null until it is stored.
+    pdf_sha256: str | None
     lines: list[LineOut]
 
 
@@ -134,6 +137,11 @@ def _invoice_out(invoice: Invoice) -> dict:
         "due_at": invoice.due_at,
         "paid_at": invoice.paid_at,
         "pay_url": invoice.pay_url(),
+        "pdf_sha256": invoice.pdf_sha256
+        if hasattr(invoice, "pdf_sha256")
+        else IssuedDocument.objects.filter(invoice=invoice)
+        .values_list("sha256", flat=True)
+        .first(),
         "lines": [
             {
                 "description": line.description,
@@ -148,7 +156,8 @@ def _invoice_out(invoice: Invoice) -> dict:
 
 
 def _invoices(request):
-    qs = Invoice.objects.prefetch_related("lines")
+    # The stored PDF's hash by a join, without loading the PDF itself.
+    qs = Invoice.objects.prefetch_related("lines").annotate(pdf_sha256=F("document__sha256"))
     if request.user.is_staff:
         return qs
     account = request.user.account

@@ -206,3 +206,15 @@ def test_only_invoices_and_credit_notes_have_stored_pdfs(db):
     with pytest.raises(TypeError):
         documents.stored_pdf(BillingSettings.get())
     assert IssuedDocument.objects.count() == 0
+
+
+def test_the_api_gives_the_stored_hash(client, cast, order, seller):
+    from otomat.accounts.models import ApiToken
+
+    invoice = issue(order)
+    token = ApiToken.issue(cast.alice, "tests")[1]
+    response = client.get(
+        f"/api/v1/billing/invoices/{invoice.id}", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code == 200
+    assert response.json()["pdf_sha256"] == IssuedDocument.objects.get(invoice=invoice).sha256
