@@ -6,7 +6,7 @@ moment). The PDF is rendered from those snapshots and from fields that do not ch
 (lines, totals, number, dates, language, notes), so it is the document *as issued*: it prints no
 payment status (the invoice page shows that), its "amount due" is what was billed after credit,
 and the seller's later changes of name, address or bank reach no issued document. Rendering
-happens right after the issuing transaction commits (``store_after_commit``); whatever was not
+is a task queued when the issuing transaction commits (``store_after_commit``); whatever was not
 stored then (a crash, the bulk renewal path, invoices from before this module stored PDFs) is
 stored on first download or by ``store_missing`` after each billing run, from the same
 snapshots, so the bytes are the same whenever they are rendered. Stored bytes are never
@@ -219,18 +219,34 @@ def stored_pdf(document: Invoice | CreditNote) -> IssuedDocument:
 
 
 def store_after_commit(document: Invoice | CreditNote) -> None:
-    """Render and store ``document``'s PDF once the issuing transaction has committed (outside
-    its locks); a failure is logged and left to ``stored_pdf``'s later call."""
+    """Once the issuing transaction has committed, queue the task that renders and stores
+    ``document``'s PDF (off the request and the billing run, outside their locks). If that is
+    lost, ``stored_pdf``'s later call stores the same bytes."""
+    kind = "invoice" if isinstance(document, Invoice) else "credit_note"
+    pk = document.pk
 
-    model, pk = type(document), document.pk
+    def enqueue() -> None:
+        from otomat.billing.tasks import store_document_task  # tasks import this module
 
-    def store() -> None:
         try:
-            stored_pdf(model.objects.get(pk=pk))  # as committed, not the caller's copy
+            store_document_task.enqueue(kind, pk)
         except Exception:
-            log.exception("could not store the PDF of %s; it is stored on first use", document)
+            log.exception("could not queue the PDF of %s %s; it is stored on first use", kind, pk)
 
-    transaction.on_commit(store)
+    transaction.on_commit(enqueue)
+
+
+def store_document(kind: str, pk: int) -> str:
+    """Store the PDF of invoice or credit note ``pk`` (``kind``: "invoice" or "credit_note")
+    as committed; returns its SHA-256. Raises LookupError for an unknown kind or document."""
+    models = {"invoice": Invoice, "credit_note": CreditNote}
+    if kind not in models:
+        raise LookupError(f"unknown document kind {kind!r}")
+    try:
+        row = models[kind].objects.get(pk=pk)
+    except models[kind].DoesNotExist:
+        raise LookupError(f"no {kind} {pk}") from None
+    return stored_pdf(row).sha256
 
 
 def store_missing(limit: int = 200) -> int:

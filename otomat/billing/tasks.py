@@ -29,3 +29,9 @@ def run_subscription_task(subscription_id: int) -> int:
 def retry_callbacks_task() -> int:
     """Finish gateway callbacks that failed or were interrupted mid-way."""
     return payments.retry_failed_callbacks()
+
+
+@task()
+def store_document_task(kind: str, pk: int) -> str:
+    """Render and store the PDF of a just-issued invoice or credit note (once; see documents)."""
+    return documents.store_document(kind, pk)

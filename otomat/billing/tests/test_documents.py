@@ -218,3 +218,23 @@ def test_the_api_gives_the_stored_hash(client, cast, order, seller):
     )
     assert response.status_code == 200
     assert response.json()["pdf_sha256"] == IssuedDocument.objects.get(invoice=invoice).sha256
+
+
+def test_with_the_database_queue_a_worker_stores_the_pdf_after_issue(cast, order, seller, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    invoice = issue(order)
+    assert not IssuedDocument.objects.filter(invoice=invoice).exists()  # not in the request
+    queued = DBTaskResult.objects.get(task_path="otomat.billing.tasks.store_document_task")
+    assert queued.args_kwargs["args"] == ["invoice", invoice.pk]
+    sha = documents.store_document("invoice", invoice.pk)  # what the worker runs
+    assert IssuedDocument.objects.get(invoice=invoice).sha256 == sha
+
+
+def test_storing_an_unknown_document_is_refused_and_stores_nothing(db):
+    with pytest.raises(LookupError, match="unknown document kind"):
+        documents.store_document("receipt", 1)
+    with pytest.raises(LookupError, match="no invoice 999"):
+        documents.store_document("invoice", 999)
+    assert IssuedDocument.objects.count() == 0
