@@ -82,6 +82,10 @@ class PlanForm(forms.ModelForm):
                 for name in ("currency", "period_months", "product"):
                     self.fields[name].disabled = True
                     self.fields[name].help_text = _("Fixed: the plan has subscribers.")
+                # Left editable, so that a change is refused with the reason (by the plan
+                # itself, Plan.check_terms) instead of being dropped as a disabled field's is.
+                for name in ("price", "setup_fee", "trial_days"):
+                    self.fields[name].help_text = _("Fixed: the plan has subscribers.")
 
     def clean(self):
         data = super().clean()

@@ -18,8 +18,9 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -202,6 +203,68 @@ class Plan(models.Model):
     def monthly_minor(self) -> Decimal:
         """Price per month (exact Decimal, for MRR); never stored or billed."""
         return Decimal(self.price_minor) / self.period_months
+
+    # What a subscriber bought: fixed once the plan has a subscription (of any status: ended
+    # ones have invoices that name the plan). To charge new customers differently, add a plan
+    # and stop offering this one (docs/billing.md). The name, code, position, the "offered"
+    # flag, the dunning policy and the tax rate may still change: the first four are labels,
+    # the policy is the seller's handling of late payment (its own row is editable anyway),
+    # and a tax rate follows the law, not the offer.
+    TERMS = ("product", "currency", "price_minor", "period_months", "setup_fee_minor", "trial_days")
+
+    def changed_terms(self) -> list[str]:
+        """The terms (``TERMS``) that saving this object would change on a plan that has
+        subscribers; [] for a new plan, one without subscribers, or when they are unchanged."""
+        if self.pk is None:
+            return []
+        names = [self._meta.get_field(name).attname for name in self.TERMS]
+        stored = Plan.objects.filter(pk=self.pk).values(*names).first()
+        if stored is None:
+            return []
+        changed = [
+            term
+            for term, name in zip(self.TERMS, names, strict=True)
+            if getattr(self, name) != stored[name]
+        ]
+        if changed and Subscription.objects.filter(plan_id=self.pk).exists():
+            return changed
+        return []
+
+    def check_terms(self) -> None:
+        """Raise ValidationError when saving would change a term of a plan with subscribers."""
+        changed = self.changed_terms()
+        if changed:
+            labels = {
+                "product": _("product"),
+                "currency": _("currency"),
+                "price_minor": _("price"),
+                "period_months": _("period"),
+                "setup_fee_minor": _("setup fee"),
+                "trial_days": _("trial days"),
+            }
+            raise ValidationError(
+                _(
+                    "This plan has subscribers, so its %(terms)s cannot change: that is what "
+                    "they bought. To offer new customers other terms, add a plan and stop "
+                    "offering this one."
+                ),
+                code="plan_terms_fixed",
+                params={"terms": ", ".join(str(labels[term]) for term in changed)},
+            )
+
+    def clean(self) -> None:
+        super().clean()
+        self.check_terms()
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, refusing (ValidationError, nothing stored) to change the terms of a plan with
+        subscribers, whoever saves it: the owner's pages, a script, a future API. The stored
+        row is locked first, so a subscription that is being created is seen."""
+        with transaction.atomic():
+            if self.pk is not None:
+                list(Plan.objects.select_for_update().filter(pk=self.pk).values_list("pk"))
+                self.check_terms()
+            super().save(*args, **kwargs)
 
 
 class Coupon(models.Model):
