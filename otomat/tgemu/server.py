@@ -2,7 +2,7 @@
 
 :func:`create_app` wires the routes, the error middleware that turns every failure into a
 Telegram-style envelope (never a traceback), the webhook deliverer and, when the state has a
-``path``, the debounced state-file writer.
+``path``, the incremental state-store writer.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ async def file_download(request: web.Request) -> web.Response:
 def create_app(state: EmulatorState, *, control_token: str | None = None) -> web.Application:
     """Build the emulator application around ``state``.
 
-    When ``state.path`` is set, changes are saved there (debounced, atomically) and flushed on
+    When ``state.path`` is set, changes are written there (incrementally, off the loop) and flushed on
     shutdown. Webhook delivery tasks run while the application runs. ``control_token`` guards
     the staff-only control endpoints; without it they answer only direct loopback clients.
     """

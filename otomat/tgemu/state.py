@@ -112,8 +112,9 @@ class Changes:
 class EmulatorState:
     """Everything the emulator knows, plus the hooks that react to changes.
 
-    ``path`` is the state file :func:`~otomat.tgemu.persistence.open_state` loaded, if any.
-    ``on_change`` is called after every mutation that should reach the state file;
+    ``path`` is the state store :func:`~otomat.tgemu.persistence.open_state` loaded, if any.
+    ``on_change`` is called after every mutation that should reach the store (what changed is
+    recorded in ``changes`` while a store is attached);
     ``on_bot_event(bot, event)`` is called with ``"webhook"`` when a bot's webhook settings change
     and ``"deleted"`` when a bot goes away (the webhook deliverer uses it).
     """
@@ -125,7 +126,7 @@ class EmulatorState:
         limits: Limits | None = None,
         rate_limits: RateLimits | None = None,
     ) -> None:
-        self.path = path  # state file; None keeps everything in memory only
+        self.path = path  # state store; None keeps everything in memory only
         self.limits = limits or Limits()
         self.files = FileStore(
             max_files=self.limits.max_files, max_total_bytes=self.limits.max_file_store_bytes

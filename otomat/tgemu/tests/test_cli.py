@@ -37,6 +37,18 @@ def test_cli_refuses_a_corrupt_state_file(tmp_path):
     assert path.read_text() == "garbage"
 
 
+def test_cli_refuses_a_file_that_is_not_a_state_store(tmp_path):
+    path = tmp_path / "bad.sqlite3"
+    path.write_bytes(b"garbage, not SQLite")
+    result = run_cli("--port", "0", "--state", str(path))
+    assert result.returncode == 2
+    assert (
+        "cannot load state file" in result.stderr and "not an emulator state store" in result.stderr
+    )
+    assert path.read_bytes() == b"garbage, not SQLite"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("bad")] == ["bad.sqlite3"]
+
+
 def test_the_emulator_does_not_import_django():
     code = (
         "import sys, otomat.tgemu, otomat.tgemu.cli, otomat.tgemu.testing; "
