@@ -248,3 +248,30 @@ def test_the_limits_are_in_the_document(document):
     assert ticket["subject"]["maxLength"] == 200
     assert ticket["body"]["maxLength"] == 50_000
     assert "2 MB" in document["info"]["description"]
+
+
+# -- the settings form refuses the same, with the same message ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"), [("Hi\x07", "U+0007"), ("Hi\x1b[2J", "U+001B"), ("Hi\x9b", "U+009B")]
+)
+def test_the_settings_form_refuses_what_the_api_refuses(
+    client, cast, alice_api, instance, text, code
+):
+    from django.urls import reverse
+
+    client.force_login(cast.alice)
+    form = {"bot_token": "", "welcome_text": text, "language": "en", "max_daily_greetings": "3"}
+    page = client.post(reverse("instances:edit", args=[instance.id]), form)
+    assert page.status_code == 400
+    api = alice_api(
+        "patch",
+        f"/instances/{instance.id}/config",
+        raw=json.dumps({"config": {"welcome_text": text}}),
+    )
+    [message] = api.json()["detail"]["welcome_text"]
+    assert code in message
+    assert message.replace("'", "&#x27;") in page.content.decode()
+    instance.refresh_from_db()
+    assert instance.config["welcome_text"] == "Hello"
