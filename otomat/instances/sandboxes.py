@@ -192,8 +192,15 @@ def expire_sandboxes(*, now=None) -> int:
             remove_instance(instance, actor=None, actor_label="system:scheduler")
         except InstanceError:
             continue
-        # Nothing of a sandbox or trial is worth keeping: no grace period.
-        shutil.rmtree(instance.data_dir, ignore_errors=True)
+        # Nothing of a sandbox or trial is worth keeping: no grace period. While a sandboxed
+        # shared host still carries the instance, its data_dir is a link to the directory lent
+        # to that host (docs/runtime.md): delete what it points to.
+        data = instance.data_dir
+        if data.is_symlink():
+            shutil.rmtree(data.resolve(), ignore_errors=True)
+            data.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(data, ignore_errors=True)
         Instance.objects.filter(pk=instance.pk).update(data_deleted_at=now, secrets={})
         emulator.delete_bot(instance.emulator_bot)
         removed += 1

@@ -715,7 +715,8 @@ class SharedBackend:
                 target.unlink()
         if home.is_symlink() or (os.path.lexists(home) and not home.is_dir()):
             home.unlink()  # swapped by the host between the check and the rename
-        home.mkdir(parents=True, exist_ok=True)
+        # Nothing at home now means nothing came back: the host removed its own directory, or
+        # the platform deleted the instance's data (a link and what it pointed to).
 
     def _give_back(self, host: _Host, instance_id: str) -> None:
         home = host.lent.get(instance_id)
