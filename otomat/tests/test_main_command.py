@@ -5,9 +5,11 @@ services' chatter goes to their log files under the data directory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -123,6 +125,22 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
             return [m["text"] for m in replies if m.get("from_bot")]
 
         assert wait_until(answered, 30) == ["Halo Budi"]
+        # The demo Movie Search Bot answers from its shared host (sandboxed when bubblewrap
+        # works, its store served by the runner: the host has no database URL).
+        asked = emu.post(
+            "/control/bots/demo_movies_bot/messages",
+            json={"user_id": 6, "first_name": "Sari", "text": "/search matrix"},
+        ).json()
+
+        def movie_found():
+            replies = emu.get(
+                "/control/bots/demo_movies_bot/chats/6/messages",
+                params={"after": asked["message_id"], "wait": 2},
+            ).json()
+            replies = replies if isinstance(replies, list) else replies.get("messages", [])
+            return [m["text"] for m in replies if m.get("from_bot") and "Matrix" in m["text"]]
+
+        assert "The Matrix (1999)" in wait_until(movie_found, 60, message="no movie answer")[0]
         # Two instances: the demo Movie Search Bot the command installs (it runs in its
         # product's shared host, so no process of its own) and the greeter, in its own process.
         assert "Demo Movie Search Bot: @demo_movies_bot" in banner
@@ -151,6 +169,12 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
         assert f"Logs:                  {logs}/<service>.log" in banner
         # Mail is kept in the outbox (the demo ticket's acknowledgement), not printed.
         assert f"http://127.0.0.1:{port}/notify/outbox/" in banner
+
+        def kept_mail():
+            with contextlib.closing(sqlite3.connect(data / "otomat.sqlite3")) as db:
+                return db.execute("SELECT subject FROM notify_outboxmessage").fetchall()
+
+        assert any("[T-000001]" in subject for (subject,) in wait_until(kept_mail, 30))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
