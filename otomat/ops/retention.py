@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 log = logging.getLogger("otomat.ops")
@@ -78,8 +78,10 @@ def _outbox_messages(qs: QuerySet, cutoff: datetime) -> QuerySet:
 
 
 def _instance_events(qs: QuerySet, cutoff: datetime) -> QuerySet:
-    newest = qs.model.objects.values("instance_id").annotate(last=Max("id")).values("last")
-    return qs.filter(at__lt=cutoff).exclude(pk__in=newest)
+    # Only events with a newer one of the same instance (an index lookup per row, by the
+    # instance foreign key), so each instance's newest event stays.
+    newer = qs.model.objects.filter(instance_id=OuterRef("instance_id"), pk__gt=OuterRef("pk"))
+    return qs.filter(at__lt=cutoff).filter(Exists(newer))
 
 
 def _billing_actions(qs: QuerySet, cutoff: datetime) -> QuerySet:

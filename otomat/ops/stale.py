@@ -36,7 +36,21 @@ from django.utils import timezone
 from otomat.ops.models import TaskHeartbeat, TaskRecovery
 
 log = logging.getLogger("otomat.ops")
-HOSTNAME = socket.gethostname()[:255]
+
+
+def _machine() -> str:
+    """This machine as heartbeats name it: the host name and the kernel's boot id, so two
+    machines of one name (or one machine after a reboot) never look like each other."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()[:8]
+    except OSError:
+        boot = ""
+    name = socket.gethostname()
+    return f"{name}:{boot}"[:255] if boot else name[:255]
+
+
+HOSTNAME = _machine()
 
 
 class WorkerLost(Exception):
