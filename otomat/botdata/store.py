@@ -1,5 +1,9 @@
 """``DatabaseStore``: the shared runtime's ``ctx.store`` (and job storage) in the platform database.
 
+It runs in the runner, never in a shared host: the runner's ``otomat.runtime.hoststore`` serves
+it to each host's instances over a socket, for a token per instance (hosts hold no database
+credentials; docs/decisions/0003-shared-host-isolation.md).
+
 Every query is filtered by the store's ``instance_id``, and the object offers no way to name
 another id, so one instance's code cannot read or change another's keys or jobs.
 

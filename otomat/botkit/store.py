@@ -3,8 +3,9 @@
 Products get a :class:`Store` as ``ctx.store``. Values are anything JSON can encode; keys are
 strings. In the ``process`` runtime the store is :class:`SQLiteStore`, a private SQLite file
 ``store.sqlite3`` in the instance's data directory, so no product needs a database of its own.
-In the ``shared`` runtime it is ``otomat.botdata.store.DatabaseStore`` (the platform database,
-namespaced by instance id).
+In the ``shared`` runtime it is ``otomat.runtime.hoststore.RemoteStore``: rows of the platform
+database namespaced by instance id (``otomat.botdata.store.DatabaseStore``), served by the runner
+for a token per instance, since a shared host holds no database credentials.
 
 Every store also persists the instance's scheduled jobs (``job_*`` methods, used only by
 :class:`otomat.botkit.scheduler.Scheduler`): in SQLite a ``jobs`` table next to ``kv``.

@@ -320,9 +320,6 @@ class StoreService:
         for digest in [d for d, iid in self._tokens.items() if iid == instance_id]:
             del self._tokens[digest]
 
-    def holders(self) -> set[str]:
-        return set(self._tokens.values())
-
     async def serve(self, sock: socket.socket) -> None:
         """Answer requests on ``sock`` until the host closes it (or breaks the framing)."""
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 16)
