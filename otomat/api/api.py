@@ -5,6 +5,7 @@ object is a 404, exactly like a missing one."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -115,8 +116,8 @@ class InstanceOut(Schema):
     config: dict  # public fields only: secrets are never returned
     restarts: int
     updates_handled: int
-    created_at: Any
-    state_changed_at: Any
+    created_at: datetime
+    state_changed_at: datetime
     # Set on an order of a product sold by subscription: the invoice to pay before it starts.
     invoice_id: int | None = None
     pay_url: str | None = None
@@ -175,7 +176,12 @@ def get_product(request, slug: Line):
     return _product_out(get_object_or_404(Product, slug=slug, is_listed=True))
 
 
-@api.get("/instances", response=answers({200: list[InstanceOut]}, 400), tags=["instances"])
+@api.get(
+    "/instances",
+    response=answers({200: list[InstanceOut]}, 400),
+    tags=["instances"],
+    description="The newest 500 at most.",
+)
 def list_instances(request, state: str | None = None):
     qs = narrowed(_instances(request), "state", state, Instance.State.values)
     return [_instance_out(i) for i in qs[:500]]

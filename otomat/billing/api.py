@@ -164,7 +164,7 @@ def _invoices(request):
     return qs.filter(account=account) if account else qs.none()
 
 
-@router.get("/plans", response=answers({200: list[PlanOut]}, 422))
+@router.get("/plans", response=answers({200: list[PlanOut]}, 422), description="500 at most.")
 def list_plans(request, product: Line | None = None):
     qs = Plan.objects.filter(is_active=True).select_related("product")
     if product:
@@ -172,7 +172,9 @@ def list_plans(request, product: Line | None = None):
     return [_plan_out(p) for p in qs[:500]]
 
 
-@router.get("/subscriptions", response=answers({200: list[SubscriptionOut]}))
+@router.get(
+    "/subscriptions", response=answers({200: list[SubscriptionOut]}), description="500 at most."
+)
 def list_subscriptions(request):
     qs = Subscription.objects.select_related("plan", "instance")
     if not request.user.is_staff:

@@ -196,7 +196,11 @@ def set_status(request, number: Line, body: StatusIn):
     return _out(ticket, request=request, full=True)
 
 
-@router.get("/articles", response=answers({200: list[ArticleOut]}, 422))
+@router.get(
+    "/articles",
+    response=answers({200: list[ArticleOut]}, 422),
+    description="Published articles matching `q` (all when it is empty), 20 at most.",
+)
 def search_articles(request, q: Annotated[Line, Query("", max_length=200)] = ""):
     found = (
         kb.search(q, limit=20)
