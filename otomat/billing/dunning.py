@@ -7,7 +7,10 @@ subscription, its plan's policy and its open invoices at ``now``, does what is d
 periodic task) takes the subscriptions whose ``next_run_at`` has come, in keyset-paginated
 batches of a bounded size, each batch in one transaction and each subscription in a savepoint:
 one failing subscription is rolled back alone, logged, and retried later with backoff, while
-the run goes on. ``run_subscription`` runs one subscription at once (after a payment).
+the run goes on. ``run_subscription`` runs one subscription at once (after a payment). The
+common work of a batch (renewal invoices ahead of time, reminders, suspensions) first goes
+through ``dunning_bulk`` in a constant number of statements; what is shared lives in
+``dunning_rules``.
 
 Why this cannot bill twice: a renewal invoice has the unique key ``renewal:<sub>:<period
 start>``; a period advances with the subscription row locked and only from the period end it
@@ -18,7 +21,6 @@ callback, a person, or two of them at once — the second attempt finds the work
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,11 +29,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from otomat.accounts.models import Account
-from otomat.billing import notices
+from otomat.billing import dunning_bulk, notices
+from otomat.billing.dunning_rules import (
+    ACTOR,
+    DAY,
+    SS,
+    Context,
+    RunReport,
+    due_reminder,
+    earliest_after,
+    new_action,
+    next_run,
+    reminder_times,
+    suspension_reason,
+)
 from otomat.billing.invoicing import days_overdue, issue_invoice, void_invoice
 from otomat.billing.models import (
     BillingAction,
-    BillingSettings,
     CreditBalance,
     DunningPolicy,
     Invoice,
@@ -42,64 +56,23 @@ from otomat.billing.money import percentage
 from otomat.billing.subscriptions import _use_coupon_period, period_bounds, plan_lines
 from otomat.instances.models import Instance
 from otomat.instances.services import (
-    SUSPENDABLE,
     InstanceError,
     SuspensionSource,
     provision_instance,
     remove_instance,
     suspend_instance,
-    suspend_instances,
     unsuspend_instance,
 )
 from otomat.lib.failpoints import failpoint
 
 log = logging.getLogger("otomat.billing.dunning")
-SS = Subscription.Status
-DAY = timedelta(days=1)
-ACTOR = "system:billing"
 # Subscriptions per batch (one transaction). Larger batches cost fewer statements per row; on
 # SQLite a batch holds the write lock for about half a second at this size.
 BATCH_SIZE = 1000
 
 
-@dataclass
-class RunReport:
-    processed: int = 0
-    failed: int = 0
-    actions: dict[str, int] = field(default_factory=dict)
-
-    def count(self, kind: str) -> None:
-        self.actions[kind] = self.actions.get(kind, 0) + 1
-
-
-class _Context:
-    """What one evaluation needs besides the subscription: the time, the report, and caches."""
-
-    def __init__(self, now: datetime, report: RunReport) -> None:
-        self.now = now
-        self.report = report
-        self._default_policy: DunningPolicy | None = None
-        self._settings: BillingSettings | None = None
-        self.with_credit: set[tuple[int, str]] = set()  # (account, currency) with credit > 0
-
-    def policy(self, sub: Subscription) -> DunningPolicy:
-        if sub.plan.dunning_policy_id:
-            return sub.plan.dunning_policy
-        if self._default_policy is None:
-            self._default_policy = DunningPolicy.default()
-        return self._default_policy
-
-    @property
-    def settings(self) -> BillingSettings:
-        if self._settings is None:
-            from otomat.billing.invoicing import ensure_series
-
-            self._settings = ensure_series()
-        return self._settings
-
-
 def _act(
-    ctx: _Context,
+    ctx: Context,
     kind: str,
     sub: Subscription,
     reason: str,
@@ -111,7 +84,7 @@ def _act(
     """Record an automatic action once; returns False when ``key`` was already recorded."""
     try:
         with transaction.atomic():
-            _bulk_action(ctx, sub, kind, key, reason, invoice, data).save(force_insert=True)
+            new_action(ctx, sub, kind, key, reason, invoice, data).save(force_insert=True)
     except IntegrityError:
         return False
     ctx.report.count(kind)
@@ -121,7 +94,7 @@ def _act(
 # -- the decisions for one subscription ---------------------------------------------------------
 
 
-def evaluate(sub: Subscription, ctx: _Context, open_invoices: list[Invoice] | None = None) -> None:
+def evaluate(sub: Subscription, ctx: Context, open_invoices: list[Invoice] | None = None) -> None:
     """Do everything due for ``sub`` at ``ctx.now`` and set its ``next_run_at``. Call inside a
     transaction with the subscription row locked; idempotent."""
     if open_invoices is None:
@@ -192,7 +165,7 @@ def evaluate(sub: Subscription, ctx: _Context, open_invoices: list[Invoice] | No
         _unsuspend(sub, ctx)
     elif sub.status == SS.PAST_DUE:
         sub.status = SS.ACTIVE
-    _save(sub, next_run_at=_next_run(sub, ctx, policy, open_invoices))
+    _save(sub, next_run_at=next_run(sub, ctx, policy, open_invoices))
 
 
 def _save(sub: Subscription, **fields) -> None:
@@ -202,7 +175,7 @@ def _save(sub: Subscription, **fields) -> None:
     sub.save()
 
 
-def _evaluate_order(sub: Subscription, ctx: _Context, open_invoices: list[Invoice]) -> None:
+def _evaluate_order(sub: Subscription, ctx: Context, open_invoices: list[Invoice]) -> None:
     """A subscription waiting for its first payment: activate when the order invoice is paid,
     remind while it is open, cancel the order when it stays unpaid too long."""
     order = sub.invoices.filter(kind=Invoice.Kind.ORDER).first()
@@ -219,11 +192,11 @@ def _evaluate_order(sub: Subscription, ctx: _Context, open_invoices: list[Invoic
         _cancel_order(sub, ctx, order, f"order {order.number} unpaid {late} days after due date")
         return
     candidates = [order.due_at + policy.suspend_after_days * DAY]
-    candidates += _reminder_times(order, policy, ctx.now)
-    _save(sub, next_run_at=_earliest_after(candidates, ctx.now))
+    candidates += reminder_times(order, policy, ctx.now)
+    _save(sub, next_run_at=earliest_after(candidates, ctx.now))
 
 
-def _activate(sub: Subscription, ctx: _Context) -> None:
+def _activate(sub: Subscription, ctx: Context) -> None:
     months = sub.plan.period_months
     sub.anchor_at, sub.period_index = ctx.now, 0
     sub.current_period_start, sub.current_period_end = period_bounds(ctx.now, months, 0)
@@ -237,10 +210,10 @@ def _activate(sub: Subscription, ctx: _Context) -> None:
         key=f"activated:{sub.pk}",
     )
     notices.activated(sub)
-    _save(sub, next_run_at=_next_run(sub, ctx, ctx.policy(sub), []))
+    _save(sub, next_run_at=next_run(sub, ctx, ctx.policy(sub), []))
 
 
-def _cancel_order(sub: Subscription, ctx: _Context, order: Invoice, reason: str) -> None:
+def _cancel_order(sub: Subscription, ctx: Context, order: Invoice, reason: str) -> None:
     if order.status == Invoice.Status.OPEN and not order.amount_paid_minor:
         void_invoice(order, reason=reason[:200], actor_label=ACTOR)
     if sub.instance.state != Instance.State.TERMINATED:
@@ -249,7 +222,7 @@ def _cancel_order(sub: Subscription, ctx: _Context, order: Invoice, reason: str)
     _save(sub, status=SS.CANCELED, ended_at=ctx.now, next_run_at=None)
 
 
-def _ensure_renewal_invoice(sub: Subscription, ctx: _Context, policy: DunningPolicy) -> Invoice:
+def _ensure_renewal_invoice(sub: Subscription, ctx: Context, policy: DunningPolicy) -> Invoice:
     """The invoice for the period after the current one, issued once (unique key)."""
     plan = sub.plan
     next_index = sub.period_index + 1
@@ -279,7 +252,7 @@ def _ensure_renewal_invoice(sub: Subscription, ctx: _Context, policy: DunningPol
     return invoice
 
 
-def _advance_period(sub: Subscription, ctx: _Context) -> None:
+def _advance_period(sub: Subscription, ctx: Context) -> None:
     """Move to the next period (the subscription row is locked by the caller, and the period
     only moves from the end it read, so it can never advance twice)."""
     start = sub.current_period_end
@@ -300,34 +273,9 @@ def _advance_period(sub: Subscription, ctx: _Context) -> None:
     )
 
 
-def _reminder_times(invoice: Invoice, policy: DunningPolicy, now: datetime) -> list[datetime]:
-    return [invoice.due_at + day * DAY for day in policy.reminder_days or []]
-
-
-def _due_reminder(invoice: Invoice, policy: DunningPolicy, now: datetime) -> tuple[int, str] | None:
-    """(day, reason) of the latest reminder whose moment has come, or None. Reminders whose
-    moment passed before the invoice existed, or while the engine was not running, are skipped
-    — never sent late in a burst."""
-    passed = [
-        day
-        for day in sorted(policy.reminder_days or [])
-        if invoice.issued_at < invoice.due_at + day * DAY <= now
-    ]
-    if not passed:
-        return None
-    day = passed[-1]
-    when = "before" if day < 0 else "after"
-    reason = (
-        f"reminder for {invoice.number}, due {invoice.due_at:%Y-%m-%d}"
-        if day == 0
-        else f"reminder for {invoice.number}, {abs(day)} days {when} its due date"
-    )
-    return day, reason
-
-
-def _remind(sub: Subscription, invoice: Invoice, ctx: _Context, policy: DunningPolicy) -> None:
+def _remind(sub: Subscription, invoice: Invoice, ctx: Context, policy: DunningPolicy) -> None:
     """Send the reminder that is due for ``invoice`` (if any), once."""
-    due = _due_reminder(invoice, policy, ctx.now)
+    due = due_reminder(invoice, policy, ctx.now)
     if due is None:
         return
     day, reason = due
@@ -343,7 +291,7 @@ def _remind(sub: Subscription, invoice: Invoice, ctx: _Context, policy: DunningP
 
 
 def _charge_late_fee(
-    sub: Subscription, invoice: Invoice, ctx: _Context, policy: DunningPolicy
+    sub: Subscription, invoice: Invoice, ctx: Context, policy: DunningPolicy
 ) -> Invoice | None:
     if (
         not policy.late_fee_percent
@@ -381,12 +329,8 @@ def _charge_late_fee(
     return late_fee
 
 
-def _suspension_reason(invoice: Invoice, late: int) -> str:
-    return f"invoice {invoice.number} unpaid {late} days after its due date"
-
-
-def _suspend(sub: Subscription, ctx: _Context, invoice: Invoice, late: int) -> None:
-    reason = _suspension_reason(invoice, late)
+def _suspend(sub: Subscription, ctx: Context, invoice: Invoice, late: int) -> None:
+    reason = suspension_reason(invoice, late)
     try:
         suspend_instance(
             sub.instance, source=SuspensionSource.BILLING, reason=reason, actor_label=ACTOR
@@ -406,7 +350,7 @@ def _suspend(sub: Subscription, ctx: _Context, invoice: Invoice, late: int) -> N
         notices.suspended(sub, invoice)
 
 
-def _unsuspend(sub: Subscription, ctx: _Context) -> None:
+def _unsuspend(sub: Subscription, ctx: Context) -> None:
     failpoint("billing.before_unsuspend")
     lifted = unsuspend_instance(
         sub.instance,
@@ -422,7 +366,7 @@ def _unsuspend(sub: Subscription, ctx: _Context) -> None:
         notices.unsuspended(sub, key=key)
 
 
-def _terminate(sub: Subscription, ctx: _Context, invoice: Invoice, late: int) -> None:
+def _terminate(sub: Subscription, ctx: Context, invoice: Invoice, late: int) -> None:
     reason = f"invoice {invoice.number} unpaid {late} days after its due date"
     if sub.instance.state != Instance.State.TERMINATED:
         remove_instance(sub.instance, actor=None, actor_label=ACTOR, cause=f"terminated: {reason}")
@@ -443,7 +387,7 @@ def _terminate(sub: Subscription, ctx: _Context, invoice: Invoice, late: int) ->
     _save(sub, status=SS.TERMINATED, ended_at=ctx.now, next_run_at=None)
 
 
-def _end_cancelled(sub: Subscription, ctx: _Context, open_invoices: list[Invoice]) -> None:
+def _end_cancelled(sub: Subscription, ctx: Context, open_invoices: list[Invoice]) -> None:
     reason = (
         f"cancelled by the customer; ended with the period on {sub.current_period_end:%Y-%m-%d}"
     )
@@ -456,7 +400,7 @@ def _end_cancelled(sub: Subscription, ctx: _Context, open_invoices: list[Invoice
     _save(sub, status=SS.CANCELED, ended_at=ctx.now, next_run_at=None)
 
 
-def _end_removed(sub: Subscription, ctx: _Context, open_invoices: list[Invoice]) -> None:
+def _end_removed(sub: Subscription, ctx: Context, open_invoices: list[Invoice]) -> None:
     """The customer removed the instance: nothing more to bill; invoices for time not yet
     started are voided (time already used stays owed)."""
     for invoice in open_invoices:
@@ -465,332 +409,6 @@ def _end_removed(sub: Subscription, ctx: _Context, open_invoices: list[Invoice])
             void_invoice(invoice, reason="instance removed", actor_label=ACTOR)
     _act(ctx, BillingAction.Kind.CANCELED, sub, "instance removed", key=f"canceled:{sub.pk}")
     _save(sub, status=SS.CANCELED, ended_at=ctx.now, next_run_at=None)
-
-
-# -- when to look again -------------------------------------------------------------------------
-
-
-def _earliest_after(candidates: list[datetime], now: datetime) -> datetime | None:
-    future = [c for c in candidates if c > now]
-    return min(future) if future else None
-
-
-def _next_run(
-    sub: Subscription, ctx: _Context, policy: DunningPolicy, open_invoices: list[Invoice]
-) -> datetime | None:
-    candidates = [sub.current_period_end]
-    if not sub.cancel_at_period_end:
-        candidates.append(sub.current_period_end - policy.invoice_days_before * DAY)
-    for invoice in open_invoices:
-        if invoice.status != Invoice.Status.OPEN:
-            continue
-        candidates += _reminder_times(invoice, policy, ctx.now)
-        for days in (
-            policy.suspend_after_days,
-            policy.terminate_after_days,
-            policy.terminate_after_days - policy.export_notice_days,
-        ):
-            candidates.append(invoice.due_at + days * DAY)
-        if policy.late_fee_percent:
-            candidates.append(invoice.due_at + policy.late_fee_after_days * DAY)
-        candidates.append(invoice.due_at + timedelta(seconds=1))  # past due from then
-    return _earliest_after(candidates, ctx.now)
-
-
-# -- the bulk path -------------------------------------------------------------------------------
-
-
-def _bulk_candidate(sub: Subscription, open_invoices: list[Invoice], ctx: _Context) -> bool:
-    """True when the only thing due for ``sub`` is issuing its next renewal invoice ahead of
-    time — the common case, e.g. every subscription that renews on the 1st — so ``evaluate``
-    would do exactly what ``_issue_renewals_in_bulk`` does, row by row."""
-    if sub.status not in (SS.ACTIVE, SS.TRIALING) or sub.cancel_at_period_end or open_invoices:
-        return False
-    if sub.instance.state == Instance.State.TERMINATED or sub.coupon_id:
-        return False
-    if (sub.account_id, sub.plan.currency) in ctx.with_credit:
-        return False  # credit is applied under a row lock, one invoice at a time
-    policy = ctx.policy(sub)
-    due_from = sub.current_period_end - policy.invoice_days_before * DAY
-    return due_from <= ctx.now < sub.current_period_end
-
-
-def _issue_renewals_in_bulk(
-    subs: list[Subscription], open_by_sub: dict[int, list[Invoice]], ctx: _Context
-) -> set[int]:
-    """Issue the renewal invoices of every bulk candidate with a constant number of queries:
-    one block of numbers, one insert each for invoices, lines, actions and notices, one update
-    of the subscriptions. Returns the ids handled; on any conflict (a concurrent run got there
-    first) it handles none and the caller falls back to ``evaluate`` one by one."""
-    from otomat.billing.invoicing import _build_lines, buyer_snapshot
-    from otomat.billing.models import InvoiceLine
-    from otomat.billing.numbering import take_numbers
-    from otomat.notify.services import notify_many
-
-    picks: list[Subscription] = []
-    try:
-        picks = [s for s in subs if _bulk_candidate(s, open_by_sub.get(s.pk, []), ctx)]
-        if not picks:
-            return set()
-        config = ctx.settings
-        with transaction.atomic():
-            planned = []
-            for sub in picks:
-                plan = sub.plan
-                start, end = period_bounds(sub.anchor_at, plan.period_months, sub.period_index + 1)
-                lines = plan_lines(
-                    sub, plan, period=(start, end), with_setup_fee=not sub.setup_fee_charged
-                )
-                rows = _build_lines(lines, plan.currency, plan.tax_rate)
-                planned.append((sub, start, end, rows))
-            numbers = take_numbers(config.invoice_series, len(planned), at=ctx.now)
-            invoices = []
-            for (sub, start, end, rows), number in zip(planned, numbers, strict=True):
-                buyer = buyer_snapshot(sub.account)
-                total = sum(r["gross_minor"] for r in rows)
-                invoices.append(
-                    Invoice(
-                        account_id=sub.account_id,
-                        subscription=sub,
-                        kind=Invoice.Kind.RENEWAL,
-                        number=number,
-                        currency=sub.plan.currency,
-                        subtotal_minor=sum(r["net_minor"] for r in rows),
-                        discount_minor=sum(r["discount_minor"] for r in rows),
-                        tax_minor=sum(r["tax_minor"] for r in rows),
-                        total_minor=total,
-                        amount_due_minor=total,
-                        status=Invoice.Status.OPEN if total else Invoice.Status.PAID,
-                        paid_at=None if total else ctx.now,
-                        period_start=start,
-                        period_end=end,
-                        issued_at=ctx.now,
-                        due_at=max(start, ctx.now),
-                        language=buyer.pop("language"),
-                        buyer=buyer,
-                        idempotency_key=f"renewal:{sub.pk}:{start.isoformat()}",
-                    )
-                )
-            Invoice.objects.bulk_create(invoices)
-            if any(invoice.pk is None for invoice in invoices):  # no RETURNING (older MySQL)
-                ids = dict(
-                    Invoice.objects.filter(
-                        idempotency_key__in=[i.idempotency_key for i in invoices]
-                    ).values_list("idempotency_key", "id")
-                )
-                for invoice in invoices:
-                    invoice.pk = invoice.id = ids[invoice.idempotency_key]
-            InvoiceLine.objects.bulk_create(
-                InvoiceLine(invoice=invoice, **row)
-                for invoice, (_sub, _s, _e, rows) in zip(invoices, planned, strict=True)
-                for row in rows
-            )
-            actions, notices = [], []
-            for invoice, (sub, start, end, _rows) in zip(invoices, planned, strict=True):
-                reason = f"Renewal of {sub.instance.name} for {start:%Y-%m-%d} – {end:%Y-%m-%d}"
-                actions.append(
-                    BillingAction(
-                        at=ctx.now,
-                        kind=BillingAction.Kind.INVOICED,
-                        key=f"invoiced:{invoice.pk}",
-                        account_id=sub.account_id,
-                        subscription=sub,
-                        invoice=invoice,
-                        reason=reason[:300],
-                        actor_label=ACTOR,
-                        data={"total_minor": invoice.total_minor, "currency": invoice.currency},
-                    )
-                )
-                person = sub.account.responsible
-                if person is not None and invoice.amount_due_minor:
-                    notices.append(
-                        (
-                            person,
-                            "billing/invoice_issued",
-                            {"invoice": invoice.pk},  # rendered at delivery
-                            f"billing:issued:{invoice.pk}",
-                        )
-                    )
-                sub.setup_fee_charged = True
-                sub.failures, sub.last_error = 0, ""
-                open_now = [invoice] if invoice.status == Invoice.Status.OPEN else []
-                sub.next_run_at = _next_run(sub, ctx, ctx.policy(sub), open_now)
-            BillingAction.objects.bulk_create(actions)
-            notify_many(notices)
-            # One UPDATE per distinct next run time (subscriptions renewing together share it);
-            # cheaper than bulk_update's per-row CASE expressions.
-            by_next_run: dict[datetime | None, list[int]] = {}
-            for sub in picks:
-                by_next_run.setdefault(sub.next_run_at, []).append(sub.pk)
-            for next_run_at, ids in by_next_run.items():
-                Subscription.objects.filter(pk__in=ids).update(
-                    setup_fee_charged=True, failures=0, last_error="", next_run_at=next_run_at
-                )
-    except IntegrityError:
-        log.info("bulk renewal conflicted with another run; falling back to one by one")
-        return set()
-    except Exception:  # one bad subscription must not stop the batch: evaluate isolates it
-        log.exception("bulk renewal failed; falling back to one by one")
-        return set()
-    ctx.report.actions[BillingAction.Kind.INVOICED] = ctx.report.actions.get(
-        BillingAction.Kind.INVOICED, 0
-    ) + len(picks)
-    ctx.report.processed += len(picks)
-    return {sub.pk for sub in picks}
-
-
-# -- the bulk dunning path ------------------------------------------------------------------------
-
-
-def _dunning_plan(sub: Subscription, open_invoices: list[Invoice], ctx: _Context) -> dict | None:
-    """What ``evaluate`` would do for ``sub`` if that is only reminders, becoming past due and
-    a suspension — the daily work of dunning — else None (the subscription then goes through
-    ``evaluate``). Pure: reads nothing from the database."""
-    if sub.status not in (SS.ACTIVE, SS.PAST_DUE) or sub.cancel_at_period_end:
-        return None
-    if sub.instance.state not in SUSPENDABLE or not open_invoices:
-        return None
-    policy = ctx.policy(sub)
-    if policy.late_fee_percent:
-        return None  # late fees are issued one by one
-    if ctx.now >= sub.current_period_end - policy.invoice_days_before * DAY:
-        return None  # a renewal or its invoice is due as well
-    reminders = []
-    for invoice in open_invoices:
-        due = _due_reminder(invoice, policy, ctx.now)
-        if due is not None:
-            reminders.append((invoice, *due))
-    overdue = [inv for inv in open_invoices if inv.due_at < ctx.now]
-    suspend = None
-    if overdue:
-        oldest = min(overdue, key=lambda inv: inv.due_at)
-        late = days_overdue(oldest, ctx.now)
-        if late >= policy.terminate_after_days - policy.export_notice_days:
-            return None  # export offers and terminations are done one by one
-        if late >= policy.suspend_after_days:
-            suspend = (oldest, late)
-    status = SS.SUSPENDED if suspend else (SS.PAST_DUE if overdue else SS.ACTIVE)
-    return {"policy": policy, "reminders": reminders, "suspend": suspend, "status": status}
-
-
-def _dunning_in_bulk(
-    subs: list[Subscription], open_by_sub: dict[int, list[Invoice]], ctx: _Context
-) -> set[int]:
-    """Reminders and suspensions of many subscriptions with a constant number of statements
-    per batch; the instances are suspended by ``instances.services.suspend_instances`` (what
-    ``suspend_instance`` does one by one, in bulk). Returns the ids handled; on any error, none
-    (``evaluate`` then handles them one by one)."""
-    from otomat.notify.services import notify_many
-
-    plans: dict[int, dict] = {}
-    try:
-        for sub in subs:
-            plan = _dunning_plan(sub, open_by_sub.get(sub.pk, []), ctx)
-            if plan is not None and (
-                plan["reminders"] or plan["suspend"] or plan["status"] != sub.status
-            ):
-                plans[sub.pk] = plan
-        if not plans:
-            return set()
-        by_id = {sub.pk: sub for sub in subs if sub.pk in plans}
-        with transaction.atomic():
-            wanted = [
-                f"reminded:{inv.pk}:{day}"
-                for plan in plans.values()
-                for inv, day, _reason in plan["reminders"]
-            ] + [
-                f"suspended:{sub_id}:{plan['suspend'][0].pk}"
-                for sub_id, plan in plans.items()
-                if plan["suspend"]
-            ]
-            done_keys = set(
-                BillingAction.objects.filter(key__in=wanted).values_list("key", flat=True)
-            )
-            actions, notices_ = [], []
-            to_suspend = {}  # instance id → the reason its customer is shown
-            for sub_id, plan in plans.items():
-                sub = by_id[sub_id]
-                person = sub.account.responsible
-                for invoice, day, reason in plan["reminders"]:
-                    key = f"reminded:{invoice.pk}:{day}"
-                    if key in done_keys:
-                        continue
-                    actions.append(
-                        _bulk_action(ctx, sub, BillingAction.Kind.REMINDED, key, reason, invoice)
-                    )
-                    if person is not None:
-                        notices_.append(
-                            (
-                                person,
-                                "billing/reminder",
-                                {"invoice": invoice.pk, "day": day},
-                                f"billing:reminder:{invoice.pk}:{day}",
-                            )
-                        )
-                if plan["suspend"]:
-                    invoice, late = plan["suspend"]
-                    to_suspend[sub.instance_id] = _suspension_reason(invoice, late)
-                    key = f"suspended:{sub.pk}:{invoice.pk}"
-                    if key not in done_keys:
-                        actions.append(
-                            _bulk_action(
-                                ctx,
-                                sub,
-                                BillingAction.Kind.SUSPENDED,
-                                key,
-                                to_suspend[sub.instance_id],
-                                invoice,
-                            )
-                        )
-                        if person is not None:
-                            notices_.append(
-                                (
-                                    person,
-                                    "billing/suspended",
-                                    {"invoice": invoice.pk, "subscription": sub.pk},
-                                    f"billing:suspended:{sub.pk}:{invoice.pk}",
-                                )
-                            )
-                sub.status = plan["status"]
-                sub.next_run_at = _next_run(sub, ctx, plan["policy"], open_by_sub.get(sub.pk, []))
-            # An instance that is no longer suspendable (removed meanwhile) is skipped there;
-            # billing's decision still holds, as in ``_suspend``.
-            suspend_instances(to_suspend, source=SuspensionSource.BILLING, actor_label=ACTOR)
-            BillingAction.objects.bulk_create(actions, ignore_conflicts=True)
-            notify_many(notices_)
-            groups: dict[tuple, list[int]] = {}
-            for sub_id in plans:
-                sub = by_id[sub_id]
-                groups.setdefault((sub.status, sub.next_run_at), []).append(sub_id)
-            for (status, next_run_at), ids in groups.items():
-                Subscription.objects.filter(pk__in=ids).update(
-                    status=status, next_run_at=next_run_at, failures=0, last_error=""
-                )
-    except Exception:
-        log.exception("bulk dunning failed; falling back to one by one")
-        for sub in subs:  # undo the in-memory changes: evaluate starts from the stored rows
-            if sub.pk in plans:
-                sub.refresh_from_db(fields=["status", "next_run_at"])
-        return set()
-    for action in actions:
-        ctx.report.count(action.kind)
-    ctx.report.processed += len(plans)
-    return set(plans)
-
-
-def _bulk_action(ctx, sub, kind, key, reason, invoice, data=None) -> BillingAction:
-    """An automatic action, not yet saved (``_act`` saves one, the bulk paths many at once)."""
-    return BillingAction(
-        at=ctx.now,
-        kind=kind,
-        key=key,
-        account_id=sub.account_id,
-        subscription=sub,
-        invoice=invoice,
-        reason=reason[:300],
-        actor_label=ACTOR,
-        data=data or {},
-    )
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -824,7 +442,7 @@ def _attach_plans(subs: list[Subscription]) -> None:
         sub.plan = plans[sub.plan_id]
 
 
-def _fail(sub_id: int, ctx: _Context, exc: BaseException) -> None:
+def _fail(sub_id: int, ctx: Context, exc: BaseException) -> None:
     """Record a failed evaluation and look again later (1 min, doubling, at most a day)."""
     sub = Subscription.objects.get(pk=sub_id)
     failures = sub.failures + 1
@@ -847,7 +465,7 @@ def _fail(sub_id: int, ctx: _Context, exc: BaseException) -> None:
 
 def run_subscription(subscription_id: int, *, now: datetime | None = None) -> RunReport:
     """Evaluate one subscription now (after a payment, or by staff). Safe to call any time."""
-    ctx = _Context(now or timezone.now(), RunReport())
+    ctx = Context(now or timezone.now(), RunReport())
     try:
         with transaction.atomic():
             sub = _with_relations(_locked(Subscription.objects.filter(pk=subscription_id))).first()
@@ -869,7 +487,7 @@ def run_billing(
     Bounded: each query reads at most ``batch_size`` subscriptions (keyset pagination on
     ``(next_run_at, id)``) plus their open invoices, so memory does not grow with the number of
     subscriptions. Returns counts of what was done."""
-    ctx = _Context(now or timezone.now(), RunReport())
+    ctx = Context(now or timezone.now(), RunReport())
     after: tuple[datetime, int] | None = None
     while limit is None or ctx.report.processed + ctx.report.failed < limit:
         due = Subscription.objects.filter(next_run_at__lte=ctx.now)
@@ -889,7 +507,7 @@ def run_billing(
     return ctx.report
 
 
-def _run_batch(ids: list[int], ctx: _Context) -> None:
+def _run_batch(ids: list[int], ctx: Context) -> None:
     failed: list[tuple[int, BaseException]] = []
     with transaction.atomic():
         subs = list(
@@ -909,8 +527,10 @@ def _run_batch(ids: list[int], ctx: _Context) -> None:
                 account_id__in={sub.account_id for sub in subs}, balance_minor__gt=0
             ).values_list("account_id", "currency")
         )
-        done = _issue_renewals_in_bulk(subs, open_by_sub, ctx)
-        done |= _dunning_in_bulk([s for s in subs if s.pk not in done], open_by_sub, ctx)
+        done = dunning_bulk.issue_renewals_in_bulk(subs, open_by_sub, ctx)
+        done |= dunning_bulk.dunning_in_bulk(
+            [s for s in subs if s.pk not in done], open_by_sub, ctx
+        )
         for sub in subs:
             if sub.pk in done:
                 continue

@@ -296,13 +296,13 @@ def test_one_failing_subscription_does_not_stop_the_run(order, monkeypatch):
 
 
 def test_a_broken_bulk_step_falls_back_to_one_by_one(order, monkeypatch):
-    from otomat.billing import dunning
+    from otomat.billing import dunning_bulk
 
     for i in range(3):
         _inst, inv = order(name=f"bot {i}")
         with time_machine.travel(T0, tick=False):
             pay(inv)
-    monkeypatch.setattr(dunning, "_bulk_candidate", lambda *a: 1 / 0)
+    monkeypatch.setattr(dunning_bulk, "bulk_candidate", lambda *a: 1 / 0)
     end = Subscription.objects.first().current_period_end
     report = run_at(end - 7 * DAY)
     assert report.failed == 0 and report.actions.get("invoiced") == 3
@@ -388,10 +388,10 @@ def test_the_bulk_path_does_exactly_what_evaluate_does(order, cast, monkeypatch,
     actions, states, notices and next run times."""
     from django.db import transaction as tx
 
-    from otomat.billing import dunning
+    from otomat.billing import dunning_bulk
 
     results, handled = [], []
-    real = dunning._dunning_in_bulk
+    real = dunning_bulk.dunning_in_bulk
 
     def spy(*args):
         done = real(*args)
@@ -400,7 +400,7 @@ def test_the_bulk_path_does_exactly_what_evaluate_does(order, cast, monkeypatch,
 
     for bulk in (True, False):
         sid = tx.savepoint()
-        monkeypatch.setattr(dunning, "_dunning_in_bulk", spy if bulk else lambda *a: set())
+        monkeypatch.setattr(dunning_bulk, "dunning_in_bulk", spy if bulk else lambda *a: set())
         end = _world(order, cast)
         for day in days:
             run_at(end + day * DAY)
