@@ -57,3 +57,18 @@ def test_other_bad_requests_keep_djangos_answer(client, db, settings):
     settings.ALLOWED_HOSTS = ["otomat.example"]
     response = client.get("/", HTTP_HOST="evil.example")
     assert response.status_code == 400
+
+
+def test_the_csrf_check_reading_the_form_first_gets_the_same_page(cast, settings):
+    # In production the CSRF check reads the form before any view: the limit is hit there.
+    from django.test import Client
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.alice)
+    client.get(reverse("support:new"))  # the CSRF cookie, as a browser has it
+    token = client.cookies["csrftoken"].value
+    response = _new_ticket(client, csrfmiddlewaretoken=token)
+    assert response.status_code == 413
+    assert "at most 1 KB" in response.content.decode()
+    assert Ticket.objects.count() == 0
