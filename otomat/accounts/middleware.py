@@ -74,4 +74,12 @@ class TwoFactorRequiredMiddleware:
         if path in two_factor.exempt_paths():
             return None
         query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
-        return redirect(reverse(target) + (f"?{query}" if query else ""))
+        url = reverse(target) + (f"?{query}" if query else "")
+        if getattr(request, "htmx", False):
+            # A fragment request: have htmx load the whole page instead of swapping it in.
+            from django.http import HttpResponse
+
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)

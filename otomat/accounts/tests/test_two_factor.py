@@ -229,6 +229,13 @@ def test_staff_without_an_authenticator_are_sent_to_enrolment(client, cast, path
     assert response.url.startswith(ENROL)
 
 
+def test_an_htmx_request_is_sent_to_enrolment_as_a_whole_page(client, cast):
+    client.force_login(cast.staff)
+    response = client.get("/catalog/manage/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith(ENROL)
+
+
 def test_staff_reach_staff_pages_after_enrolling(client, cast):
     client.force_login(cast.owner)
     client.get(ENROL)
