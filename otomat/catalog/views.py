@@ -24,6 +24,7 @@ from otomat.catalog.errors import CatalogError, CheckError
 from otomat.catalog.forms import ARCHIVE_SUFFIXES, UploadForm
 from otomat.catalog.models import Product, ProductVersion
 from otomat.catalog.schema_form import bot_id_of, check_value, field_specs
+from otomat.catalog.values import is_multiline, text_problem
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -147,7 +148,20 @@ def check_field(request: HttpRequest, slug: str, field: str) -> HttpResponse:
         else raw
     )
     context: dict[str, Any] = {"ok": None, "message": ""}
-    if value:
+    problem = next(
+        filter(
+            None,
+            (
+                text_problem(item, multiline=is_multiline(spec.schema))
+                for item in ([value] if isinstance(value, str) else value)
+            ),
+        ),
+        None,
+    )
+    if problem:
+        # What the form refuses on submit is refused while typing, before any remote call.
+        context = {"ok": False, "message": problem}
+    elif value:
         try:
             message = check_value(spec.check, value, source_dir=version.source_path)
             context = {"ok": True, "message": message}

@@ -123,6 +123,14 @@ def test_a_blank_value_clears_the_result(client, cast, echo, bot_api):
     assert bot_api.requests == []
 
 
+def test_a_control_character_is_refused_while_typing_without_a_request(client, cast, echo, bot_api):
+    client.force_login(cast.alice)
+    page = check(client, "bot_token", "123:AA\x1bsecret").content.decode()
+    assert "This text contains a control character (U+001B), which is not allowed." in page
+    assert "secret" not in page
+    assert bot_api.requests == []
+
+
 def test_the_check_needs_a_login(client, echo, bot_api):
     assert check(client, "bot_token", "123:abc").status_code == 403
     assert bot_api.requests == []
