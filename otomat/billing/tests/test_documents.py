@@ -238,3 +238,41 @@ def test_storing_an_unknown_document_is_refused_and_stores_nothing(db):
     with pytest.raises(LookupError, match="no invoice 999"):
         documents.store_document("invoice", 999)
     assert IssuedDocument.objects.count() == 0
+
+
+def test_renewals_issued_in_bulk_get_their_seller_and_pdf_after_the_billing_run(
+    cast, order, seller, monkeypatch
+):
+    from datetime import timedelta
+
+    from otomat.billing import dunning_bulk
+    from otomat.billing.models import Subscription
+    from otomat.billing.tasks import run_billing_task
+
+    in_bulk = []
+    real = dunning_bulk.issue_renewals_in_bulk
+
+    def spy(*args):
+        handled = real(*args)
+        in_bulk.extend(handled)
+        return handled
+
+    monkeypatch.setattr(dunning_bulk, "issue_renewals_in_bulk", spy)
+
+    first, second = issue(order), issue(order, name="Alice's second greeter")
+    for invoice in (first, second):
+        with time_machine.travel(T0, tick=False):
+            pay(invoice)
+    end = Subscription.objects.order_by("pk").first().current_period_end
+    with time_machine.travel(end - timedelta(days=7), tick=False):
+        result = run_billing_task.call()  # as the worker runs it
+    renewals = Invoice.objects.filter(kind=Invoice.Kind.RENEWAL)
+    assert renewals.count() == 2 and len(in_bulk) == 2  # both through the bulk path
+    assert result["documents_stored"] == 2
+    set_seller(seller_name="Otomat New Name Ltd")
+    for renewal in renewals:
+        assert renewal.seller["name"] == "Otomat Old Name Ltd"
+        assert renewal.buyer["time_zone"] == cast.alice.timezone
+        stored = IssuedDocument.objects.get(invoice=renewal)
+        assert documents.stored_pdf(renewal).sha256 == stored.sha256
+        assert "Otomat Old Name Ltd" in text_of(bytes(stored.content))
