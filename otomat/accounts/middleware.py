@@ -53,7 +53,9 @@ class TwoFactorRequiredMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        if getattr(user, "is_verified", None) is None or user.is_verified():
+        # django-otp's OTPMiddleware (earlier in MIDDLEWARE) adds is_verified; without it nobody
+        # counts as verified, so a missing middleware shuts the door instead of opening it.
+        if getattr(user, "is_verified", lambda: False)():
             return None
         from django.conf import settings
         from django.shortcuts import redirect
