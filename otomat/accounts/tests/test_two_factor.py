@@ -333,3 +333,29 @@ def test_the_two_factor_pages_are_translated(client, cast):
     cast.alice.save()
     client.force_login(cast.alice)
     assert "Siapkan autentikasi dua faktor" in client.get(ENROL).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_logins_at_once_cannot_both_spend_one_recovery_code(cast):
+    import threading
+
+    from django.db import connection
+
+    _, codes = enrol(cast.alice)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def spend():
+        try:
+            barrier.wait()
+            results.append(two_factor.verify_second_factor(cast.alice, codes[0]) is not None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=spend) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert two_factor.recovery_codes_left(cast.alice) == 9
