@@ -98,7 +98,8 @@ class Console:
 
     def write(self, line: str) -> None:
         stream = self.stream or sys.stdout
-        with self.lock:
+        # A closed terminal must not stop the pumps: the children would block on a full pipe.
+        with self.lock, contextlib.suppress(OSError, ValueError):
             stream.write(line + "\n")
             stream.flush()
 

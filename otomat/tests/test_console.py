@@ -128,3 +128,16 @@ def test_the_documented_verbose_option_is_in_the_help_and_parses():
     assert "--verbose" in out.getvalue() and "DATA_DIR/logs/" in out.getvalue()
     for doc in ("README.md", "docs/operations.md"):
         assert "otomat run --verbose" in (REPO / doc).read_text(), doc
+
+
+def test_a_closed_console_does_not_stop_the_log_file(tmp_path):
+    closed = io.StringIO()
+    closed.close()
+    service = Service(
+        "worker", [sys.executable, "-c", CHILD], logs_dir=tmp_path, console=Console(closed)
+    )
+    service.start()
+    service.proc.wait(30)
+    service.flush_logs(time.monotonic() + 10)
+    assert len((tmp_path / "worker.log").read_text().splitlines()) == 4
+    assert not service.pumps[0].is_alive()
