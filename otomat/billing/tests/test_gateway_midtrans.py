@@ -13,12 +13,13 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from otomat.billing.gateways import REGISTRY, gateway_class
+from otomat.billing.gateways import REGISTRY, base, gateway_class
 from otomat.billing.gateways.base import CheckoutRequest, GatewayError, SignatureError
 from otomat.billing.gateways.fakes.midtrans import FakeMidtrans
 from otomat.billing.gateways.fakes.server import FakeServer, Reply, Request
@@ -214,11 +215,11 @@ def test_an_unreachable_midtrans_is_a_gateway_error():
 def test_requests_use_a_ten_second_timeout(monkeypatch, gateway):
     seen = {}
 
-    def fake_request(method, url, **kwargs):  # every adapter request goes through httpx.request
+    def fake_request(method, url, **kwargs):  # every adapter request goes through http_client()
         seen.update(kwargs, url=url)
         raise httpx.ConnectTimeout("timed out")
 
-    monkeypatch.setattr(httpx, "request", fake_request)
+    monkeypatch.setattr(base, "http_client", lambda: SimpleNamespace(request=fake_request))
     with pytest.raises(GatewayError, match="ConnectTimeout"):
         gateway.create_checkout(checkout_request())
     assert seen["timeout"] == 10

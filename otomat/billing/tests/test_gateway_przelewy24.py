@@ -12,11 +12,12 @@ import hashlib
 import json
 import re
 from dataclasses import replace
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from otomat.billing.gateways import REGISTRY, gateway_class
+from otomat.billing.gateways import REGISTRY, base, gateway_class
 from otomat.billing.gateways.base import (
     CheckoutRequest,
     GatewayError,
@@ -224,7 +225,7 @@ def test_requests_use_a_ten_second_timeout(monkeypatch, gateway):
         seen.update(kwargs, method=method, url=url)
         raise httpx.ConnectTimeout("timed out")
 
-    monkeypatch.setattr(httpx, "request", fake_request)
+    monkeypatch.setattr(base, "http_client", lambda: SimpleNamespace(request=fake_request))
     with pytest.raises(GatewayError, match="ConnectTimeout"):
         gateway.create_checkout(checkout_request())
     assert seen["timeout"] == 10
