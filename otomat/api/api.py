@@ -178,7 +178,7 @@ def get_product(request, slug: Line):
 
 @api.get(
     "/instances",
-    response=answers({200: list[InstanceOut]}, 400),
+    response=answers({200: list[InstanceOut]}, 400, 413),
     tags=["instances"],
     description="The newest 500 at most.",
 )
@@ -312,7 +312,7 @@ def remove_instance(request, instance_id: UUID):
 
 @api.get(
     "/instances/{instance_id}/logs",
-    response=answers({200: LogsOut}, 400, 404, 422),
+    response=answers({200: LogsOut}, 400, 404, 413, 422),
     tags=["instances"],
 )
 def instance_logs(

@@ -8,7 +8,8 @@ Errors (every body is JSON with a ``detail``):
   configuration is checked: then ``detail`` maps each setting's dotted path to its messages);
 - 401: no token, or a token that is unknown, revoked or whose person is deactivated;
 - 403: staff only; 404: not found, or another account's;
-- 413: the body is larger than the API takes (``DATA_UPLOAD_MAX_MEMORY_SIZE``);
+- 413: the body is larger than the API takes (``DATA_UPLOAD_MAX_MEMORY_SIZE``), or the body
+  or query string has more fields than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``;
 - 422: a parameter or body of the wrong shape (``ValidationErrors``, one item per problem).
 """
 

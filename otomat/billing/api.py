@@ -164,7 +164,7 @@ def _invoices(request):
     return qs.filter(account=account) if account else qs.none()
 
 
-@router.get("/plans", response=answers({200: list[PlanOut]}, 422), description="500 at most.")
+@router.get("/plans", response=answers({200: list[PlanOut]}, 413, 422), description="500 at most.")
 def list_plans(request, product: Line | None = None):
     qs = Plan.objects.filter(is_active=True).select_related("product")
     if product:
@@ -194,7 +194,7 @@ def list_subscriptions(request):
     ]
 
 
-@router.get("/invoices", response=answers({200: list[InvoiceOut]}, 400, 422))
+@router.get("/invoices", response=answers({200: list[InvoiceOut]}, 400, 413, 422))
 def list_invoices(
     request,
     status: str | None = None,
@@ -259,7 +259,7 @@ def record_payment(request, invoice_id: int, body: PaymentIn):
     return Status(201 if created else 200, _invoice_out(invoice))
 
 
-@router.get("/actions", response=answers({200: list[ActionOut]}, 400, 403, 422))
+@router.get("/actions", response=answers({200: list[ActionOut]}, 400, 403, 413, 422))
 def list_actions(
     request,
     kind: str | None = None,

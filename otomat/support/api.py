@@ -128,7 +128,7 @@ def _out(ticket: Ticket, *, request, full: bool = False) -> dict:
     return data
 
 
-@router.get("/tickets", response=answers({200: list[TicketOut]}, 400, 422))
+@router.get("/tickets", response=answers({200: list[TicketOut]}, 400, 413, 422))
 def list_tickets(
     request,
     status: str | None = None,
@@ -198,7 +198,7 @@ def set_status(request, number: Line, body: StatusIn):
 
 @router.get(
     "/articles",
-    response=answers({200: list[ArticleOut]}, 422),
+    response=answers({200: list[ArticleOut]}, 413, 422),
     description="Published articles matching `q` (all when it is empty), 20 at most.",
 )
 def search_articles(request, q: Annotated[Line, Query("", max_length=200)] = ""):

@@ -193,6 +193,14 @@ def test_a_body_over_the_limit_is_a_json_413_that_changes_nothing(alice_api, ins
     assert Ticket.objects.count() == 0
 
 
+def test_a_query_with_too_many_fields_is_a_json_413(alice_api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    query = "&".join(f"f{n}=1" for n in range(10))
+    response = alice_api("get", f"/support/tickets?{query}")
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request has more fields than the 5 accepted."}
+
+
 def test_without_a_token_it_is_a_json_401(client, greeter):
     response = client.get("/api/v1/products")
     assert response.status_code == 401
@@ -231,7 +239,8 @@ def test_every_operation_documents_its_errors(document):
             in_path = any(p["in"] == "path" for p in operation.get("parameters", []))
             if in_path or "requestBody" in operation:
                 assert "422" in responses, (method, path)
-            if "requestBody" in operation:
+            in_query = any(p["in"] == "query" for p in operation.get("parameters", []))
+            if in_query or "requestBody" in operation:
                 assert "413" in responses, (method, path)
 
 
