@@ -262,6 +262,8 @@ def load_state(path: Path, state: EmulatorState) -> bool:
     file exists but is not a valid store or state file: starting empty would lose every token.
     """
     store = store_path_for(path)
+    if store != path and store.exists() and path.exists():
+        log.warning("%s exists: ignoring the old state file %s", store, path)
     if store != path and not store.exists():
         migrated = _migrate_json(path, store)
         if migrated is None:
