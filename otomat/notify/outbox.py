@@ -11,6 +11,8 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
 BACKEND = "otomat.notify.outbox.OutboxBackend"
+KEEP = 5000  # the newest messages kept; older ones go (checked every PRUNE_EVERY messages)
+PRUNE_EVERY = 100
 
 
 def in_use() -> bool:
@@ -59,7 +61,7 @@ class OutboxBackend(BaseEmailBackend):
                 continue
             try:
                 text, html, attachments = _parts(message)
-                OutboxMessage.objects.create(
+                kept = OutboxMessage.objects.create(
                     from_email=str(message.from_email or ""),
                     to=[str(a) for a in message.to],
                     cc=[str(a) for a in message.cc],
@@ -77,4 +79,18 @@ class OutboxBackend(BaseEmailBackend):
                     raise
                 continue
             stored += 1
+            if kept.pk % PRUNE_EVERY == 0:
+                prune()
         return stored
+
+
+def prune(keep: int | None = None) -> int:
+    """Delete all but the newest ``keep`` (default KEEP) messages; returns how many went."""
+    from otomat.notify.models import OutboxMessage
+
+    keep = KEEP if keep is None else keep
+    newest = OutboxMessage.objects.order_by("-id").values_list("id", flat=True)[keep : keep + 1]
+    if not newest:
+        return 0
+    deleted, _ = OutboxMessage.objects.filter(id__lte=newest[0]).delete()
+    return deleted

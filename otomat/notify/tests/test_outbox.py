@@ -140,3 +140,15 @@ def test_without_the_outbox_the_menu_has_no_link(client, cast, settings):
     assert reverse("notify:outbox") not in client.get(reverse("web:home")).content.decode()
     page = client.get(reverse("notify:outbox")).content.decode()
     assert "sent through the configured mail server" in page
+
+
+def test_only_the_newest_messages_are_kept(db, outbox, monkeypatch):
+    from otomat.notify import outbox as backend
+
+    monkeypatch.setattr(backend, "KEEP", 3)
+    monkeypatch.setattr(backend, "PRUNE_EVERY", 1)
+    for n in range(1, 6):
+        send_invoice_mail(n)
+    subjects = list(OutboxMessage.objects.values_list("subject", flat=True))
+    assert subjects == ["Invoice INV/2026/0005", "Invoice INV/2026/0004", "Invoice INV/2026/0003"]
+    assert backend.prune() == 0  # nothing more to drop
