@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "otomat.botdata",
     "otomat.api",
     "otomat.ops",
+    "otomat.monitoring",
     "otomat.web",
 ]
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("billing/", include("otomat.billing.urls")),
     path("notify/", include("otomat.notify.urls")),
     path("support/", include("otomat.support.urls")),
+    path("monitoring/", include("otomat.monitoring.urls")),
     path("api/v1/", api.urls),
     # Before Django's own: the switcher also saves a logged-in person's language.
     path("i18n/setlang/", set_language, name="set_language"),

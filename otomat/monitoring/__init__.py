@@ -1,0 +1,1 @@
+"""Monitoring: instance and platform health, alert rules, incidents, uptime history, status page."""
