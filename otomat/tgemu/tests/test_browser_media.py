@@ -151,3 +151,41 @@ def test_groups_inline_queries_and_media_in_the_browser(emu, page, tmp_path):  #
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def test_a_person_edits_a_message_and_sees_videos_stickers_and_voice(emu, page):  # noqa: F811
+    from playwright.sync_api import expect
+
+    token = emu.create_bot("media_bot", "Media Bot")["token"]
+    page.goto(emu.url + "/chat/media_bot")
+    expect(page.get_by_role("heading", name="Media Bot")).to_be_visible()
+    page.get_by_role("textbox", name="Message").fill("helo")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    mine = page.locator("li.message.mine").first
+    expect(mine).to_contain_text("helo")
+    [chat] = emu.control("GET", "/bots/media_bot/chats")
+    user_id = chat["chat"]["id"]
+    emu.upload(token, "sendVideo", {"video": ("c.mp4", b"\x00" * 64, "video/mp4")}, chat_id=user_id)
+    emu.upload(
+        token, "sendSticker", {"sticker": ("s.png", png(256, 256), "image/png")}, chat_id=user_id
+    )
+    emu.upload(
+        token,
+        "sendVoice",
+        {"voice": ("v.ogg", b"OggS" + b"\x00" * 60, "audio/ogg")},
+        chat_id=user_id,
+    )
+    expect(page.locator("li.from-bot video")).to_have_count(1)
+    expect(page.locator("li.from-bot img.sticker")).to_have_count(1)
+    expect(page.locator("li.from-bot audio")).to_have_count(1)
+    expect(page.locator("li.from-bot .audio")).to_contain_text("Voice message")
+
+    page.once("dialog", lambda dialog: dialog.accept("hello"))
+    mine.get_by_role("button", name="Edit this message").click()
+    expect(mine).to_contain_text("hello")
+    expect(mine).to_contain_text("edited")
+    shot(page, "media-edited")
+    updates = emu.bot_api(token, "getUpdates")[1]["result"]
+    assert [u["edited_message"]["text"] for u in updates if "edited_message" in u] == ["hello"]
+    # Bot messages offer no "Edit".
+    assert page.locator("li.from-bot button.edit-message").count() == 0
