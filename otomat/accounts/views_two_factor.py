@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from otomat.accounts import services, two_factor
-from otomat.accounts.forms import ConfirmIdentityForm, TwoFactorCodeForm
+from otomat.accounts.forms import ConfirmIdentityForm, EnrolCodeForm, TwoFactorCodeForm
 from otomat.accounts.models import User
 from otomat.accounts.throttle import client_ip, lockout_response
 from otomat.lib.redirects import safe_next_url
@@ -143,7 +143,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         # Halfway through logging in: the code first, then they may replace the authenticator.
         return redirect(reverse("accounts:login_code") + "?next=" + request.path)
     device = two_factor.pending_authenticator(user)
-    form = TwoFactorCodeForm(request.POST or None)
+    form = EnrolCodeForm(request.POST or None)
     if (
         request.method == "POST"
         and form.is_valid()
