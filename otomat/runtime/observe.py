@@ -67,3 +67,12 @@ def record_observation(observed: ActualState) -> None:
         Instance.objects.filter(pk=instance.pk).update(**counters)
     if to_state != instance.state:
         transition(instance, to_state, cause=cause, actor_label=RUNNER)
+
+
+def forget_pids(gone: dict[str, int]) -> int:
+    """Clear the recorded pid of instances whose process is gone (id → the pid the runner
+    read), unless another pid was recorded meanwhile. Returns how many were cleared."""
+    cleared = 0
+    for instance_id, pid in gone.items():
+        cleared += Instance.objects.filter(pk=instance_id, pid=pid).update(pid=None)
+    return cleared

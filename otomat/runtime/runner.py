@@ -90,15 +90,16 @@ def make_shared_backend(on_change) -> Backend | None:
         return None
 
 
-def load_plan() -> tuple[list[InstanceSpec], set[str], list[InstanceSpec]]:
-    """Read the database: specs that should run, ids that should not, and specs of product
-    versions worth keeping a warm spare for (one per version in the catalog's latest versions)."""
+def load_plan() -> tuple[list[InstanceSpec], dict[str, int | None], list[InstanceSpec]]:
+    """Read the database: specs that should run, ids that should not (with the pid recorded
+    for them), and specs of product versions worth keeping a warm spare for (one per version
+    in the catalog's latest versions)."""
     from otomat.catalog.models import Product
     from otomat.instances.models import Instance
 
     close_old_connections()
     to_run: list[InstanceSpec] = []
-    to_stop: set[str] = set()
+    to_stop: dict[str, int | None] = {}
     rows = (
         Instance.objects.exclude(state=Instance.State.TERMINATED, pid__isnull=True)
         .select_related("version__product")
@@ -112,7 +113,7 @@ def load_plan() -> tuple[list[InstanceSpec], set[str], list[InstanceSpec]]:
         if wants_running:
             to_run.append(spec_for(instance))
         else:
-            to_stop.add(str(instance.id))
+            to_stop[str(instance.id)] = instance.pid
     warm: list[InstanceSpec] = []
     for product in Product.objects.filter(is_listed=True):
         version = product.latest_version()
@@ -240,6 +241,17 @@ class Runner:
                     await self.backend.ensure_stopped(instance_id)
                 except Exception:
                     log.exception("could not stop instance %s", instance_id)
+        # A pid recorded for an instance that should not run and that the backend does not
+        # run (its process ended while no runner was there to report it; a new runner kills
+        # every leftover when it opens) belongs to no process any more.
+        gone = {iid: pid for iid, pid in to_stop.items() if pid is not None and iid not in known}
+        if gone:
+            from otomat.runtime.observe import forget_pids
+
+            try:
+                await sync_to_async(forget_pids, thread_sensitive=True)(gone)
+            except Exception:
+                log.exception("could not clear the pids of stopped instances")
         with contextlib.suppress(Exception):
             await self.backend.prepare(warm)
 

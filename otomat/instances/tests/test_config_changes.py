@@ -205,3 +205,54 @@ def test_an_instance_being_replaced_keeps_its_pid_until_the_new_process_reports(
     record_observation(ActualState(str(running.id), Phase.STOPPED, generation=gen, pid=None))
     record_observation(ActualState(str(running.id), Phase.STARTING, generation=new, pid=5151))
     assert Instance.objects.get(pk=running.pk).pid == 5151
+
+
+class IdleBackend:
+    """A backend that runs nothing (a runner that has just started: its backend killed every
+    leftover process when it opened)."""
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def actual(self) -> dict:
+        return {}
+
+    async def ensure_running(self, spec) -> None:
+        pass
+
+    async def ensure_stopped(self, instance_id: str) -> None:
+        self.stopped.append(instance_id)
+
+    async def prepare(self, specs) -> None:
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_runner_clears_a_pid_whose_process_is_gone(cast, greeter):
+    """A stopped instance whose process ended while no runner was there to report it (the
+    runner was killed) keeps its pid until the next runner looks: that one clears it. An
+    instance that should run keeps its pid for the backend to replace."""
+    import asyncio
+
+    from otomat.runtime.runner import Runner
+
+    def install(name: str, n: int) -> Instance:
+        return services.install_instance(
+            account=cast.alice.account,
+            version=greeter,
+            name=name,
+            config={"bot_token": f"12345{n}:" + "D" * 35},
+            actor=cast.alice,
+        )
+
+    stopped, wanted = install("stopped", 1), install("wanted", 2)
+    services.stop_instance(stopped, actor=cast.alice)
+    Instance.objects.filter(pk=stopped.pk).update(pid=4242)  # recorded before the runner died
+    Instance.objects.filter(pk=wanted.pk).update(pid=5151)
+    runner = Runner()
+    runner.backend = IdleBackend()
+    asyncio.run(runner.reconcile())
+    assert Instance.objects.get(pk=stopped.pk).pid is None
+    assert Instance.objects.get(pk=wanted.pk).pid == 5151
+    asyncio.run(runner.reconcile())  # nothing more to clear
+    assert Instance.objects.get(pk=stopped.pk).pid is None
