@@ -262,6 +262,22 @@ TASK_HEARTBEAT_TIMEOUT_SECONDS = env_int("OTOMAT_TASK_HEARTBEAT_TIMEOUT_SECONDS"
 TASK_STALE_SECONDS = env_int("OTOMAT_TASK_STALE_SECONDS", 3600, minimum=1)
 TASK_MAX_ATTEMPTS = env_int("OTOMAT_TASK_MAX_ATTEMPTS", 3, minimum=1)
 
+# Platform health (otomat.ops.heartbeats, otomat.monitoring.platform, docs/operations.md): every
+# service beats every HEARTBEAT_SECONDS and is taken for dead after HEARTBEAT_STALE_SECONDS of
+# silence; /readyz wants READY_SERVICES fresh. Alert thresholds for the machines' health.
+HEARTBEAT_SECONDS = env_float("OTOMAT_HEARTBEAT_SECONDS", 15.0, minimum=0.1)
+HEARTBEAT_STALE_SECONDS = env_int("OTOMAT_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
+READY_SERVICES = env_list("OTOMAT_READY_SERVICES", ["runner", "worker", "scheduler"])
+DISK_ALERT_PERCENT = env_float("OTOMAT_DISK_ALERT_PERCENT", 90.0, minimum=0)
+DISK_PATHS = env_list("OTOMAT_DISK_PATHS", [])  # watched besides the data dir and database
+MEMORY_ALERT_PERCENT = env_float("OTOMAT_MEMORY_ALERT_PERCENT", 95.0, minimum=0)
+LOAD_ALERT_PER_CPU = env_float("OTOMAT_LOAD_ALERT_PER_CPU", 4.0, minimum=0)  # 5-minute load
+DATABASE_SIZE_ALERT_MB = env_int("OTOMAT_DATABASE_SIZE_ALERT_MB", 0, minimum=0)  # 0: no alert
+QUEUE_LAG_ALERT_SECONDS = env_int("OTOMAT_QUEUE_LAG_ALERT_SECONDS", 300, minimum=1)
+# /metrics (otomat.monitoring.metrics): a bearer token, unless the operator makes it public.
+METRICS_TOKEN = env_str("OTOMAT_METRICS_TOKEN", "")  # or OTOMAT_METRICS_TOKEN_FILE
+METRICS_PUBLIC = env_bool("OTOMAT_METRICS_PUBLIC", False)
+
 # Retention in days, 0 = kept for ever (otomat.ops.retention; docs/operations.md).
 RETENTION_DAYS = {
     "rejected_callbacks": env_int("OTOMAT_RETENTION_REJECTED_CALLBACK_DAYS", 7, minimum=0),
@@ -335,11 +351,18 @@ PRODUCT_MAX_FILES = env_int("OTOMAT_PRODUCT_MAX_FILES", 2000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# "plain" lines, or "json": one JSON object per line for log shippers (otomat.lib.jsonlog).
+LOG_FORMAT = env_str("OTOMAT_LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"OTOMAT_LOG_FORMAT={LOG_FORMAT!r} is not plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "otomat.lib.jsonlog.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("OTOMAT_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -49,3 +49,35 @@ class TaskRecovery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_path} {self.get_action_display()}: {self.reason}"
+
+
+class ServiceHeartbeat(models.Model):
+    """One platform process's sign of life (``otomat.ops.heartbeats``): the web server, the
+    task worker, the scheduler and the runner each write theirs every ``HEARTBEAT_SECONDS``
+    from a background thread, with the health of the machine they run on (``info``). One row
+    per process; a process that stops cleanly deletes its row, one that dies leaves it to go
+    stale (and is taken for dead at once by a check on the same machine, whose pid is gone).
+    Read by ``/readyz``, ``/metrics`` and monitoring's platform checks."""
+
+    class Service(models.TextChoices):
+        WEB = "web", _("Web server")
+        WORKER = "worker", _("Task worker")
+        SCHEDULER = "scheduler", _("Scheduler")
+        RUNNER = "runner", _("Runner")
+
+    service = models.CharField(max_length=16, choices=Service.choices)
+    host = models.CharField(max_length=255)  # otomat.ops.stale.HOSTNAME: host name and boot id
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()  # when this process wrote its first beat
+    seen_at = models.DateTimeField()
+    # This machine's disk (data directory, database), memory and load (otomat.lib.host
+    # .snapshot); measurements only, never a secret.
+    info = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "host", "pid"], name="ops_heartbeat_process")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} on {self.host} (pid {self.pid})"
