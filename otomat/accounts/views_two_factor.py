@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from otomat.accounts import services, two_factor
 from otomat.accounts.forms import ConfirmIdentityForm, EnrolCodeForm, TwoFactorCodeForm
@@ -119,6 +119,7 @@ def _finish_login(request, user, backend, device) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def security(request: HttpRequest) -> HttpResponse:
     """Two-factor status, with the actions that need the password or a code."""
     user = request.user

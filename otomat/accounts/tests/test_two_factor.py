@@ -295,6 +295,37 @@ def test_new_recovery_codes_replace_the_old_ones(client, cast):
 
 
 @pytest.mark.parametrize("secret", ["", "wrong-password", "000000", "x" * 5000])
+def test_new_recovery_codes_need_the_password_or_a_code(client, cast, secret):
+    device, old = enrol(cast.alice)
+    verified_client(client, cast.alice, device)
+    response = client.post(reverse("accounts:two_factor_regenerate"), {"secret": secret})
+    assert response.status_code == 400
+    assert "codes" not in response.context
+    assert two_factor.verify_second_factor(cast.alice, old[0]) is not None  # old ones still work
+    assert not AuditEvent.objects.filter(action="auth.2fa_recovery_codes_regenerated").exists()
+
+
+def test_recovery_codes_need_an_authenticator_first(client, cast):
+    client.force_login(cast.alice)
+    response = client.post(reverse("accounts:two_factor_regenerate"), {"secret": cast.password})
+    assert response.status_code == 400
+    assert "Set up an authenticator first" in response.content.decode()
+    assert two_factor.recovery_codes_left(cast.alice) == 0
+
+
+def test_the_two_factor_page_only_shows(client, cast):
+    client.force_login(cast.alice)
+    assert client.post(reverse("accounts:two_factor")).status_code == 405
+    assert client.get(reverse("accounts:two_factor")).status_code == 200
+
+
+def test_the_two_factor_actions_want_a_post(client, cast):
+    client.force_login(cast.alice)
+    assert client.get(reverse("accounts:two_factor_disable")).status_code == 405
+    assert client.get(reverse("accounts:two_factor_regenerate")).status_code == 405
+
+
+@pytest.mark.parametrize("secret", ["", "wrong-password", "000000", "x" * 5000])
 def test_turning_off_needs_the_password_or_a_code(client, cast, secret):
     device, _ = enrol(cast.alice)
     verified_client(client, cast.alice, device)
