@@ -16,9 +16,10 @@ import signal
 import socket
 import threading
 
+from django.conf import settings
 from django.db import close_old_connections
 
-from otomat.ops import leases
+from otomat.ops import heartbeats, leases
 
 log = logging.getLogger("otomat.scheduler")
 LEASE = "scheduler"
@@ -104,7 +105,20 @@ def build_scheduler(holder: str, periodic: list[tuple[str, object, dict]]):
         seconds=LEASE_SECONDS // 3,
         id="renew-lease",
     )
+    # This scheduler's sign of life (otomat.ops.heartbeats), lease holder or standby alike.
+    scheduler.add_job(
+        _beat, "interval", seconds=settings.HEARTBEAT_SECONDS, id="heartbeat", max_instances=1
+    )
+    scheduler.add_job(_beat, "date", id="heartbeat-now")
     return scheduler
+
+
+def _beat() -> None:
+    close_old_connections()
+    try:
+        heartbeats.beat(heartbeats.Service.SCHEDULER)
+    except Exception:  # a busy database: the next beat tries again
+        log.warning("the scheduler's heartbeat was not written", exc_info=True)
 
 
 def run_scheduler() -> int:
@@ -118,4 +132,5 @@ def run_scheduler() -> int:
     stop.wait()
     scheduler.shutdown(wait=False)
     leases.release(LEASE, holder)
+    heartbeats.forget(heartbeats.Service.SCHEDULER)
     return 0

@@ -106,8 +106,25 @@ def _from_database_queue(sender) -> bool:
     return issubclass(cls, DatabaseBackend)
 
 
+def _from_a_worker(sender) -> bool:
+    """Whether tasks of ``sender`` run in a worker process (not inline in the caller's)."""
+    from django_tasks.backends.dummy import DummyBackend
+    from django_tasks.backends.immediate import ImmediateBackend
+
+    cls = sender if isinstance(sender, type) else type(sender)
+    return not issubclass(cls, ImmediateBackend | DummyBackend)
+
+
 def on_task_started(sender, task_result, **kwargs) -> None:
-    """Signal handler: a worker of the database queue starts ``task_result``."""
+    """Signal handler: a worker of the database queue starts ``task_result``. Any worker also
+    starts its service heartbeat here, once (``otomat.ops.heartbeats``)."""
+    if _from_a_worker(sender):
+        from otomat.ops import heartbeats
+
+        try:
+            heartbeats.start(heartbeats.Service.WORKER)
+        except Exception:  # never stop the task itself because of a heartbeat
+            log.exception("could not start the worker's heartbeat")
     if not _from_database_queue(sender) or not task_result.worker_ids:
         return
     try:

@@ -22,6 +22,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from otomat.ops import heartbeats
 from otomat.runtime.backends.base import ActualState, Backend, InstanceSpec, Phase
 from otomat.runtime.notify import runner_socket_path
 
@@ -220,6 +221,18 @@ class Runner:
             except Exception:
                 log.exception("could not record observations; they will be re-reported")
 
+    async def _beat(self) -> None:
+        """This runner's sign of life and its machine's health (``otomat.ops.heartbeats``)."""
+        while not self._stopping.is_set():
+            try:
+                await sync_to_async(heartbeats.beat, thread_sensitive=True)(
+                    heartbeats.Service.RUNNER
+                )
+            except Exception:  # a busy database: the next beat tries again
+                log.warning("the runner's heartbeat was not written", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), settings.HEARTBEAT_SECONDS)
+
     async def reconcile(self) -> None:
         assert self.backend is not None
         to_run, to_stop, warm = await sync_to_async(load_plan, thread_sensitive=True)()
@@ -266,6 +279,7 @@ class Runner:
         await self.backend.open()
         self._open_socket(loop)
         writer = asyncio.create_task(self._write_observations())
+        beating = asyncio.create_task(self._beat())
         log.info("runner started (backend %s, data %s)", self.backend_name, settings.DATA_DIR)
         try:
             while not self._stopping.is_set():
@@ -295,6 +309,13 @@ class Runner:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(Exception):
+                await sync_to_async(heartbeats.forget, thread_sensitive=True)(
+                    heartbeats.Service.RUNNER
+                )
             if self._sock is not None:
                 self._sock.close()
                 with contextlib.suppress(FileNotFoundError):
