@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,25 +17,30 @@ from pathlib import Path
 import pytest
 
 from otomat.botkit.protocol import CONTROL_FD_ENV, EXIT_CONFIG_ERROR
+from otomat.runtime.hoststore import STORE_FD_ENV
 
 pytestmark = pytest.mark.slow
 TOKEN = "5550001:AAH-secretsecretsecretsecretsecret0"
 
 
-def run_host(args: list[str], stdin: bytes, tmp_path: Path) -> tuple[int, list[dict], str]:
-    """Run a host to completion; returns (exit code, control events, output)."""
+def run_host(
+    args: list[str], stdin: bytes, tmp_path: Path, fds: dict[str, int] | None = None
+) -> tuple[int, list[dict], str]:
+    """Run a host to completion (``fds``: more descriptors to pass, by environment variable);
+    returns (exit code, control events, output)."""
     read_fd, write_fd = os.pipe()
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
         CONTROL_FD_ENV: str(write_fd),
+        **{name: str(fd) for name, fd in (fds or {}).items()},
     }
     proc = subprocess.run(
         [sys.executable, "-m", "otomat.runtime.shared_host", *args],
         input=stdin,
         capture_output=True,
         env=env,
-        pass_fds=(write_fd,),
+        pass_fds=(write_fd, *(fds or {}).values()),
         timeout=60,
         cwd=tmp_path,
         check=False,
@@ -104,3 +110,36 @@ def test_a_bad_entry_or_bad_arguments_end_the_host_clearly(tmp_path: Path) -> No
         tmp_path,
     )
     assert code == 2 and events == [] and "--concurrency" in output
+
+
+def test_the_remote_store_needs_its_socket_and_a_token_per_instance(tmp_path: Path) -> None:
+    source = product(tmp_path)
+    args = ["--source", str(source), "--entry", "p.bot:build_router", "--store", "remote"]
+    code, events, output = run_host(args, b"", tmp_path)
+    assert code == 2 and events == [] and "OTOMAT_STORE_FD" in output  # no socket: no host
+
+    ours, theirs = socket.socketpair()
+    add = {
+        "cmd": "add", "instance_id": "alice", "config": {"bot_token": TOKEN},
+        "api_url": "http://127.0.0.1:9", "data_dir": str(tmp_path / "alice"), "log_path": None,
+    }  # fmt: skip
+    lines = [
+        json.dumps({**add, "store": 5}).encode(),
+        json.dumps({**add, "store": ""}).encode(),
+        json.dumps(add).encode(),  # no token at all
+        json.dumps({**add, "log_path": 7, "store": "t" * 43}).encode(),
+    ]
+    code, events, output = run_host(
+        args, b"\n".join(lines) + b"\n", tmp_path, fds={STORE_FD_ENV: theirs.fileno()}
+    )
+    ours.close()
+    theirs.close()
+    assert code == 0
+    rejected = [e["message"] for e in events if e["event"] == "rejected"]
+    assert rejected == [
+        "add: store must be a non-empty string or null",
+        "add: store must be a non-empty string or null",
+        "add: store token missing",
+        "add: log_path must be a non-empty string or null",
+    ]
+    assert not (tmp_path / "alice").exists() and TOKEN not in output
