@@ -277,6 +277,11 @@ QUEUE_LAG_ALERT_SECONDS = env_int("OTOMAT_QUEUE_LAG_ALERT_SECONDS", 300, minimum
 # /metrics (otomat.monitoring.metrics): a bearer token, unless the operator makes it public.
 METRICS_TOKEN = env_str("OTOMAT_METRICS_TOKEN", "")  # or OTOMAT_METRICS_TOKEN_FILE
 METRICS_PUBLIC = env_bool("OTOMAT_METRICS_PUBLIC", False)
+# Alerts (otomat.monitoring, docs/monitoring.md): the scheduler's scan interval (the runner's
+# failures also poke a scan at once), and at most this many monitoring messages per person and
+# channel an hour.
+MONITORING_SCAN_SECONDS = env_int("OTOMAT_MONITORING_SCAN_SECONDS", 15, minimum=1)
+MONITORING_NOTICES_PER_HOUR = env_int("OTOMAT_MONITORING_NOTICES_PER_HOUR", 20, minimum=1)
 
 # Retention in days, 0 = kept for ever (otomat.ops.retention; docs/operations.md).
 RETENTION_DAYS = {

@@ -63,21 +63,37 @@ def telegram_enabled() -> bool:
 
 
 def notify_user(
-    user: User, kind: str, context: dict[str, Any], *, dedupe_key: str | None = None
+    user: User,
+    kind: str,
+    context: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    channels: list[str] | None = None,
+    reply_markup: dict | None = None,
 ) -> list[Notification]:
     """Queue ``kind`` for ``user`` by email and, when they linked Telegram, by Telegram. Must be
     called inside the transaction of the change it reports. With ``dedupe_key``, a second call
-    with the same key queues nothing (returns [])."""
+    with the same key queues nothing (returns []). ``channels`` narrows the channels (a rate
+    limit); ``reply_markup`` (Bot API inline keyboard) goes with the Telegram message."""
     if not user.is_active:
         return []
     subject, body = render(
         kind, {**context, "user": user}, language=user.language, tz=user.timezone
     )
+    wanted = channels
     channels = [Notification.Channel.EMAIL] if user.email else []
     if telegram_enabled() and TelegramLink.objects.filter(user=user).exists():
         channels.append(Notification.Channel.TELEGRAM)
+    if wanted is not None:
+        channels = [c for c in channels if c in wanted]
     created: list[Notification] = []
     for channel in channels:
+        # A Telegram notice keeps its inline keyboard in ``headers`` (email headers otherwise).
+        headers = (
+            {"reply_markup": reply_markup}
+            if reply_markup and channel == Notification.Channel.TELEGRAM
+            else {}
+        )
         key = f"{dedupe_key}:{channel}"[:200] if dedupe_key else None
         try:
             with transaction.atomic():
@@ -89,6 +105,7 @@ def notify_user(
                         subject=subject,
                         body=body,
                         dedupe_key=key,
+                        headers=headers,
                     )
                 )
         except IntegrityError:
@@ -105,6 +122,16 @@ MESSAGE_HANDLERS: list = []
 # kind prefix ("billing") → loader(kind, refs) returning the template context, for notices
 # queued in bulk and rendered at delivery. Apps register theirs in AppConfig.ready().
 CONTEXT_LOADERS: dict[str, Any] = {}
+
+
+# Handlers of inline-button presses in the owner's bot, by callback-data prefix:
+# handler(user, data) returns (answer shown to the person, new message text or None, new
+# reply_markup or None) or None. Monitoring registers "mon:" (Acknowledge) in AppConfig.ready().
+CALLBACK_HANDLERS: dict[str, Any] = {}
+
+
+def register_callback_handler(prefix: str, handler) -> None:
+    CALLBACK_HANDLERS[prefix] = handler
 
 
 def register_context_loader(prefix: str, loader) -> None:
@@ -185,7 +212,7 @@ def kick_delivery() -> None:
 RETRY_AFTER_MAX_SECONDS = 5  # Telegram's per-chat pace: wait this long in line, not longer
 
 
-def send_telegram(chat_id: int, text: str) -> None:
+def send_telegram(chat_id: int, text: str, *, reply_markup: dict | None = None) -> None:
     """Send ``text`` to ``chat_id`` from the owner's bot; raises NotifyError. When Telegram asks
     to slow down (429 with a short ``retry_after``, e.g. several messages to one chat within a
     second), it waits and tries again, twice at most; longer waits are left to the caller's
@@ -198,6 +225,8 @@ def send_telegram(chat_id: int, text: str) -> None:
         "text": text[:TELEGRAM_LIMIT],
         "link_preview_options": {"is_disabled": True},
     }
+    if reply_markup:
+        body["reply_markup"] = reply_markup
     for attempt in range(3):
         try:
             response = httpx.post(url, json=body, timeout=15)
@@ -235,7 +264,11 @@ def _send(notification: Notification) -> None:
         link = TelegramLink.objects.filter(user_id=notification.user_id).first()
         if link is None:
             raise NotifyError("The person unlinked Telegram.")
-        send_telegram(link.chat_id, f"{notification.subject}\n\n{notification.body}")
+        send_telegram(
+            link.chat_id,
+            f"{notification.subject}\n\n{notification.body}",
+            reply_markup=(notification.headers or {}).get("reply_markup"),
+        )
 
 
 def _render_queued(notification: Notification) -> None:
@@ -337,7 +370,11 @@ def poll_owner_bot(*, timeout: int = 0) -> int:
     try:
         response = httpx.post(
             f"{base}/getUpdates",
-            json={"offset": cursor.offset, "timeout": timeout, "allowed_updates": ["message"]},
+            json={
+                "offset": cursor.offset,
+                "timeout": timeout,
+                "allowed_updates": ["message", "callback_query"],
+            },
             timeout=timeout + 10,
         )
         updates = response.json().get("result") or []
@@ -346,6 +383,11 @@ def poll_owner_bot(*, timeout: int = 0) -> int:
         return 0
     handled = 0
     for update in updates:
+        if update.get("callback_query"):
+            _answer_callback(base, update["callback_query"])
+            handled += 1
+            BotCursor.objects.filter(bot="owner").update(offset=int(update["update_id"]) + 1)
+            continue
         message = update.get("message") or {}
         chat = message.get("chat") or {}
         text = (message.get("text") or "").strip()
@@ -387,3 +429,42 @@ def poll_owner_bot(*, timeout: int = 0) -> int:
         handled += 1
         BotCursor.objects.filter(bot="owner").update(offset=int(update["update_id"]) + 1)
     return handled
+
+
+def _answer_callback(base: str, query: dict) -> None:
+    """A button pressed in the owner's bot: the handler of its data's prefix acts for the
+    linked person; the press is answered (Telegram shows the text) and, when the handler says
+    so, the message is edited (e.g. "Acknowledged by …", without the button)."""
+    data = str(query.get("data") or "")
+    chat_id = (query.get("from") or {}).get("id")
+    link = TelegramLink.objects.filter(chat_id=chat_id).select_related("user").first()
+    result = None
+    if link is None:
+        answer = translation.gettext("Connect this chat in Otomat first.")
+    else:
+        handler = next((h for p, h in CALLBACK_HANDLERS.items() if data.startswith(p)), None)
+        with translation.override(link.user.language):
+            try:
+                result = handler(link.user, data) if handler else None
+            except Exception:
+                log.exception("owner bot: callback handler failed")
+            answer = result[0] if result else translation.gettext("This button does nothing now.")
+    try:
+        httpx.post(
+            f"{base}/answerCallbackQuery",
+            json={"callback_query_id": query.get("id"), "text": answer[:200]},
+            timeout=15,
+        )
+        message = query.get("message") or {}
+        if result and result[1] and message.get("message_id"):
+            body = {
+                "chat_id": (message.get("chat") or {}).get("id"),
+                "message_id": message["message_id"],
+                "text": result[1][:TELEGRAM_LIMIT],
+                "link_preview_options": {"is_disabled": True},
+            }
+            if result[2]:
+                body["reply_markup"] = result[2]
+            httpx.post(f"{base}/editMessageText", json=body, timeout=15)
+    except httpx.HTTPError:
+        log.warning("owner bot: could not answer a button")

@@ -57,6 +57,9 @@ def jobs() -> list[tuple[str, object, dict]]:
     from otomat.support.tasks import poll_imap_task, sla_scan_task
 
     found.append(("sla-scan", sla_scan_task, {"minutes": 1}))
+    from otomat.monitoring.tasks import scan_task
+
+    found.append(("monitoring-scan", scan_task, {"seconds": settings.MONITORING_SCAN_SECONDS}))
     if settings.SUPPORT_IMAP_HOST:
         found.append(("support-imap", poll_imap_task, {"minutes": 1}))
     if settings.OWNER_BOT_TOKEN:
