@@ -420,7 +420,7 @@ def process_callback(
             # Verified when it arrived; its secret headers are masked since.
             event = adapter.parse_stored(headers=callback.headers, body=callback.body.encode())
         hint = event
-        if event.kind != "ignored" and event.reference:
+        if event.kind != "ignored":
             # Network, outside any transaction: the provider's answer replaces the hint.
             event = adapter.confirm(event)
         status, note = _apply_event(callback, adapter, event)
@@ -448,6 +448,7 @@ def process_callback(
         # What was acted on: the provider's answer, not the hint.
         kind=event.kind,
         event_id=event.event_id[:200],
+        reference=event.reference[:64],
         processed_at=timezone.now(),
         error=note.strip("; ")[:500],
         attempts=callback.attempts + 1,

@@ -19,6 +19,8 @@ checkout.session.async_payment_succeeded   (paid)              paid
 checkout.session.async_payment_failed      (unpaid)            failed
 checkout.session.expired                                       expired
 charge.refunded                                                refunded (this refund's amount)
+charge.dispute.funds_withdrawn                                 refunded (a chargeback: the
+                                                                         dispute's amount)
 anything else, or a session Otomat did not create              ignored
 =========================================  ==================  ==========
 
@@ -30,6 +32,10 @@ Confirmation: the whole event is signed, so a session event is confirmed as it i
 ``charge.refunded`` event is confirmed by retrieving the charge with its refunds
 (``GET /v1/charges/{id}?expand[]=refunds``): billing credits each succeeded refund once, by its
 ``re_...`` id, instead of inferring this refund's amount from ``previous_attributes``. A
+``charge.dispute.funds_withdrawn`` (a chargeback: the disputed amount leaves the balance) names
+only the charge, so the charge is retrieved for the reference; the dispute becomes one more
+"refund" (a chargeback) keyed by its ``dp_...`` id. A dispute later won (funds reinstated) is
+not reversed automatically: staff see it in Stripe. A
 stored event read again for a retry (``parse_stored``) is checked without the 300 s tolerance:
 it verified when it arrived.
 
@@ -238,6 +244,20 @@ class StripeGateway(Gateway):
             ) from None
         return self._normalise(payload)
 
+    def _dispute_event(self, dispute: dict[str, Any], common: dict[str, Any]) -> GatewayEvent:
+        # A dispute names its charge and PaymentIntent but not Otomat's reference: confirm()
+        # reads it from the charge.
+        amount = _money(dispute.get("amount"), dispute.get("currency"))
+        return GatewayEvent(
+            kind="refunded",
+            reference="",
+            payment_id=_text(dispute, "payment_intent") or _dispute_charge(dispute),
+            amount=amount,
+            detail=f"dispute {_text(dispute, 'id')} of charge {_dispute_charge(dispute)}: "
+            f"{amount} withdrawn ({_text(dispute, 'reason') or 'no reason'})",
+            **common,
+        )
+
     # -- confirmation ------------------------------------------------------------------------------
 
     def confirm(self, event: GatewayEvent) -> GatewayEvent:
@@ -249,7 +269,9 @@ class StripeGateway(Gateway):
         or cannot be reached."""
         if event.kind != "refunded":
             return replace(event, confirmed=True)
-        charge_id = _text(_mapping(_mapping(event.raw, "data"), "object"), "id")
+        obj = _mapping(_mapping(event.raw, "data"), "object")
+        dispute = obj if obj.get("object") == "dispute" else None
+        charge_id = _dispute_charge(obj) if dispute else _text(obj, "id")
         if not charge_id.startswith("ch_"):
             raise NotConfirmed(f"Stripe refund event without a charge id: {charge_id[:40]!r}.")
         try:
@@ -265,7 +287,7 @@ class StripeGateway(Gateway):
         try:
             reference = _text(_mapping(charge, "metadata"), "otomat_reference")
             payment_id = _text(charge, "payment_intent") or _text(charge, "id")
-            if reference != event.reference or payment_id != event.payment_id:
+            if payment_id != event.payment_id or (reference != event.reference and not dispute):
                 raise NotConfirmed(f"Stripe charge {charge_id} is not the event's payment.")
             currency = charge.get("currency")
             refunded = _money(charge.get("amount_refunded"), currency)
@@ -279,6 +301,18 @@ class StripeGateway(Gateway):
             )
         except SignatureError as exc:
             raise GatewayError(f"Stripe answered a charge that does not parse: {exc}") from None
+        if dispute is not None:
+            # The signed event's dispute: its id and amount are Stripe's own words.
+            chargeback = Refund(
+                refund_id=_text(dispute, "id"), amount=event.amount or refunded, chargeback=True
+            )
+            return replace(
+                event,
+                reference=reference,
+                refunds=(*refunds, chargeback),
+                confirmed=True,
+                detail=f"{event.detail} (charge retrieved)"[:200],
+            )
         return replace(
             event,
             amount=refunded,
@@ -308,6 +342,8 @@ class StripeGateway(Gateway):
         if event_type == "charge.refunded":
             previous = data.get("previous_attributes")  # data is a dict: obj came from it
             return self._refund_event(obj, previous if isinstance(previous, dict) else {}, common)
+        if event_type == "charge.dispute.funds_withdrawn":
+            return self._dispute_event(obj, common)
         return GatewayEvent(kind="ignored", reference="", detail=event_type, **common)
 
     def _session_event(
@@ -380,6 +416,14 @@ class StripeGateway(Gateway):
             detail=f"charge {_text(charge, 'id')} {detail}",
             **common,
         )
+
+
+def _dispute_charge(dispute: Mapping[str, Any]) -> str:
+    """The charge id of a dispute (``charge`` is an id, or the charge when expanded)."""
+    charge = dispute.get("charge")
+    if isinstance(charge, dict):
+        return _text(charge, "id")
+    return _text(dispute, "charge")
 
 
 def _text(obj: Mapping[str, Any], key: str) -> str:

@@ -311,6 +311,27 @@ def test_stripe_refunds_are_read_from_the_charge(client, greeter, policy, order,
     assert charges and "expand" in str(charges[0].query)
 
 
+def test_a_stripe_chargeback_becomes_a_credit_note_once(client, greeter, policy, order, stripe):
+    plan = Plan.objects.create(
+        product=greeter.product,
+        code="usd",
+        name="USD",
+        currency="USD",
+        price_minor=1_000,
+        dunning_policy=policy,
+    )
+    _instance, invoice = order(plan_=plan)
+    checkout = payments.start_checkout(invoice, "stripe", return_url="http://testserver/x/")
+    post(client, "stripe", *stripe.notification(checkout.reference, "paid"))
+    dispute = stripe.notification(checkout.reference, "disputed", amount=400)
+    assert post(client, "stripe", *dispute).status_code == 200
+    post(client, "stripe", *dispute)  # Stripe retries
+    note = CreditNote.objects.get()
+    assert (note.total_minor, note.reason) == (400, "Chargeback at Stripe")
+    callback = GatewayCallback.objects.filter(kind="refunded").first()
+    assert callback.reference == checkout.reference  # found from the retrieved charge
+
+
 # -- a provider that cannot be asked ---------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ _SESSION_KINDS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "expired": ("checkout.session.expired", {"status": "expired", "payment_status": "unpaid"}),
 }
-KINDS = (*_SESSION_KINDS, "refunded")
+KINDS = (*_SESSION_KINDS, "refunded", "disputed")
 
 # Stripe amounts are in the currency's minor unit; IDR counts hundredths at Stripe (it is not a
 # zero-decimal currency there) although Otomat keeps whole rupiah.
@@ -153,6 +153,7 @@ class FakeStripe(FakeServer):
         self._lock = threading.Lock()  # the server answers on several threads
         # session id → the refunds of its charge, oldest first ({"suffix", "id", "amount", ...}).
         self._refunds: dict[str, list[dict[str, Any]]] = {}
+        self._disputed: set[str] = set()  # session ids whose charge a genuine dispute named
         self.api_down = 0  # an HTTP status for charge retrieval to fail with (0: answer)
         session_id = r"(?P<id>cs_(?:test|live)_[A-Za-z0-9]+)"
         self.route("POST", "/v1/checkout/sessions", self._create_session)
@@ -366,10 +367,10 @@ class FakeStripe(FakeServer):
     def _session_state(self, session: dict[str, Any], kind: str) -> dict[str, Any]:
         """The fields a session has after an event of ``kind``."""
         state: dict[str, Any] = dict(_SESSION_KINDS[kind][1]) if kind in _SESSION_KINDS else {}
-        if kind in ("paid", "pending", "failed", "refunded"):
+        if kind in ("paid", "pending", "failed", "refunded", "disputed"):
             # The PaymentIntent exists once the customer confirms, whatever happens next.
             state["payment_intent"] = _stable_id("pi_", session["id"])
-        if kind == "refunded":
+        if kind in ("refunded", "disputed"):
             state.update(status="complete", payment_status="paid")
         return state
 
@@ -408,6 +409,13 @@ class FakeStripe(FakeServer):
                 "object": charge,
                 "previous_attributes": {"amount_refunded": before, "refunded": before > 0},
             }
+        elif kind == "disputed":
+            # A chargeback: the cardholder's bank took ``amount`` (else the whole charge) back.
+            event_type = "charge.dispute.funds_withdrawn"
+            if secret is None:
+                with self._lock:
+                    self._disputed.add(session["id"])
+            data = {"object": self._dispute(snapshot, created, event_suffix)}
         else:
             event_type, data = _SESSION_KINDS[kind][0], {"object": snapshot}
         event = {
@@ -455,6 +463,20 @@ class FakeStripe(FakeServer):
                 return list(refunds)
             return [*refunds, refund]
 
+    def _dispute(self, session: dict[str, Any], created: int, suffix: str) -> dict[str, Any]:
+        return {
+            "id": _stable_id("dp_", session["id"], suffix),
+            "object": "dispute",
+            "amount": session["amount_total"],
+            "charge": _stable_id("ch_", session["id"], "charge"),
+            "created": created,
+            "currency": session["currency"],
+            "livemode": False,
+            "payment_intent": _stable_id("pi_", session["id"]),
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }
+
     def _retrieve_charge(self, request: Request) -> Reply:
         if self.api_down:
             return _error(self.api_down, "The fake Stripe is down.", type_="api_error")
@@ -469,7 +491,11 @@ class FakeStripe(FakeServer):
                     s
                     for s in self._by_id.values()
                     if _stable_id("ch_", s["id"], "charge") == charge_id
-                    and (s["payment_intent"] or self._refunds.get(s["id"]))
+                    and (
+                        s["payment_intent"]
+                        or self._refunds.get(s["id"])
+                        or s["id"] in self._disputed
+                    )
                 ),
                 None,
             )
@@ -529,7 +555,8 @@ class FakeStripe(FakeServer):
         "pending" (completed but unpaid: an asynchronous method), "failed"
         (checkout.session.async_payment_failed), "expired" (checkout.session.expired) or
         "refunded" (charge.refunded: a refund of ``amount``, else in full, which the fake's
-        charge then lists; another ``event_suffix`` is another refund). The stored session is
+        charge then lists; another ``event_suffix`` is another refund) or "disputed"
+        (charge.dispute.funds_withdrawn: a chargeback of ``amount``, else the whole charge). The stored session is
         not changed.
         ``amount`` overrides the amount: Money (converted to Stripe's units) or an int already in
         Stripe's units (e.g. an IDR amount with sen). The event id depends only on the session,
