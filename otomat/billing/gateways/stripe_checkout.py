@@ -111,7 +111,8 @@ class StripeGateway(Gateway):
             "webhook_secret",
             "Webhook signing secret",
             help="Developers → Webhooks → your endpoint (Otomat's Stripe callback URL, events "
-            "checkout.session.* and charge.refunded) → Signing secret: whsec_...",
+            "checkout.session.*, charge.refunded and charge.dispute.funds_withdrawn) → Signing "
+            "secret: whsec_...",
         ),
     )
 
