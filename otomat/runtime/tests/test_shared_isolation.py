@@ -242,3 +242,34 @@ def test_a_directory_swapped_for_a_link_by_the_host_never_comes_home_as_a_link(
     SharedBackend._return_dir(lent, home)
     assert not os.path.lexists(home) and not os.path.lexists(lent)
     assert Path("/etc/passwd").exists()  # what the link pointed to is left alone
+
+
+def test_a_host_writes_log_lines_only_for_its_own_instances(tmp_path: Path) -> None:
+    from otomat.runtime.backends.base import ActualState
+    from otomat.runtime.backends.shared import _Host, _Inst, _key
+
+    backend = SharedBackend(run_dir=tmp_path / "run", store="sqlite", sandbox="none")
+    specs = {
+        iid: InstanceSpec(
+            instance_id=iid, product_slug="p", version="1", source_dir=tmp_path, entry="p:f",
+            command=None, config={"bot_token": f"12345:{iid}-token-secret-value-xyz"},
+            data_dir=tmp_path / iid, log_path=tmp_path / f"{iid}.log", bot_api_url="http://x",
+        )
+        for iid in ("alice", "bob")
+    }  # fmt: skip
+    hosts = {iid: _Host(key=_key(spec), name=f"host-{iid}") for iid, spec in specs.items()}
+    for iid, spec in specs.items():
+        inst = _Inst(spec=spec, state=ActualState(instance_id=iid, phase=Phase.RUNNING))
+        inst.host = hosts[iid]
+        hosts[iid].members.add(iid)
+        hosts[iid].writers.add(iid)
+        backend._instances[iid] = inst
+    token = specs["alice"].config["bot_token"]
+    backend._handle_event(hosts["alice"], {"event": "log", "instance_id": "alice",
+                                           "lines": ["hello", f"my token {token}"]})  # fmt: skip
+    backend._handle_event(hosts["alice"], {"event": "log", "instance_id": "bob",
+                                           "lines": ["forged by alice's host"]})  # fmt: skip
+    backend._handle_event(hosts["alice"], {"event": "log", "instance_id": "alice", "lines": 5})
+    alice_log = tail(specs["alice"].log_path, 10)
+    assert [line.split(" ", 1)[1] for line in alice_log] == ["hello", "my token [redacted]"]
+    assert not specs["bob"].log_path.exists()
