@@ -169,6 +169,12 @@ def place_order(
     if plan.product_id != version.product_id or not plan.is_active:
         raise BillingError("This plan is not available for this product.")
     with transaction.atomic():
+        # The plan's terms as stored, with its row locked: a change of them (``Plan.save``)
+        # either commits before this order reads them or waits and then sees this order's
+        # subscription, and is refused.
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        if not plan.is_active:
+            raise BillingError("This plan is not available for this product.")
         coupon = find_coupon(coupon_code, plan, now=now) if coupon_code.strip() else None
         instance = create_instance(
             account=account, version=version, name=name, config=config, actor=actor

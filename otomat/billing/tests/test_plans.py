@@ -126,3 +126,63 @@ def test_the_owners_page_shows_the_refusal_and_changes_nothing(
     plan.refresh_from_db()
     assert plan.name == "Basic (2025)" and stored(plan) == before
     assert "Fixed: the plan has subscribers." in client.get(url).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_price_change_racing_the_first_order_is_refused(cast, plan, order, monkeypatch):
+    """The owner saves a new price while the plan's first order is being placed (real
+    concurrency on PostgreSQL and MariaDB): the order holds the plan's row, so the change
+    waits, then sees the subscriber and is refused; the order was billed at the stored price."""
+    import threading
+
+    from django.db import connection
+
+    from otomat.billing import subscriptions
+    from otomat.billing.models import Invoice
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers; the concurrency test runs on PostgreSQL/MariaDB")
+    locked, release = threading.Event(), threading.Event()
+    real_create = subscriptions.create_instance
+
+    def create_then_wait(**kwargs):
+        instance = real_create(**kwargs)
+        locked.set()  # the plan row is locked by now
+        assert release.wait(30)
+        return instance
+
+    monkeypatch.setattr(subscriptions, "create_instance", create_then_wait)
+    outcome: dict[str, object] = {}
+
+    def place():
+        try:
+            outcome["order"] = order()
+        except Exception as exc:  # shown by the assertion below
+            outcome["order"] = exc
+        finally:
+            connection.close()
+
+    def reprice():
+        try:
+            fresh = Plan.objects.get(pk=plan.pk)
+            fresh.price_minor = 999_000
+            release.set()  # let the order finish while this save waits for the row
+            fresh.save()
+            outcome["reprice"] = "saved"
+        except ValidationError as exc:
+            outcome["reprice"] = exc
+        finally:
+            connection.close()
+
+    placing = threading.Thread(target=place)
+    placing.start()
+    assert locked.wait(30)
+    repricing = threading.Thread(target=reprice)
+    repricing.start()
+    placing.join()
+    repricing.join()
+    assert isinstance(outcome["order"], tuple), outcome
+    assert isinstance(outcome["reprice"], ValidationError), outcome
+    assert Plan.objects.get(pk=plan.pk).price_minor == 150_000
+    invoice = Invoice.objects.get(kind=Invoice.Kind.ORDER)
+    assert invoice.lines.filter(unit_price_minor=150_000).exists()
