@@ -620,3 +620,83 @@ def test_the_fake_refuses_what_midtrans_refuses(fake):
     assert fake.checkouts == {}
     with pytest.raises(ValueError, match="kind"):
         fake.notification("anything", "chargeback")
+
+
+# -- Get Status (confirmation) ---------------------------------------------------------------------
+
+
+def test_the_core_api_host_follows_the_snap_host_unless_set():
+    assert MidtransGateway({"server_key": "Mid-server-x"}).core_api_base == (
+        "https://api.midtrans.com"
+    )
+    assert MidtransGateway({"server_key": "SB-Mid-server-x"}).core_api_base == (
+        "https://api.sandbox.midtrans.com"
+    )
+    proxy = MidtransGateway({"server_key": "x"}, api_base="https://proxy.example/")
+    assert proxy.core_api_base == "https://proxy.example"  # one host serves both
+    explicit = MidtransGateway({"server_key": "x", "core_api_base": "https://core.example/"})
+    assert explicit.core_api_base == "https://core.example"
+
+
+def test_confirm_reads_get_status_and_trusts_only_its_answer(fake, gateway, checkout):
+    headers, body = fake.notification(REFERENCE, "paid")
+    relabelled = json.loads(body) | {"transaction_status": "refund", "transaction_id": "made-up"}
+    hint = parse(gateway, headers, json.dumps(relabelled).encode())
+    assert (hint.kind, hint.confirmed) == ("refunded", False)
+    confirmed = gateway.confirm(hint)
+    assert (confirmed.kind, confirmed.confirmed) == ("paid", True)
+    assert confirmed.payment_id == json.loads(body)["transaction_id"]
+    assert confirmed.amount == Money(150_000, "IDR") and confirmed.refunds == ()
+    [request] = [r for r in fake.requests if r.path.endswith("/status")]
+    assert request.path == f"/v2/{REFERENCE}/status"
+    expected = base64.b64encode(f"{SERVER_KEY}:".encode()).decode()
+    assert request.headers["authorization"] == f"Basic {expected}"
+
+
+def test_confirm_of_an_unknown_order_is_not_confirmed(fake, gateway, checkout):
+    from otomat.billing.gateways.base import GatewayEvent, NotConfirmed
+
+    # The Snap page was never used: Midtrans has no transaction for the order yet.
+    answer = httpx.get(f"{fake.url}/v2/{REFERENCE}/status", auth=(SERVER_KEY, ""))
+    assert answer.status_code == 404
+    assert answer.json()["status_code"] == "404"
+    assert answer.json()["status_message"] == "Transaction doesn't exist."
+    with pytest.raises(NotConfirmed, match="knows no transaction"):
+        gateway.confirm(GatewayEvent(event_id="x", kind="paid", reference=REFERENCE))
+    for bad in ("../snap/v1/transactions", "a" * 51, "order id", ""):
+        with pytest.raises(NotConfirmed, match="cannot be an order id"):
+            gateway.confirm(GatewayEvent(event_id="x", kind="paid", reference=bad))
+    assert httpx.get(f"{fake.url}/v2/{REFERENCE}/status").status_code == 401
+
+
+def test_confirm_failures_of_midtrans_are_gateway_errors(fake, gateway, checkout):
+    from otomat.billing.gateways.base import GatewayEvent
+
+    event = GatewayEvent(event_id="x", kind="paid", reference=REFERENCE)
+    fake.notification(REFERENCE, "paid")
+    fake.status_down = 503
+    with pytest.raises(GatewayError, match="HTTP 503"):
+        gateway.confirm(event)
+    fake.status_down = 0
+    wrong_key = MidtransGateway({"server_key": "SB-Mid-server-other"}, api_base=fake.url)
+    with pytest.raises(GatewayError, match="HTTP 401"):
+        wrong_key.confirm(event)
+    with FakeServer() as server:  # a 404 that is not Midtrans' documented answer
+        gone = MidtransGateway({"server_key": SERVER_KEY}, api_base=server.url)
+        with pytest.raises(GatewayError):
+            gone.confirm(event)
+
+
+def test_a_refund_is_confirmed_with_every_refund_listed(fake, gateway, checkout):
+    from otomat.billing.gateways.base import GatewayEvent
+
+    fake.notification(REFERENCE, "paid")
+    fake.notification(REFERENCE, "refunded", amount=50_000)
+    fake.notification(REFERENCE, "refunded", amount=20_000, event_suffix="2")
+    confirmed = gateway.confirm(GatewayEvent(event_id="x", kind="pending", reference=REFERENCE))
+    assert confirmed.kind == "refunded"
+    assert [(r.refund_id, r.amount.amount_minor) for r in confirmed.refunds] == [
+        ("1", 50_000),
+        ("2", 20_000),
+    ]
+    assert confirmed.event_id.endswith(":partial_refund:2")

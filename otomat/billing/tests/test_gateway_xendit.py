@@ -554,3 +554,60 @@ def test_the_fake_refuses_what_xendit_refuses(fake):
         assert answer.json()["error_code"] == code
         assert message in answer.json()["message"]
     assert fake.checkouts == {}
+
+
+# -- get invoice (confirmation) --------------------------------------------------------------------
+
+
+def test_confirm_reads_the_invoice_and_checks_its_external_id(fake, gateway, checkout):
+    from otomat.billing.gateways.base import GatewayEvent, NotConfirmed
+
+    headers, body = fake.notification(REFERENCE, "paid")
+    hint = gateway.parse_callback(headers=headers, body=body)
+    confirmed = gateway.confirm(hint)
+    assert (confirmed.kind, confirmed.confirmed) == ("paid", True)
+    assert confirmed.payment_id == checkout.provider_ref
+    assert confirmed.event_id == f"{checkout.provider_ref}:paid"
+    [request] = [r for r in fake.requests if r.method == "GET"]
+    assert request.path == f"/v2/invoices/{checkout.provider_ref}"
+    expected = base64.b64encode(f"{SECRET_KEY}:".encode()).decode()
+    assert request.headers["authorization"] == f"Basic {expected}"
+
+    def event(invoice_id, reference=REFERENCE):
+        return GatewayEvent(event_id="x", kind="paid", reference=reference, payment_id=invoice_id)
+
+    with pytest.raises(NotConfirmed, match="knows no invoice"):
+        gateway.confirm(event("0123456789abcdef01234567"))
+    with pytest.raises(NotConfirmed, match="not for reference"):
+        gateway.confirm(event(checkout.provider_ref, reference="otm1xother"))
+    for bad in ("../v2/invoices", "", "x" * 65):
+        with pytest.raises(NotConfirmed, match="cannot be an invoice id"):
+            gateway.confirm(event(bad))
+    answer = httpx.get(f"{fake.url}/v2/invoices/0123456789abcdef01234567", auth=(SECRET_KEY, ""))
+    assert answer.status_code == 404
+    assert answer.json()["error_code"] == "INVOICE_NOT_FOUND_ERROR"
+
+
+def test_confirm_failures_of_xendit_are_gateway_errors(fake, gateway, checkout):
+    from otomat.billing.gateways.base import GatewayEvent
+
+    event = GatewayEvent(
+        event_id="x", kind="paid", reference=REFERENCE, payment_id=checkout.provider_ref
+    )
+    fake.get_down = 503
+    with pytest.raises(GatewayError, match="HTTP 503"):
+        gateway.confirm(event)
+    fake.get_down = 0
+    wrong = XenditGateway({"secret_key": "xnd_other", "callback_token": "t"}, api_base=fake.url)
+    with pytest.raises(GatewayError, match="INVALID_API_KEY"):
+        wrong.confirm(event)
+
+
+def test_a_stored_callback_is_read_without_its_masked_token(fake, gateway, checkout):
+    headers, body = fake.notification(REFERENCE, "paid")
+    masked = {**headers, "x-callback-token": "[masked]"}
+    with pytest.raises(SignatureError):
+        gateway.parse_callback(headers=masked, body=body)
+    assert gateway.parse_stored(headers=masked, body=body) == gateway.parse_callback(
+        headers=headers, body=body
+    )
