@@ -1,4 +1,5 @@
 """How the process backend launches a program: bubblewrap command line, environment, rlimits.
+Shared hosts use the same layout (``bwrap_argv``; see ``backends/shared.py``).
 
 Inside a bwrap sandbox a program sees only:
 
