@@ -103,6 +103,84 @@ def rules() -> dict[str, AlertRule]:
     return result
 
 
+def save_rule(rule: AlertRule, *, actor) -> AlertRule:
+    """Store the owner's changes to a rule (validated by AlertRuleForm) with an audit row."""
+    from otomat.accounts.services import record_audit
+
+    with transaction.atomic():
+        rule.updated_at = timezone.now()
+        rule.updated_by = actor
+        rule.save()
+        record_audit(
+            "monitoring.rule_changed",
+            actor=actor,
+            account=None,
+            target=rule,
+            data={name: getattr(rule, name) for name in RULE_FIELDS},
+        )
+    return rule
+
+
+# -- maintenance windows and silences ---------------------------------------------------------
+
+
+def create_maintenance(window: Maintenance, *, actor) -> Maintenance:
+    from otomat.accounts.services import record_audit
+
+    with transaction.atomic():
+        window.created_by = actor
+        window.save()
+        record_audit(
+            "monitoring.maintenance_created",
+            actor=actor,
+            account=None,
+            target=window,
+            data={"scope": window.scope, "value": window.scope_value},
+        )
+    return window
+
+
+def create_silence(silence: Silence, *, actor) -> Silence:
+    from otomat.accounts.services import record_audit
+
+    with transaction.atomic():
+        silence.created_by = actor
+        silence.save()
+        record_audit(
+            "monitoring.silence_created",
+            actor=actor,
+            account=None,
+            target=silence,
+            data={
+                "check": silence.check_name,
+                "match": silence.match,
+                "until": str(silence.ends_at),
+            },
+        )
+    return silence
+
+
+def end_early(window: Maintenance | Silence, *, actor) -> bool:
+    """End a maintenance window or silence now; False when it had ended already."""
+    from otomat.accounts.services import record_audit
+
+    now = timezone.now()
+    with transaction.atomic():
+        done = (
+            type(window)
+            .objects.filter(pk=window.pk, ended_early_at=None, ends_at__gt=now)
+            .update(ended_early_at=now)
+        )
+        if done:
+            record_audit(
+                f"monitoring.{type(window).__name__.lower()}_ended",
+                actor=actor,
+                account=None,
+                target=window,
+            )
+    return bool(done)
+
+
 # -- the registry of checks that scan() runs ---------------------------------------------------
 
 CheckFn = Callable[[datetime], Iterable[Signal]]
@@ -268,10 +346,9 @@ def _apply(alert: Alert, signal: Signal, rule: AlertRule, at: datetime, out: _Ou
     alert.last_seen_at = at
     cutoff = at - timedelta(seconds=rule.flap_window_seconds)
     changes = _prune(list(alert.changes or []), cutoff)
+    raw_flip = (alert.fail_count == 0) if not signal.ok else (alert.fail_count > 0)
+    fired_now = False
     if not signal.ok:
-        if alert.fail_count == 0 and (alert.ok_count or alert.pk is not None):
-            changes.append(at.isoformat())
-            alert.changed_at = at
         if alert.fail_count == 0:
             alert.failing_since = at
         alert.fail_count += 1
@@ -292,31 +369,36 @@ def _apply(alert: Alert, signal: Signal, rule: AlertRule, at: datetime, out: _Ou
             alert.state = Alert.State.FIRING
             alert.fired_at = at
             alert.resolved_at = None
+            fired_now = True
     else:
-        if alert.fail_count > 0:
-            changes.append(at.isoformat())
-            alert.changed_at = at
         alert.ok_count += 1
         alert.fail_count = 0
         if alert.state == Alert.State.PENDING:
             alert.state = Alert.State.OK  # shorter than threshold or grace: nobody hears of it
             alert.failing_since = None
-    alert.changes = changes
-    was_flapping = alert.flapping
-    if len(changes) >= rule.flap_changes:
-        alert.flapping = True
-    elif len(changes) <= 1 and signal.ok:
-        alert.flapping = False  # stable for a window (at most the recovery in it)
-    if (
+    would_resolve = (
         alert.state == Alert.State.FIRING
         and signal.ok
         and alert.ok_count >= rule.recovery_threshold
-        and not alert.flapping
-    ):
+    )
+    # Changes that count towards flapping: firing and resolving; while flapping, every flip
+    # of the observations (it stays firing then, so those are the only sign it still flaps).
+    if fired_now or (alert.flapping and raw_flip):
+        changes.append(at.isoformat())
+        alert.changed_at = at
+    was_flapping = alert.flapping
+    if len(changes) + (1 if would_resolve else 0) >= rule.flap_changes:
+        alert.flapping = True
+    elif not changes and signal.ok:
+        alert.flapping = False  # stable for a whole window
+    if would_resolve and not alert.flapping:
+        changes.append(at.isoformat())
+        alert.changed_at = at
         alert.state = Alert.State.OK
         alert.resolved_at = at
         alert.failing_since = None
         out.resolved.append(alert)
+    alert.changes = changes
     alert._was_suppressed = was_suppressed  # read by _act
     alert._rule = rule
     if alert.flapping and not was_flapping:

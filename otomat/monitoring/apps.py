@@ -8,6 +8,7 @@ class MonitoringConfig(AppConfig):
     label = "monitoring"
 
     def ready(self) -> None:
-        from otomat.monitoring import receivers
+        from otomat.monitoring import platform, receivers
 
         receivers.connect()
+        platform.connect()  # host and service checks, and the services watching each other

@@ -46,7 +46,7 @@ class AlertRule(models.Model):
     # flap_changes state changes (healthy ↔ failing) within flap_window_seconds = flapping:
     # one digest message instead of one message per change.
     flap_window_seconds = models.PositiveIntegerField(_("flapping window (seconds)"), default=900)
-    flap_changes = models.PositiveSmallIntegerField(_("flapping changes"), default=4)
+    flap_changes = models.PositiveSmallIntegerField(_("flapping changes"), default=3)
     group_by = models.CharField(
         _("grouping"), max_length=10, choices=GroupBy.choices, default=GroupBy.GROUP
     )

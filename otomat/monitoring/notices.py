@@ -20,6 +20,7 @@ from django.utils import timezone
 from otomat.accounts.models import Membership, User
 from otomat.monitoring.models import Alert, Incident, IncidentUpdate, NoticeSent
 
+CUSTOMER_KINDS = {"incident_opened", "incident_resolved"}  # no reminders or digests to customers
 ACK_PREFIX = "mon:ack:"  # callback data of the Acknowledge button: "mon:ack:<incident id>"
 
 
@@ -72,9 +73,11 @@ def _send(incident: Incident, kind: str, context: dict, *, acknowledge: bool = T
     now = timezone.now()
     staff = _staff()
     customers = []
-    rule_tells = context.get("notify_customers", True)
-    if rule_tells:
+    own_instances: dict = {}
+    if context.get("notify_customers", True) and kind in CUSTOMER_KINDS:
         customers = _customers(incident)
+        for inst in incident.instances.all() if customers else ():
+            own_instances.setdefault(inst.account_id, inst)
     people = staff + customers
     if not people:
         return 0
@@ -91,14 +94,29 @@ def _send(incident: Incident, kind: str, context: dict, *, acknowledge: bool = T
         held += 2 - len(channels)
         if not channels:
             continue
-        is_staff = user.pk in staff_ids
-        made = notify_user(
-            user,
-            f"monitoring/{kind}" if is_staff else f"monitoring/customer_{kind}",
-            {**context, "incident": incident, "url": incident_url(incident), "staff": is_staff},
-            channels=channels,
-            reply_markup=_buttons(incident, acknowledge=acknowledge) if is_staff else None,
-        )
+        if user.pk in staff_ids:
+            made = notify_user(
+                user,
+                f"monitoring/{kind}",
+                {**context, "incident": incident, "url": incident_url(incident)},
+                channels=channels,
+                reply_markup=_buttons(incident, acknowledge=acknowledge),
+            )
+        else:
+            # A customer hears of their own instance only: no other customer, no log lines.
+            own = own_instances.get(user.account.pk) if user.account else None
+            made = notify_user(
+                user,
+                f"monitoring/customer_{kind}",
+                {
+                    "incident": incident,
+                    "instance": own,
+                    "customer_url": settings.BASE_URL + reverse("instances:detail", args=[own.pk])
+                    if own
+                    else "",
+                },
+                channels=channels,
+            )
         for notification in made:
             rows.append(NoticeSent(channel=notification.channel, user=user, incident=incident))
         queued += len(made)

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ('grace_seconds', models.PositiveIntegerField(default=0, verbose_name='grace (seconds)')),
                 ('repeat_seconds', models.PositiveIntegerField(default=3600, verbose_name='repeat interval (seconds)')),
                 ('flap_window_seconds', models.PositiveIntegerField(default=900, verbose_name='flapping window (seconds)')),
-                ('flap_changes', models.PositiveSmallIntegerField(default=4, verbose_name='flapping changes')),
+                ('flap_changes', models.PositiveSmallIntegerField(default=3, verbose_name='flapping changes')),
                 ('group_by', models.CharField(choices=[('none', 'Each subject on its own'), ('group', 'By host / product version')], default='group', max_length=10, verbose_name='grouping')),
                 ('open_incident', models.BooleanField(default=True, verbose_name='open an incident')),
                 ('notify_customers', models.BooleanField(default=True, verbose_name='tell customers who asked')),
