@@ -183,7 +183,12 @@ async def get_me(bot: Bot, stop: asyncio.Event) -> User | None:
 async def _heartbeats(control: ControlChannel, counters: Any, every: float) -> None:
     while True:
         await asyncio.sleep(every)
-        control.send(EVENT_HEARTBEAT, updates=counters.updates, errors=counters.errors)
+        control.send(
+            EVENT_HEARTBEAT,
+            updates=counters.updates,
+            errors=counters.errors,
+            last_update=counters.last_update,
+        )
 
 
 async def run(start: StartLine, factory: RouterFactory, control: ControlChannel) -> int:
@@ -278,7 +283,12 @@ async def run(start: StartLine, factory: RouterFactory, control: ControlChannel)
             log.exception("the job scheduler failed")
         beats.cancel()
         stopper.cancel()
-        control.send(EVENT_HEARTBEAT, updates=counters.updates, errors=counters.errors)
+        control.send(
+            EVENT_HEARTBEAT,
+            updates=counters.updates,
+            errors=counters.errors,
+            last_update=counters.last_update,
+        )
         await bot.session.close()
         store.close()
     return code

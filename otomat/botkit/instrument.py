@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ class Counters:
 
     updates: int = 0
     errors: int = 0
+    last_update: float | None = None  # epoch seconds when the last update was handled
 
 
 def instrument(
@@ -40,7 +42,10 @@ def instrument(
         data: dict[str, Any],
     ) -> Any:
         counters.updates += 1
-        return await handler(event, data)
+        try:
+            return await handler(event, data)
+        finally:
+            counters.last_update = time.time()
 
     dp.update.outer_middleware.register(count_updates)
 

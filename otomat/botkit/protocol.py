@@ -14,7 +14,7 @@ INSTANCE_ID_ENV = "OTOMAT_INSTANCE_ID"
 # Control events (the "event" key of each JSON line written to the control fd).
 EVENT_SPARE = "spare"  # imports done, blocked on stdin waiting for the start line
 EVENT_READY = "ready"  # getMe succeeded and polling started
-EVENT_HEARTBEAT = "heartbeat"  # {"updates": N, "errors": M} every few seconds
+EVENT_HEARTBEAT = "heartbeat"  # {"updates": N, "errors": M, "last_update": epoch|None}, often
 EVENT_ERROR = "error"  # {"message": "..."} a handler raised; the bot keeps running
 EVENT_FATAL = "fatal"  # {"reason": "...", "message": "..."} right before a permanent exit
 

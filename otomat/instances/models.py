@@ -73,7 +73,9 @@ class Instance(models.Model):
     restarts = models.PositiveIntegerField(default=0)
     last_exit_code = models.IntegerField(null=True, blank=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
-    updates_handled = models.PositiveIntegerField(default=0)
+    updates_handled = models.PositiveIntegerField(default=0)  # since the process started
+    # When the bot last finished handling an update (both runtimes report it in heartbeats).
+    last_update_at = models.DateTimeField(null=True, blank=True)
     errors = models.PositiveIntegerField(default=0)
     status_message = models.TextField(blank=True)  # e.g. the last log lines on failure
 

@@ -35,6 +35,11 @@ def record_observation(observed: ActualState) -> None:
             "last_heartbeat_at": observed.last_heartbeat or instance.last_heartbeat_at,
             "updates_handled": observed.updates_handled,
             "errors": observed.errors,
+            # A restarted process reports no update yet: the last one handled stays known.
+            "last_update_at": max(
+                (t for t in (observed.last_update, instance.last_update_at) if t is not None),
+                default=None,
+            ),
         }
         current = observed.generation == instance.generation
         wants_running = instance.desired == Instance.Desired.RUNNING

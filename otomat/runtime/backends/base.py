@@ -69,10 +69,23 @@ class ActualState:
     last_heartbeat: datetime | None = None
     updates_handled: int = 0
     errors: int = 0
+    last_update: datetime | None = None  # when the bot last finished handling an update
     message: str = ""  # human-readable reason, e.g. the last log lines on FAILED
 
 
 OnChange = Callable[[ActualState], None]
+
+
+def reported_time(value: Any) -> datetime | None:
+    """A program's reported epoch seconds (``last_update`` in heartbeats) as an aware UTC
+    datetime; None for anything that is not a plausible time (a program is not trusted)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 1_000_000_000 <= value <= 10_000_000_000:  # 2001 .. 2286
+        return None
+    from datetime import UTC
+
+    return datetime.fromtimestamp(value, UTC)
 
 
 class Backend(Protocol):

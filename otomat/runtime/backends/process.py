@@ -41,7 +41,13 @@ from typing import Any, NamedTuple
 from otomat.botkit import protocol
 from otomat.runtime.backends import datadir, procutil
 from otomat.runtime.backends import sandbox as sandboxing
-from otomat.runtime.backends.base import ActualState, InstanceSpec, OnChange, Phase
+from otomat.runtime.backends.base import (
+    ActualState,
+    InstanceSpec,
+    OnChange,
+    Phase,
+    reported_time,
+)
 from otomat.runtime.backends.child import Child, describe_exit
 from otomat.runtime.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, LogWriter, secret_values, tail
 
@@ -484,6 +490,9 @@ class ProcessBackend:
             for name, key in (("updates_handled", "updates"), ("errors", "errors")):
                 if isinstance(event.get(key), int):
                     changes[name] = event[key]
+            last_update = reported_time(event.get("last_update"))
+            if last_update is not None:
+                changes["last_update"] = last_update
             self._set(inst, **changes)
         elif kind == protocol.EVENT_ERROR:
             message = inst.log.scrub(str(event.get("message", "")))[:500]

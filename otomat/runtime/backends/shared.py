@@ -56,7 +56,13 @@ from otomat.botkit import protocol
 from otomat.runtime import shared_host
 from otomat.runtime.backends import procutil
 from otomat.runtime.backends import sandbox as sandboxing
-from otomat.runtime.backends.base import ActualState, InstanceSpec, OnChange, Phase
+from otomat.runtime.backends.base import (
+    ActualState,
+    InstanceSpec,
+    OnChange,
+    Phase,
+    reported_time,
+)
 from otomat.runtime.hoststore import STORE_FD_ENV, StoreService
 from otomat.runtime.ingress import Route, WebhookIngress
 from otomat.runtime.logs import LogWriter, secret_values, tail
@@ -817,10 +823,15 @@ class SharedBackend:
             self._set(inst, phase=Phase.RUNNING, ready_at=_now(), pid=host.pid, message="")
         elif kind == "heartbeat":
             updates, errors = event.get("updates"), event.get("errors")
+            last_update = reported_time(event.get("last_update"))
             inst.state.last_heartbeat = _now()
-            changed = (updates, errors) != (inst.state.updates_handled, inst.state.errors)
+            changed = (updates, errors) != (inst.state.updates_handled, inst.state.errors) or (
+                last_update is not None and last_update != inst.state.last_update
+            )
             if isinstance(updates, int) and isinstance(errors, int):
                 inst.state.updates_handled, inst.state.errors = updates, errors
+            if last_update is not None:
+                inst.state.last_update = last_update
             if changed or time.monotonic() - inst.last_report > self.report_every:
                 self._set(inst)
         elif kind == "error":
