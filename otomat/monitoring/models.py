@@ -274,3 +274,6 @@ class AlertPreference(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="monitoring_preference"
     )
     instance_alerts = models.BooleanField(_("tell me when my bots have a problem"), default=False)
+
+
+from otomat.monitoring.models_uptime import TelegramStatus, UptimeDay, UptimeHour  # noqa: E402, F401
