@@ -268,6 +268,10 @@ TASK_MAX_ATTEMPTS = env_int("OTOMAT_TASK_MAX_ATTEMPTS", 3, minimum=1)
 HEARTBEAT_SECONDS = env_float("OTOMAT_HEARTBEAT_SECONDS", 15.0, minimum=0.1)
 HEARTBEAT_STALE_SECONDS = env_int("OTOMAT_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
 READY_SERVICES = env_list("OTOMAT_READY_SERVICES", ["runner", "worker", "scheduler"])
+if set(READY_SERVICES) - {"web", "worker", "scheduler", "runner"}:
+    raise ImproperlyConfigured(
+        f"OTOMAT_READY_SERVICES={','.join(READY_SERVICES)!r}: use web, worker, scheduler, runner"
+    )
 DISK_ALERT_PERCENT = env_float("OTOMAT_DISK_ALERT_PERCENT", 90.0, minimum=0)
 DISK_PATHS = env_list("OTOMAT_DISK_PATHS", [])  # watched besides the data dir and database
 MEMORY_ALERT_PERCENT = env_float("OTOMAT_MEMORY_ALERT_PERCENT", 95.0, minimum=0)
@@ -308,7 +312,8 @@ SECURE_HSTS_SECONDS = env_int("OTOMAT_HSTS_SECONDS", 31_536_000 if _HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OTOMAT_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("OTOMAT_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("OTOMAT_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # local health checks speak plain HTTP
+# Local health checks and scrapers speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 _proxy_ssl_header = env_str("OTOMAT_SECURE_PROXY_SSL_HEADER", "").strip()
 if _proxy_ssl_header:
     # e.g. "X-Forwarded-Proto": the request is https when the proxy sets it to "https".

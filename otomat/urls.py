@@ -3,8 +3,13 @@ from django.urls import include, path
 
 from otomat.accounts.views import set_language
 from otomat.api.api import api
+from otomat.monitoring import metrics, views_health
 
 urlpatterns = [
+    # Liveness, readiness and Prometheus metrics at the root, where probes and scrapers look.
+    path("healthz", views_health.healthz, name="healthz"),
+    path("readyz", views_health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("otomat.web.urls")),
     path("accounts/", include("otomat.accounts.urls")),
     path("catalog/", include("otomat.catalog.urls")),

@@ -38,7 +38,15 @@ class TwoFactorRequiredMiddleware:
     owner and staff without an authenticator (when ``REQUIRE_STAFF_2FA`` is on) to enrolment,
     before any other page, the admin included. The API (token auth) is left alone."""
 
-    EXEMPT_PREFIXES = ("/static/", "/api/", "/i18n/", "/healthz", "/favicon.ico")
+    EXEMPT_PREFIXES = (
+        "/static/",
+        "/api/",
+        "/i18n/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/favicon.ico",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

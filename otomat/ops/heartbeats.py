@@ -29,6 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from otomat.lib import host
@@ -37,6 +38,11 @@ from otomat.ops.stale import HOSTNAME
 
 log = logging.getLogger("otomat.ops")
 Service = ServiceHeartbeat.Service
+
+# Sent in the beating process after each beat, with ``service`` and ``now``: monitoring listens,
+# so that the scheduler watches the workers and a worker the scheduler (each being the one
+# process left to notice when the other dies). Receivers' errors are logged, never raised.
+beaten = Signal()
 
 
 def database_folder() -> str | None:
@@ -83,15 +89,17 @@ def beat(service: str, *, now: datetime | None = None) -> None:
     info = measure()
     pid = os.getpid()
     rows = ServiceHeartbeat.objects.filter(service=service, host=HOSTNAME, pid=pid)
-    if rows.update(seen_at=now, info=info):
-        return
-    try:
-        with transaction.atomic():
-            ServiceHeartbeat.objects.create(
-                service=service, host=HOSTNAME, pid=pid, started_at=now, seen_at=now, info=info
-            )
-    except IntegrityError:  # a beat of the same process from another thread got there first
-        rows.update(seen_at=now, info=info)
+    if not rows.update(seen_at=now, info=info):
+        try:
+            with transaction.atomic():
+                ServiceHeartbeat.objects.create(
+                    service=service, host=HOSTNAME, pid=pid, started_at=now, seen_at=now, info=info
+                )
+        except IntegrityError:  # a beat of this process from another thread got there first
+            rows.update(seen_at=now, info=info)
+    for receiver, error in beaten.send_robust(sender=ServiceHeartbeat, service=service, now=now):
+        if error is not None:
+            log.warning("after the %s's heartbeat, %s failed: %r", service, receiver, error)
 
 
 def forget(service: str) -> None:

@@ -153,7 +153,7 @@ def connect() -> None:
 # -- detection and recovery (in the scheduler) -----------------------------------------------
 
 
-def _process_gone(pid: int) -> bool:
+def process_gone(pid: int) -> bool:
     """Whether process ``pid`` of this machine is gone (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
@@ -171,7 +171,7 @@ def _process_gone(pid: int) -> bool:
 def why_lost(started_at: datetime | None, beat: TaskHeartbeat | None, now: datetime) -> str:
     """Why a RUNNING task's worker is taken for lost, or "" while it may still be running."""
     if beat is not None:
-        if beat.hostname == HOSTNAME and _process_gone(beat.pid):
+        if beat.hostname == HOSTNAME and process_gone(beat.pid):
             return f"worker process {beat.pid} on {beat.hostname} is gone"
         limit = timedelta(seconds=settings.TASK_HEARTBEAT_TIMEOUT_SECONDS)
         if beat.seen_at < now - limit:

@@ -7,7 +7,6 @@ from otomat.web import demo_blog, views
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.health, name="health"),
     # Browsers ask for /favicon.ico on every page that names none (the API docs, the admin).
     path("favicon.ico", RedirectView.as_view(url=static("otomat/favicon.svg"), permanent=True)),
     path("demo/blog/", demo_blog.home, name="demo_blog_home"),

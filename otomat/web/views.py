@@ -23,9 +23,3 @@ def home(request):
             {"counts": counts, "states": Instance.State, "recent_failures": recent_failures},
         )
     return redirect("instances:list")
-
-
-def health(request):
-    from django.http import JsonResponse
-
-    return JsonResponse({"ok": True})
