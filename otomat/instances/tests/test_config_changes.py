@@ -234,6 +234,9 @@ def test_a_new_runner_clears_a_pid_whose_process_is_gone(cast, greeter):
     instance that should run keeps its pid for the backend to replace."""
     import asyncio
 
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
     from otomat.runtime.runner import Runner
 
     def install(name: str, n: int) -> Instance:
@@ -251,8 +254,14 @@ def test_a_new_runner_clears_a_pid_whose_process_is_gone(cast, greeter):
     Instance.objects.filter(pk=wanted.pk).update(pid=5151)
     runner = Runner()
     runner.backend = IdleBackend()
-    asyncio.run(runner.reconcile())
+
+    async def reconcile() -> None:
+        await runner.reconcile()
+        # The runner's database work runs in asgiref's worker thread: close its connection.
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+    asyncio.run(reconcile())
     assert Instance.objects.get(pk=stopped.pk).pid is None
     assert Instance.objects.get(pk=wanted.pk).pid == 5151
-    asyncio.run(runner.reconcile())  # nothing more to clear
+    asyncio.run(reconcile())  # nothing more to clear
     assert Instance.objects.get(pk=stopped.pk).pid is None
