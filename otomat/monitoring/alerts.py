@@ -301,8 +301,7 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
             created.append(alert)
         elif alert.last_seen_at and signal.at and signal.at <= alert.last_seen_at:
             continue  # this observation was counted already
-        else:
-            changed.append(alert)
+        before = _snapshot(alert, rule) if alert.pk else None
         at = signal.at or now
         _apply(alert, signal, rule, at, outcome)
         alert.suppressed = (
@@ -310,6 +309,8 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
             if alert.state == Alert.State.FIRING
             else ""
         )
+        if before is not None and _snapshot(alert, rule) != before:
+            changed.append(alert)
     with transaction.atomic():
         Alert.objects.bulk_create(created, batch_size=500)
         Alert.objects.bulk_update(changed, _ALERT_FIELDS, batch_size=500)
@@ -337,6 +338,31 @@ _ALERT_FIELDS = [
     "incident_id",
     "last_notified_at",
 ]
+
+
+def _snapshot(alert: Alert, rule: AlertRule) -> tuple:
+    """What matters of a row: a firing bot seen failing once more (or a healthy one seen
+    healthy) changes nothing worth a write — the streak counters only matter up to their
+    thresholds, and ``last_seen_at`` only guards against counting one observation twice."""
+    return (
+        alert.state,
+        min(alert.fail_count, rule.failure_threshold),
+        min(alert.ok_count, rule.recovery_threshold),
+        alert.failing_since,
+        alert.summary,
+        alert.group,
+        alert.value,
+        alert.account_id,
+        str(alert.instance_id or ""),
+        alert.fired_at,
+        alert.resolved_at,
+        alert.changed_at,
+        tuple(alert.changes or ()),
+        alert.flapping,
+        alert.suppressed,
+        alert.incident_id,
+        alert.last_notified_at,
+    )
 
 
 def _apply(alert: Alert, signal: Signal, rule: AlertRule, at: datetime, out: _Outcome) -> None:
