@@ -164,6 +164,19 @@ def main() -> int:
                     ).count()
                     if paid != len(batch):
                         raise SystemExit(f"{code} {mode}: only {paid} of {len(batch)} paid")
+        # The confirmation alone: the adapter's round trip to the provider and its parsing.
+        alone: dict[str, list[float]] = {}
+        for code in fakes:
+            adapter = payments.gateway_for(code)
+            _invoice, headers, body = prepared(code, 1)[0]
+            hint = adapter.parse_callback(
+                headers={k.lower(): v for k, v in headers.items()}, body=body
+            )
+            alone[code] = []
+            for _ in range(args.callbacks * 2):
+                started = time.perf_counter()
+                adapter.confirm(hint)
+                alone[code].append(time.perf_counter() - started)
     finally:
         set_mode(True)
         for fake in fakes.values():
@@ -198,8 +211,13 @@ def main() -> int:
             f"{code:9} confirmation's cost: throughput × {rate / base_rate:.3f}, "
             f"p95 × {p95 / base_p95:.3f}"
         )
+    for code, values in alone.items():
+        print(
+            f"{code:9} confirm() alone: n {len(values)}, median "
+            f"{statistics.median(values) * 1000:.2f} ms, p95 {percentile(values, 0.95) * 1000:.2f} ms"
+        )
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({"callbacks": results, "confirm_alone": alone}))
     return 0
 
 

@@ -68,8 +68,17 @@ def main() -> int:
         help="time payment callback → first answer of a paid order (see the docstring)",
     )
     parser.add_argument("--runtime", choices=("process", "shared"), default="process")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=None,
+        help="seconds between orders, for the spare pool to refill (default 3 with spares, "
+        "else 0.5); a loaded machine warms a spare more slowly",
+    )
     parser.add_argument("--json", action="store_true", help="also print raw figures as JSON")
     args = parser.parse_args()
+    if args.gap is None:
+        args.gap = 3 if args.spares else 0.5
 
     data = Path(tempfile.mkdtemp(prefix="otomat-bench-"))
     os.environ.update(
@@ -160,7 +169,7 @@ def main() -> int:
                 continue
             results["platform"].append(elapsed)
             services.remove_instance(instance, actor=customer)
-            time.sleep(3 if args.spares else 0.5)  # spare refill between orders, as in real life
+            time.sleep(args.gap)  # spare refill between orders, as in real life
         for i in range(args.bare):
             bot = f"bare{i}_bot"
             token = emulator.create_bot(bot)
