@@ -113,6 +113,45 @@ def test_the_scheduler_beats_as_one_of_its_jobs(transactional_db, settings):
     assert ServiceHeartbeat.objects.get().pid == os.getpid()
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_runner_beats_and_a_clean_stop_removes_its_heartbeat(tmp_path, settings):
+    from otomat.testing.processes import RunnerProcess
+
+    settings.READY_SERVICES = []
+    runner = RunnerProcess(tmp_path).start()
+    try:
+        wait_until(
+            lambda: ServiceHeartbeat.objects.filter(service="runner", pid=runner.proc.pid).exists(),
+            60,
+            message=f"the runner wrote no heartbeat: {runner.output()}",
+        )
+        assert platform.services()["runner"].alive
+    finally:
+        runner.stop()
+    assert not ServiceHeartbeat.objects.filter(service="runner").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+def test_the_web_server_beats_from_a_thread(settings):
+    import importlib
+
+    import otomat.asgi
+
+    settings.HEARTBEAT_SECONDS = 0.2
+    settings.READY_SERVICES = []
+    try:
+        importlib.reload(otomat.asgi)
+        wait_until(
+            lambda: ServiceHeartbeat.objects.filter(service="web", pid=os.getpid()).exists(),
+            15,
+            message="the web server wrote no heartbeat",
+        )
+    finally:
+        heartbeats.stop("web")
+    assert not ServiceHeartbeat.objects.filter(service="web").exists()
+
+
 # -- /healthz and /readyz ---------------------------------------------------------------------
 
 
