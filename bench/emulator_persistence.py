@@ -267,12 +267,13 @@ def main() -> int:
             cells = "".join(fmt.format(by_size[s]) for s in sizes)
             print(f"{name:<30}{cells}{ratio:>12.2f}")
             if name.startswith("current"):
-                values = list(by_size.values())
-                verdicts.append(
-                    min(values) >= 0.8 * max(values)
-                    if better is max
-                    else max(values) <= 1.25 * min(values)
-                )
+                # Flat: no larger history more than 20 % worse than the smallest one's figure.
+                others = [by_size[s] for s in sizes[1:]]
+                if better is max:
+                    verdict = all(v >= 0.8 * first for v in others)
+                else:
+                    verdict = all(v <= 1.2 * first for v in others)
+                verdicts.setdefault(title, []).append(verdict)
     print()
     for title, results_ in verdicts.items():
         outcome = "met" if all(results_) else "NOT met"
