@@ -286,6 +286,17 @@ METRICS_PUBLIC = env_bool("OTOMAT_METRICS_PUBLIC", False)
 # channel an hour.
 MONITORING_SCAN_SECONDS = env_int("OTOMAT_MONITORING_SCAN_SECONDS", 15, minimum=1)
 MONITORING_NOTICES_PER_HOUR = env_int("OTOMAT_MONITORING_NOTICES_PER_HOUR", 20, minimum=1)
+# Instance checks (otomat.monitoring.checks, docs/monitoring.md): an install or start that does not
+# answer within PROVISION_TIMEOUT_SECONDS ends failed; each running bot is asked at the Bot API
+# (getMe, getWebhookInfo in webhook mode) every TELEGRAM_CHECK_SECONDS, at most
+# TELEGRAM_CHECK_BATCH bots per scan, TELEGRAM_CHECK_CONCURRENCY requests at a time.
+PROVISION_TIMEOUT_SECONDS = env_int("OTOMAT_PROVISION_TIMEOUT_SECONDS", 120, minimum=10)
+TELEGRAM_CHECK_SECONDS = env_int("OTOMAT_TELEGRAM_CHECK_SECONDS", 300, minimum=10)
+TELEGRAM_CHECK_BATCH = env_int("OTOMAT_TELEGRAM_CHECK_BATCH", 500, minimum=1)
+TELEGRAM_CHECK_CONCURRENCY = env_int("OTOMAT_TELEGRAM_CHECK_CONCURRENCY", 8, minimum=1)
+# Uptime history (otomat.monitoring.uptime): hourly rows kept this many days, daily rows longer.
+UPTIME_HOURLY_DAYS = env_int("OTOMAT_UPTIME_HOURLY_DAYS", 14, minimum=2)
+UPTIME_DAILY_DAYS = env_int("OTOMAT_UPTIME_DAILY_DAYS", 400, minimum=31)
 
 # Retention in days, 0 = kept for ever (otomat.ops.retention; docs/operations.md).
 RETENTION_DAYS = {
