@@ -35,6 +35,21 @@ from otomat.ops.models import ServiceHeartbeat
 from otomat.ops.stale import HOSTNAME, process_gone
 
 SERVICES = [s.value for s in ServiceHeartbeat.Service]
+# The checks of this module: platform-wide (their signals name no account or instance), so an
+# incident they open affects every customer — those whose plan has an SLA get its clock.
+PLATFORM_WIDE_CHECKS = frozenset(
+    {
+        "host.disk",
+        "host.memory",
+        "host.load",
+        "service.web",
+        "service.worker",
+        "service.scheduler",
+        "service.runner",
+        "queue.lag",
+        "database.size",
+    }
+)
 PRUNE_AFTER = timedelta(days=1)  # heartbeats of processes gone this long are deleted
 
 
