@@ -351,11 +351,15 @@ def update_config(
     schema = instance.version.config_schema
     validate_config(schema, config)
     public, secret = split_secrets(schema, config)
+    account = instance.account
     with transaction.atomic():
-        locked = Instance.objects.select_for_update().select_related("account").get(pk=instance.pk)
+        # Only the instance's row: a join here would lock its account's row too.
+        locked = Instance.objects.select_for_update().get(pk=instance.pk)
         if locked.state == S.TERMINATED:
             raise InstanceError("A removed instance cannot be changed.")
-        field, bot_id = _claim_bot(schema, config, account=locked.account, instance=locked)
+        if locked.version_id != instance.version_id:
+            raise InstanceError("The instance was upgraded meanwhile; open its settings again.")
+        field, bot_id = _claim_bot(schema, config, account=account, instance=locked)
         changed = sorted(
             key
             for key in set(public) | set(locked.config)
@@ -371,14 +375,14 @@ def update_config(
         }
         if not restart:  # provision_instance bumps it for a running instance
             values["generation"] = F("generation") + 1
-        with _holding_bot(field, bot_id, account=locked.account, instance_id=locked.pk):
+        with _holding_bot(field, bot_id, account=account, instance_id=locked.pk):
             # Saved with the model field's own conversion (secrets are encrypted on the way).
             Instance.objects.filter(pk=locked.pk).update(**values)
         record_audit(
             "instance.config_changed",
             actor=actor,
             actor_label=actor_label,
-            account=locked.account,
+            account=account,
             target=locked,
             # Names of changed fields only: values may be personal, secrets are never logged.
             data={"fields": changed, "secrets_changed": secrets_changed},

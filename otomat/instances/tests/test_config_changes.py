@@ -129,6 +129,30 @@ def _two_callers(instance, runner, *, overlap: str) -> list[BaseException]:
     return errors
 
 
+def test_settings_from_before_an_upgrade_are_refused_and_change_nothing(
+    running, cast, greeter, tmp_path
+):
+    """Settings checked against the old version's schema are not stored under a version the
+    instance was upgraded to meanwhile."""
+    import re
+    import shutil
+
+    from otomat.catalog.services import import_product
+    from otomat.conftest import REPO
+
+    source = tmp_path / "greeter-1.0.1"
+    shutil.copytree(REPO / "products" / "greeter", source)
+    manifest = source / "otomat.toml"
+    manifest.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "1.0.1"', manifest.read_text()))
+    fixed = import_product(source, actor=None)
+    stale = Instance.objects.get(pk=running.pk)
+    services.upgrade_instance(running, fixed, actor=cast.alice)
+    before = Instance.objects.filter(pk=running.pk).values("generation", "config").get()
+    with pytest.raises(services.InstanceError, match="upgraded meanwhile"):
+        services.update_config(stale, config=welcome("v2"), actor=cast.alice)
+    assert Instance.objects.filter(pk=running.pk).values("generation", "config").get() == before
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("overlap", ["alice first", "free"])
 def test_two_overlapping_config_changes_end_with_the_runner_running_the_stored_settings(
