@@ -317,6 +317,7 @@ def test_disk_memory_and_load_signals_are_per_host(db, settings, calm_host):
     assert not any(s.ok for s in remote.values())
     assert remote["disk:runner-2:/srv"].value == 97.0
     assert all(s.account_id is None and s.instance_id is None for s in signals)
+    assert {s.check for s in signals} <= platform.PLATFORM_WIDE_CHECKS
 
 
 # -- the queue --------------------------------------------------------------------------------------
