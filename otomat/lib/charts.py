@@ -426,3 +426,69 @@ def table_fallback(
     for i, label in enumerate(labels):
         rows.append([label, *(str(value_format(s.values[i])) for s in series)])
     return rows
+
+
+def sparkline(
+    values: Sequence[Number],
+    *,
+    title: str,
+    color: str = PALETTE[0],
+    width: int = 120,
+    height: int = 32,
+    desc: str | None = None,
+) -> str:
+    """A small line without axes (a trend beside a number), fixed in size; the last value is
+    marked with a dot. An empty or one-value row draws a flat line."""
+    rows = [_num(v) for v in values]
+    pad = Decimal(3)
+    if len(rows) < 2:
+        rows = (rows or [Decimal(0)]) * 2
+    lo, hi = min(rows), max(rows)
+    span = hi - lo
+    step = (Decimal(width) - 2 * pad) / (len(rows) - 1)
+    inner = Decimal(height) - 2 * pad
+
+    def y(v: Decimal) -> Decimal:
+        return pad + inner / 2 if not span else pad + (hi - v) * inner / span
+
+    points = [(pad + step * i, y(v)) for i, v in enumerate(rows)]
+    path = " ".join(f"{_c(px)},{_c(py)}" for px, py in points)
+    last_x, last_y = points[-1]
+    body = (
+        f'<polyline class="chart-line" points="{path}" fill="none" stroke="{_e(color)}" '
+        f'stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round"/>'
+        f'<circle cx="{_c(last_x)}" cy="{_c(last_y)}" r="2" fill="{_e(color)}"/>'
+    )
+    summary = desc or f"{title}: {', '.join(_e(v) for v in values)}"
+    svg = _svg("spark", title, summary, width, height, body)
+    return svg.replace('width="100%"', f'width="{width}" height="{height}"', 1)
+
+
+def day_bars(
+    days: Sequence[tuple[str, Decimal | None, str]],
+    *,
+    title: str,
+    width: int = 600,
+    height: int = 34,
+    desc: str | None = None,
+) -> str:
+    """One thin bar per day (an uptime history): ``(label, percent or None, tooltip)``; a full
+    bar is green at 100 %, amber from 95 % and red below; ``None`` (no data) is grey. Responsive
+    (it fills its container's width)."""
+    n = max(len(days), 1)
+    gap = Decimal(2) if n <= 40 else Decimal(1)
+    band = Decimal(width) / n
+    bar_w = max(band - gap, Decimal(1))
+    parts = []
+    for i, (label, percent, tip) in enumerate(days):
+        if percent is None:
+            fill = "#c8c8c8"
+        else:
+            p = _num(percent)
+            fill = "#009E73" if p >= 100 else "#E69F00" if p >= 95 else "#D55E00"
+        parts.append(
+            f'<rect class="chart-bar" x="{_c(band * i)}" y="0" width="{_c(bar_w)}" '
+            f'height="{height}" rx="1" fill="{fill}"><title>{_e(f"{label}: {tip}")}</title></rect>'
+        )
+    summary = desc or title
+    return _svg("days", title, summary, width, height, "".join(parts))
