@@ -8,7 +8,8 @@ class MonitoringConfig(AppConfig):
     label = "monitoring"
 
     def ready(self) -> None:
-        from otomat.monitoring import platform, receivers
+        from otomat.monitoring import checks, platform, receivers
 
         receivers.connect()
         platform.connect()  # host and service checks, and the services watching each other
+        checks.connect()  # Telegram's side, stuck provisioning, the uptime history
