@@ -173,8 +173,9 @@ def test_a_kill_during_writes_loses_at_most_the_last_moment_and_never_corrupts(t
 
         thread = threading.Thread(target=hammer)
         thread.start()
-        for _ in range(200):  # until some writes have reached the store, mid-stream
-            if len(acknowledged) > 50 and _store_rows(path, "SELECT count(*) FROM messages")[0][0]:
+        for _ in range(600):  # until some writes have reached the store, mid-stream
+            stored = _store_rows(path, "SELECT count(*) FROM messages")[0][0]
+            if len(acknowledged) > 50 and stored > 1:
                 break
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
