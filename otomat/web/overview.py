@@ -94,7 +94,9 @@ def overview_context(now: datetime | None = None) -> dict:
                 "state": state,
                 "label": labels[state],
                 "count": counts.get(state, 0),
-                "spark": charts.sparkline(history[state], title=title, color=color),
+                "spark": charts.sparkline(
+                    history[state], title=title, color=color, width=180, height=36
+                ),
             }
         )
     others = [

@@ -152,7 +152,7 @@ def status_context(now: datetime | None = None) -> dict:
             [(formats.date_format(d, "SHORT_DATE_FORMAT"), p, _percent(p)) for d, p in series],
             title=_("%(product)s: uptime per day, last %(days)s days")
             % {"product": product.name, "days": HISTORY_DAYS},
-            height=30,
+            height=22,
         )
         state = states[product.pk]
         rows.append(
