@@ -418,7 +418,8 @@ def watch_peers(sender=None, *, service: str, now: datetime, **kwargs) -> None:
     if not peers:
         return
     holder = f"watch:{HOSTNAME}:{os.getpid()}"
-    if not leases.acquire(SCAN_LEASE, holder, 120):
+    # A short lease: a watcher killed while holding it blocks the others for 30 s at most.
+    if not leases.acquire(SCAN_LEASE, holder, 30):
         return
     try:
         rows = heartbeat_rows()
