@@ -274,6 +274,20 @@ def test_a_killed_worker_makes_readyz_not_ready_and_opens_an_incident(
         worker.kill()
 
 
+def test_a_silent_scheduler_is_reported_by_a_workers_beat(cast, calm_host):
+    beat_all("runner")
+    remote_beat("scheduler", ago=timedelta(minutes=5))  # it enqueues the scan: none runs
+    heartbeats.beat("worker")
+    incident = Incident.objects.get()
+    assert incident.check_name == "service.scheduler" and incident.is_open
+    assert "no heartbeat for 300 s" in incident.title
+
+
+def test_a_service_that_never_beat_is_not_reported_while_the_platform_starts(cast, calm_host):
+    heartbeats.beat("scheduler")  # the first process up; no worker has had a task yet
+    assert not Alert.objects.exists() and not Incident.objects.exists()
+
+
 # -- a full disk -----------------------------------------------------------------------------------
 
 
