@@ -69,6 +69,7 @@ DEFAULT_RULES: dict[str, dict] = {
     "service.runner": {"severity": Severity.CRITICAL},
     "service.web": {"severity": Severity.CRITICAL},
     "queue.lag": {"severity": Severity.MAJOR, "failure_threshold": 2, "grace_seconds": 60},
+    "database.size": {"severity": Severity.MAJOR, "failure_threshold": 2},
 }
 RULE_FIELDS = [
     "enabled",
@@ -313,8 +314,26 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
             changed.append(alert)
     with transaction.atomic():
         Alert.objects.bulk_create(created, batch_size=500)
+        if any(a.pk is None for a in created):  # MariaDB returns no ids from a bulk insert
+            _fill_ids(created)
         Alert.objects.bulk_update(changed, _ALERT_FIELDS, batch_size=500)
         _act(outcome, all_rules, now)
+
+
+def _fill_ids(created: list[Alert]) -> None:
+    for start in range(0, len(created), 500):
+        chunk = created[start : start + 500]
+        query = Q()
+        for alert in chunk:
+            query |= Q(check_name=alert.check_name, subject=alert.subject)
+        ids = {
+            (check, subject): pk
+            for pk, check, subject in Alert.objects.filter(query).values_list(
+                "pk", "check_name", "subject"
+            )
+        }
+        for alert in chunk:
+            alert.pk = alert.id = ids.get((alert.check_name, alert.subject))
 
 
 _ALERT_FIELDS = [
@@ -465,28 +484,32 @@ def _act(out: _Outcome, all_rules: dict[str, AlertRule], now: datetime) -> None:
                 status=Incident.Status.RESOLVED
             )
         }
-        # A flapping alert's own incident, resolved a moment ago, is reopened rather than doubled.
+        by_key: dict[str, list[Alert]] = {}
         for alert in need_incident:
-            key = _group_key(alert)
+            by_key.setdefault(_group_key(alert), []).append(alert)
+        for key, members in by_key.items():
+            first = members[0]
             incident = open_by_key.get(key)
-            if incident is None and alert.incident_id and alert.flapping:
-                incident = Incident.objects.filter(pk=alert.incident_id).first()
+            # A flapping alert's own incident, resolved a moment ago, is reopened, not doubled.
+            if incident is None and first.incident_id and first.flapping:
+                incident = Incident.objects.filter(pk=first.incident_id).first()
                 if incident is not None and not incident.is_open:
-                    incidents.reopen(incident, note=alert.summary)
-                    open_by_key[key] = incident
+                    incidents.reopen(incident, note=first.summary)
             joined = incident is not None
             if incident is None:
-                incident = incidents.open_for_alert(alert, key=key, now=now)
-                open_by_key[key] = incident
+                incident = incidents.open_for_alerts(members, key=key, now=now)
             else:
-                incidents.attach_alert(incident, alert, now=now)
-            Alert.objects.filter(pk=alert.pk).update(incident=incident, last_notified_at=now)
-            alert.incident = incident
-            alert.incident_id = incident.pk
-            if alert.flapping:
-                notices.flapping(incident, alert)
+                incidents.attach_alerts(incident, members, now=now)
+            Alert.objects.filter(pk__in=[a.pk for a in members]).update(
+                incident=incident, last_notified_at=now
+            )
+            for alert in members:
+                alert.incident, alert.incident_id = incident, incident.pk
+            # One message per incident: the first time, or the flapping digest.
+            if any(a.flapping for a in members):
+                notices.flapping(incident, next(a for a in members if a.flapping))
             elif not joined:
-                notices.incident_opened(incident, alert)
+                notices.incident_opened(incident, first)
     for alert in out.flapping:
         if alert not in need_incident and not alert.suppressed and alert.incident_id:
             notices.flapping(Incident.objects.get(pk=alert.incident_id), alert)

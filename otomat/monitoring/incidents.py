@@ -157,42 +157,52 @@ def link_sla_tickets(incident: Incident, instances: list[Instance], *, now=None)
     return opened
 
 
-def open_for_alert(alert: Alert, *, key: str, now: datetime) -> Incident:
-    """The incident of a newly firing alert (called by the engine inside its transaction)."""
-    rule = alert._rule
-    instances = []
-    if alert.instance_id:
-        instances = list(Instance.objects.filter(pk=alert.instance_id).select_related("account"))
-    accounts = []
-    if alert.account_id and not instances:
-        accounts = list(Account.objects.filter(pk=alert.account_id))
-    title = alert.summary or f"{alert.check_name} {alert.subject}"
-    if rule.group_by == "group" and alert.group:
-        title = f"{alert.group}: {title}"
-    return open_incident(
+def open_for_alerts(alerts: list[Alert], *, key: str, now: datetime) -> Incident:
+    """The incident of newly firing alerts of one group (called by the engine inside its
+    transaction): one incident, whatever the number of alerts."""
+    first = alerts[0]
+    rule = first._rule
+    instances = list(
+        Instance.objects.filter(pk__in=[a.instance_id for a in alerts if a.instance_id])
+        .select_related("account")
+        .order_by("name")
+    )
+    account_ids = {a.account_id for a in alerts if a.account_id and not a.instance_id}
+    accounts = list(Account.objects.filter(pk__in=account_ids))
+    title = first.summary or f"{first.check_name} {first.subject}"
+    if len(alerts) > 1:
+        title = f"{len(alerts)} × {first.check_name} down on {first.group or first.check_name}"
+    summary = "\n".join(f"{a.subject}: {a.summary}" for a in alerts[:50])
+    incident = open_incident(
         title=title[:200],
         severity=rule.severity,
-        summary=alert.summary,
+        summary=summary[:MAX_TEXT],
         instances=instances,
         accounts=accounts,
         source=Incident.Source.ALERT,
         group_key=key,
-        check=alert.check_name,
+        check=first.check_name,
         now=now,
     )
+    return incident
 
 
-def attach_alert(incident: Incident, alert: Alert, *, now: datetime) -> None:
-    """Another alert of the incident's group: note it on the timeline, add whom it affects."""
-    if alert.instance_id:
-        inst = Instance.objects.filter(pk=alert.instance_id).select_related("account").first()
-        if inst is not None:
-            incident.instances.add(inst)
-            incident.accounts.add(inst.account)
-            link_sla_tickets(incident, [inst], now=now)
-    elif alert.account_id:
-        incident.accounts.add(alert.account_id)
-    _entry(incident, K.ALERT, f"{alert.subject}: {alert.summary}", at=now)
+def attach_alerts(incident: Incident, alerts: list[Alert], *, now: datetime) -> None:
+    """More alerts of the incident's group: note them on the timeline, add whom they affect."""
+    instances = list(
+        Instance.objects.filter(
+            pk__in=[a.instance_id for a in alerts if a.instance_id]
+        ).select_related("account")
+    )
+    if instances:
+        incident.instances.add(*instances)
+        incident.accounts.add(*{i.account for i in instances})
+        link_sla_tickets(incident, instances, now=now)
+    account_ids = {a.account_id for a in alerts if a.account_id and not a.instance_id}
+    if account_ids:
+        incident.accounts.add(*account_ids)
+    text = "\n".join(f"{a.subject}: {a.summary}" for a in alerts[:50])
+    _entry(incident, K.ALERT, text, at=now)
 
 
 def post_update(

@@ -150,6 +150,11 @@ def _context(incident: Incident, alert: Alert | None) -> dict:
         "customer": instance.account if instance else None,
         "log_lines": (alert.details if alert else "")[-1500:],
         "affected": max(count, 1),
+        "affected_names": (
+            list(incident.instances.order_by("name").values_list("name", flat=True)[:10])
+            if count > 1
+            else []
+        ),
         "notify_customers": getattr(getattr(alert, "_rule", None), "notify_customers", True),
     }
 
