@@ -21,6 +21,7 @@ from django.db.models.functions import TruncDate
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.cache import cache_control
@@ -198,9 +199,14 @@ def status_context(now: datetime | None = None) -> dict:
 
 
 @require_GET
-@cache_control(max_age=30, public=True)
 def status_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/status.html", status_context())
+    response = render(request, "web/status.html", status_context())
+    # A visitor's copy may be kept briefly; a logged-in person's page carries their menu.
+    if request.user.is_authenticated:
+        patch_cache_control(response, private=True, no_cache=True)
+    else:
+        patch_cache_control(response, max_age=30)
+    return response
 
 
 def badge_svg(label: str, message: str, color: str) -> str:

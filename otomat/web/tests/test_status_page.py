@@ -196,3 +196,11 @@ def test_uptime_history_per_product_sums_its_instances_days_and_todays_hours(cas
     assert str(history[-2][1]) == "75.00"
     assert str(history[-1][1]) == "83.33"
     assert history[0][1] is None
+
+
+def test_only_a_visitors_copy_of_the_page_may_be_cached(client, cast, greeter):
+    assert "max-age=30" in client.get(reverse("web:status"))["Cache-Control"]
+    client.force_login(cast.alice)
+    response = client.get(reverse("web:status"))
+    assert "private" in response["Cache-Control"] and "max-age" not in response["Cache-Control"]
+    assert "alice@example.com" in response.content.decode() or "Alice" in response.content.decode()
