@@ -188,3 +188,22 @@ def test_metrics_only_answer_get(scrape, db):
 
     response = Client().post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 405
+
+
+def test_a_scrape_costs_the_same_queries_for_one_customer_or_many(scrape, business, cast, greeter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        scrape()
+    for n in range(10):
+        services.create_instance(
+            account=cast.charlie.account,
+            version=greeter,
+            name=f"bot {n}",
+            config={"bot_token": f"{700000 + n}:" + "Q" * 35},
+            actor=cast.charlie,
+        )
+    with CaptureQueriesContext(connection) as many:
+        scrape()
+    assert len(many) == len(one)
