@@ -35,6 +35,22 @@ def calm_host(settings):
 
 
 @pytest.fixture
+def prompt_rules(db):
+    """The owner's rules for these checks, saved: alert at the first failing observation, so
+    the tests do not depend on the shipped defaults' grace (alerts.DEFAULT_RULES)."""
+    from otomat.monitoring.models import AlertRule
+
+    for check in ("service.worker", "service.scheduler", "host.disk"):
+        AlertRule.objects.create(
+            check_name=check,
+            severity="critical",
+            failure_threshold=1,
+            grace_seconds=0,
+            recovery_threshold=2,
+        )
+
+
+@pytest.fixture
 def database_queue(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -210,7 +226,7 @@ def test_readyz_is_not_ready_when_the_database_does_not_answer(client, db, monke
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_makes_readyz_not_ready_and_opens_an_incident(
-    client, cast, tmp_path, database_queue, calm_host
+    client, cast, tmp_path, database_queue, calm_host, prompt_rules
 ):
     beat_all("runner", "scheduler")  # this test process stands in for the runner and scheduler
     folder = tmp_path / "task"
@@ -274,7 +290,7 @@ def test_a_killed_worker_makes_readyz_not_ready_and_opens_an_incident(
         worker.kill()
 
 
-def test_a_silent_scheduler_is_reported_by_a_workers_beat(cast, calm_host):
+def test_a_silent_scheduler_is_reported_by_a_workers_beat(cast, calm_host, prompt_rules):
     beat_all("runner")
     remote_beat("scheduler", ago=timedelta(minutes=5))  # it enqueues the scan: none runs
     heartbeats.beat("worker")
@@ -283,7 +299,9 @@ def test_a_silent_scheduler_is_reported_by_a_workers_beat(cast, calm_host):
     assert "no heartbeat for 300 s" in incident.title
 
 
-def test_a_service_that_never_beat_is_not_reported_while_the_platform_starts(cast, calm_host):
+def test_a_service_that_never_beat_is_not_reported_while_the_platform_starts(
+    cast, calm_host, prompt_rules
+):
     heartbeats.beat("scheduler")  # the first process up; no worker has had a task yet
     assert not Alert.objects.exists() and not Incident.objects.exists()
 
@@ -291,7 +309,7 @@ def test_a_service_that_never_beat_is_not_reported_while_the_platform_starts(cas
 # -- a full disk -----------------------------------------------------------------------------------
 
 
-def test_a_full_disk_opens_an_incident(cast, settings, tmp_path, calm_host):
+def test_a_full_disk_opens_an_incident(cast, settings, tmp_path, calm_host, prompt_rules):
     settings.DISK_PATHS = [str(tmp_path)]
     beat_all()
     used = host.disk(tmp_path)["used_percent"]
