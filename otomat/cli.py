@@ -110,6 +110,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import call_command
 
+    from otomat.ops import heartbeats
+
+    heartbeats.start(heartbeats.Service.WORKER)  # at once, not only at its first task
     call_command("db_worker", interval=1)
     return 0
 

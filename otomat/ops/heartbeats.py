@@ -6,10 +6,10 @@ Who beats, and from where:
 * the runner, from its event loop (``otomat.runtime.runner``);
 * the scheduler, as one of its own APScheduler jobs (``otomat.ops.scheduler``), lease holder or
   standby alike;
-* a task worker, from a thread started when it begins its first task (through the task queue's
-  ``task_started`` signal, ``otomat.ops.stale``, so ``otomat worker``, a plain ``db_worker`` and
-  an RQ worker all do it; the scheduler enqueues something every minute, so a live worker
-  starts beating within a minute of starting);
+* a task worker, from a thread: ``otomat worker`` starts it at once; any other worker (a plain
+  ``db_worker``, an RQ worker) when it begins its first task, through the task queue's
+  ``task_started`` signal (``otomat.ops.stale``) — the scheduler enqueues something every
+  minute, so such a worker beats within a minute of starting;
 * the web server, from a thread started by the ASGI application (``otomat.asgi``).
 
 The machine's health rides along (``otomat.lib.host.snapshot`` of the data directory, the

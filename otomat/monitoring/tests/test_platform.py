@@ -148,6 +148,22 @@ def test_the_runner_beats_and_a_clean_stop_removes_its_heartbeat(tmp_path, setti
     assert not ServiceHeartbeat.objects.filter(service="runner").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_otomat_worker_beats_before_its_first_task(tmp_path, database_queue, settings):
+    settings.READY_SERVICES = []
+    worker = WorkerProcess(tmp_path).start()
+    try:
+        wait_until(
+            lambda: ServiceHeartbeat.objects.filter(service="worker", pid=worker.pid).exists(),
+            60,
+            message=f"the idle worker wrote no heartbeat: {worker.output()}",
+        )
+    finally:
+        worker.stop()
+    assert not ServiceHeartbeat.objects.filter(service="worker").exists()  # a clean stop
+
+
 @pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
 def test_the_web_server_beats_from_a_thread(settings):
     import importlib
