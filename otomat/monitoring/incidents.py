@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
@@ -42,9 +43,9 @@ def _entry(incident: Incident, kind: str, text: str = "", *, actor=None, public=
 def _clean(text: str, *, required: str = "") -> str:
     text = (text or "").strip()
     if required and not text:
-        raise IncidentError(required)
+        raise IncidentError(gettext(required))
     if len(text) > MAX_TEXT:
-        raise IncidentError(f"Keep it under {MAX_TEXT} characters.")
+        raise IncidentError(gettext("Keep it under %(n)s characters.") % {"n": MAX_TEXT})
     return text
 
 
@@ -68,11 +69,11 @@ def open_incident(
     linked, so the SLA clock runs. Raises IncidentError on a bad title or severity."""
     title = " ".join((title or "").split())
     if not title:
-        raise IncidentError("Write a title.")
+        raise IncidentError(gettext("Write a title."))
     if len(title) > 200:
-        raise IncidentError("Keep the title under 200 characters.")
+        raise IncidentError(gettext("Keep the title under 200 characters."))
     if severity not in Severity.values:
-        raise IncidentError("Choose a severity.")
+        raise IncidentError(gettext("Choose a severity."))
     summary = _clean(summary)
     instances = list(instances)
     accounts = {a.pk: a for a in accounts}
@@ -209,7 +210,7 @@ def post_update(
     incident: Incident, text: str, *, actor: User, public: bool = False
 ) -> IncidentUpdate:
     """Add an update to the timeline. Raises IncidentError on an empty or too long text."""
-    text = _clean(text, required="Write the update.")
+    text = _clean(text, required=gettext_noop("Write the update."))
     with transaction.atomic():
         entry = _entry(incident, K.UPDATE, text, actor=actor, public=public)
         record_audit("monitoring.incident_update", actor=actor, account=None, target=incident)
@@ -224,7 +225,7 @@ def acknowledge(incident: Incident, *, actor: User) -> Incident:
             status=Incident.Status.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
         )
         if not done:
-            raise IncidentError("Only an open incident can be acknowledged.")
+            raise IncidentError(gettext("Only an open incident can be acknowledged."))
         incident.refresh_from_db()
         _entry(incident, K.ACKNOWLEDGED, f"Acknowledged by {actor}.", actor=actor, at=now)
         record_audit("monitoring.incident_acknowledged", actor=actor, account=None, target=incident)
@@ -256,7 +257,7 @@ def resolve(
             )
         )
         if not done:
-            raise IncidentError("This incident is resolved already.")
+            raise IncidentError(gettext("This incident is resolved already."))
         incident.refresh_from_db()
         text = note or ("Recovered: every alert is healthy again." if automatic else "Resolved.")
         _entry(incident, K.RESOLVED, text, actor=actor, at=now, public=incident.public)
@@ -279,7 +280,7 @@ def reopen(incident: Incident, *, note: str = "", now: datetime | None = None) -
 
 def set_postmortem(incident: Incident, text: str, *, actor: User) -> Incident:
     """Write (or rewrite) the postmortem note. Raises IncidentError on an empty or long text."""
-    text = _clean(text, required="Write the postmortem.")
+    text = _clean(text, required=gettext_noop("Write the postmortem."))
     with transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(postmortem=text)
         incident.refresh_from_db()

@@ -15,7 +15,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Count, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, pgettext
 
 from otomat.accounts.models import Membership, User
 from otomat.monitoring.models import Alert, Incident, IncidentUpdate, NoticeSent
@@ -31,8 +32,8 @@ def incident_url(incident: Incident) -> str:
 def _buttons(incident: Incident, *, acknowledge: bool = True) -> dict:
     row = []
     if acknowledge and incident.status == Incident.Status.OPEN:
-        row.append({"text": "Acknowledge", "callback_data": f"{ACK_PREFIX}{incident.pk}"})
-    row.append({"text": "Open", "url": incident_url(incident)})
+        row.append({"text": gettext("Acknowledge"), "callback_data": f"{ACK_PREFIX}{incident.pk}"})
+    row.append({"text": pgettext("button", "Open"), "url": incident_url(incident)})
     return {"inline_keyboard": [row]}
 
 
@@ -95,12 +96,14 @@ def _send(incident: Incident, kind: str, context: dict, *, acknowledge: bool = T
         if not channels:
             continue
         if user.pk in staff_ids:
+            with translation.override(user.language or "en"):
+                markup = _buttons(incident, acknowledge=acknowledge)
             made = notify_user(
                 user,
                 f"monitoring/{kind}",
                 {**context, "incident": incident, "url": incident_url(incident)},
                 channels=channels,
-                reply_markup=_buttons(incident, acknowledge=acknowledge),
+                reply_markup=markup,
             )
         else:
             # A customer hears of their own instance only: no other customer, no log lines.

@@ -97,7 +97,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                 public_title=data["public_title"],
             )
         except incidents.IncidentError as exc:
-            form.add_error(None, _(str(exc)))
+            form.add_error(None, str(exc))
         else:
             messages.success(request, _("Incident opened."))
             return redirect("monitoring:incident", incident.pk)
@@ -162,7 +162,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, _("Unknown action."))
             return _detail(request, incident, update_form=UpdateForm())
     except incidents.IncidentError as exc:
-        messages.error(request, _(str(exc)))
+        messages.error(request, str(exc))
         return _detail(request, incident, update_form=UpdateForm())
     return redirect("monitoring:incident", incident.pk)
 

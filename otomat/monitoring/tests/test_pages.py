@@ -246,3 +246,18 @@ def test_a_customer_opts_in_to_hear_of_their_bots(client, cast):
     assert AlertPreference.objects.get(user=cast.alice).instance_alerts
     client.force_login(cast.staff)
     assert client.get(url).status_code == 404
+
+
+def test_the_pages_and_the_owner_message_speak_the_persons_language(client, cast, incident):
+    from otomat.monitoring import notices
+
+    cast.staff.language = "pl"
+    cast.staff.save()
+    client.force_login(cast.staff)
+    page = client.get(reverse("monitoring:incident", args=[incident.pk])).content.decode()
+    assert "Oś czasu" in page and "Potwierdź" in page
+    from django.utils import translation
+
+    with translation.override("id"):
+        markup = notices._buttons(incident)
+    assert [b["text"] for b in markup["inline_keyboard"][0]] == ["Akui", "Buka"]
