@@ -182,6 +182,7 @@ def test_the_host_serves_counts_errors_and_stops_on_sigterm(tmp_path: Path, tgem
             "data_dir": str(tmp_path / "data"),
             "heartbeat_seconds": 0.3,
         }
+        before = time.time()
         host.stdin.write(json.dumps(start).encode() + b"\n")
         host.stdin.close()
         assert read_event(events, "ready", deadline)["username"] == "flaky_bot"
@@ -191,7 +192,9 @@ def test_the_host_serves_counts_errors_and_stops_on_sigterm(tmp_path: Path, tgem
         beat = read_event(events, "heartbeat", deadline)
         while beat["updates"] < 2:
             beat = read_event(events, "heartbeat", deadline)
+        last_update = beat.pop("last_update")
         assert beat == {"event": "heartbeat", "updates": 2, "errors": 1}
+        assert before <= last_update <= time.time()  # when the last update was handled
         # botkit v2: the host runs the instance's scheduler beside polling.
         assert tgemu.ask("flaky_bot", "/later 1") == "later 1"
         assert tgemu.ask("flaky_bot", "/later 2") == "later 2"  # its handler then hangs
