@@ -117,7 +117,6 @@ def uptime_card(instance: Instance, now: datetime) -> dict:
         "percent": uptime.percent,
         "percent_text": _percent_text(uptime.percent),
         "bars": charts.day_bars(days, title=title, height=20),
-        "errors": sum(d.errors for d in uptime.days[-1:]),
         "errors_period": sum(d.errors for d in uptime.days),
     }
 

@@ -40,6 +40,15 @@ def _both_widths(page, name: str) -> None:
     page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_history():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def scene(cast, greeter):
     now = timezone.now()

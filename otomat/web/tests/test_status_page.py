@@ -22,6 +22,15 @@ S = Instance.State
 TOKEN = "123456789:AAEsecretSECRETsecretSECRETsecret12"
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_history():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def clock():
     with time_machine.travel(T0, tick=False) as traveller:
@@ -204,3 +213,21 @@ def test_only_a_visitors_copy_of_the_page_may_be_cached(client, cast, greeter):
     response = client.get(reverse("web:status"))
     assert "private" in response["Cache-Control"] and "max-age" not in response["Cache-Control"]
     assert "alice@example.com" in response.content.decode() or "Alice" in response.content.decode()
+
+
+def test_the_uptime_history_is_read_once_per_cache_period(client, cast, greeter, clock):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a = bot(cast, greeter, "A")
+    UptimeDay.objects.create(instance=a, day=date(2026, 3, 9), up_seconds=86400)
+    with CaptureQueriesContext(connection) as first:
+        page(client)
+    with CaptureQueriesContext(connection) as second:
+        page(client)
+    history_reads = [q for q in first.captured_queries if "uptime" in q["sql"].lower()]
+    assert len(history_reads) == 2
+    assert not [q for q in second.captured_queries if "uptime" in q["sql"].lower()]
+    # The states stay live.
+    Instance.objects.filter(pk=a.pk).update(state=S.FAILED)
+    assert 'data-status="outage"' in page(client)
