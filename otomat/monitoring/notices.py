@@ -165,7 +165,15 @@ def _context(incident: Incident, alert: Alert | None) -> dict:
 def _bot_label(instance) -> str:
     if instance is None:
         return ""
-    username = (instance.config or {}).get("bot_username") or ""
+    from otomat.monitoring.models_uptime import TelegramStatus
+
+    # The @username getMe last gave (the Telegram check keeps it), else the instance's name.
+    username = (
+        TelegramStatus.objects.filter(instance_id=instance.pk)
+        .values_list("username", flat=True)
+        .first()
+        or ""
+    )
     if username:
         return f"@{username.lstrip('@')} ({instance.name})"
     return f"{instance.name} (bot {instance.bot_id})" if instance.bot_id else instance.name

@@ -70,6 +70,17 @@ def test_a_crash_loop_opens_one_incident_with_the_bot_the_customer_and_the_log(
     assert Incident.objects.get().status == Incident.Status.RESOLVED
 
 
+def test_the_message_names_the_bot_by_its_username_when_telegram_told_it(cast, greeter, clock):
+    from otomat.monitoring.models_uptime import TelegramStatus
+
+    instance = bot(cast, greeter, "Films")
+    TelegramStatus.objects.create(instance=instance, checked_at=T0, username="films_bot")
+    crash(instance)
+    alerts.scan()
+    message = Notification.objects.get(user=cast.owner, channel="email")
+    assert message.subject == "Down: @films_bot (Films)"
+
+
 def test_billing_suspensions_and_customer_stops_are_not_downtime(cast, greeter, clock):
     suspended = bot(cast, greeter, "Unpaid", state=S.SUSPENDED, suspension_source="billing")
     stopped = bot(cast, greeter, "Parked", state=S.STOPPED, desired=Instance.Desired.STOPPED)
