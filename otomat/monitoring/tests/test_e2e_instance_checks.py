@@ -74,7 +74,7 @@ def test_updates_are_counted_and_log_lines_reach_the_page(
 
 
 def test_a_revoked_token_is_flagged_although_the_process_looks_alive(
-    cast, greeter, emulator, runner_factory, settings
+    client, cast, greeter, emulator, runner_factory, settings
 ):
     settings.TELEGRAM_CHECK_SECONDS = 10
     token = emulator.create_bot("alice_greeter_bot")
@@ -98,8 +98,12 @@ def test_a_revoked_token_is_flagged_although_the_process_looks_alive(
     assert alert.incident is not None and alert.incident.is_open
     status = TelegramStatus.objects.get(instance=instance)
     assert not status.ok and "401" in status.summary
-    # Its process still runs and the instance still says running: only the check knows.
+    # Its process still runs and the instance still says running: only the check knows ...
     assert refreshed(instance).state == Instance.State.RUNNING and instance.pid == pid
+    # ... and the customer's health card says the bot is not answering, and why.
+    client.force_login(cast.alice)
+    card = client.get(reverse("web:instance_health", args=[instance.id])).content.decode()
+    assert "Not answering since" in card and "revoked or replaced at @BotFather" in card
 
 
 class IncompleteBotApi:
