@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -257,7 +258,7 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
     """The single entry point for every check. Applies the rule of each signal's check and
     opens, updates and resolves alerts and incidents, queueing the notices. Idempotent for a
     repeated identical observation (an ``at`` not newer than the last one counted is skipped).
-    Returns None; a broken rule or signal is logged, never raised to the check."""
+    Returns None; runs in one transaction (a database error rolls all of it back)."""
     now = now or timezone.now()
     latest: dict[tuple[str, str], Signal] = {}
     for signal in signals:
@@ -313,8 +314,10 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
         if before is not None and _snapshot(alert, rule) != before:
             changed.append(alert)
     with transaction.atomic():
-        Alert.objects.bulk_create(created, batch_size=500)
-        if any(a.pk is None for a in created):  # MariaDB returns no ids from a bulk insert
+        # A concurrent reporter may have created one of these rows: keep theirs. Ignoring
+        # conflicts returns no ids (neither does MariaDB), so they are read back.
+        Alert.objects.bulk_create(created, batch_size=500, ignore_conflicts=True)
+        if created:
             _fill_ids(created)
         Alert.objects.bulk_update(changed, _ALERT_FIELDS, batch_size=500)
         _act(outcome, all_rules, now)
@@ -594,6 +597,7 @@ def instance_signals(now: datetime) -> list[Signal]:
 
 register_check(instance_signals)
 _scan_lock = threading.Lock()
+LEASE_WAIT_SECONDS = 10.0
 
 
 def scan(*, now: datetime | None = None) -> None:
@@ -605,8 +609,13 @@ def scan(*, now: datetime | None = None) -> None:
     now = now or timezone.now()
     holder = f"{os.getpid()}:{threading.get_ident()}"
     with _scan_lock:
-        if not leases.acquire("monitoring.scan", holder, 120):
-            return
+        # Another reporter (a scan elsewhere, a service watching its peer) holds the lease for
+        # a moment: wait for it rather than drop a scan a failure asked for.
+        deadline = time.monotonic() + LEASE_WAIT_SECONDS
+        while not leases.acquire("monitoring.scan", holder, 120):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.2)
         try:
             signals: list[Signal] = []
             for check in list(CHECKS):

@@ -17,7 +17,6 @@ log = logging.getLogger("otomat.monitoring")
 POKE_MIN_INTERVAL = 1.0  # seconds between two pokes from one process
 _last_poke = 0.0
 _poke_lock = threading.Lock()
-DOWN_STATES = {Instance.State.FAILED, Instance.State.PROVISIONING}
 
 
 def poke_scan() -> None:
@@ -40,7 +39,10 @@ def instance_event_saved(sender, instance: InstanceEvent, created: bool, **kwarg
     """A failure (or a recovery from one) was recorded: scan after the commit."""
     if not created:
         return
-    if instance.to_state in DOWN_STATES or instance.from_state == Instance.State.FAILED:
+    S = Instance.State
+    failed = instance.to_state == S.FAILED or instance.from_state == S.FAILED
+    backoff = instance.from_state == S.RUNNING and instance.to_state == S.PROVISIONING
+    if failed or backoff:
         transaction.on_commit(poke_scan)
 
 

@@ -44,7 +44,15 @@ def test_without_the_lease_nothing_is_enqueued(monkeypatch):
 def test_the_periodic_jobs_are_the_platforms(settings):
     settings.OWNER_BOT_TOKEN = "123:abc"
     names = {name for name, _, _ in jobs()}
-    assert {"billing-run", "sla-scan", "deliver-notifications", "poll-owner-bot"} <= names
+    assert {
+        "billing-run",
+        "sla-scan",
+        "deliver-notifications",
+        "poll-owner-bot",
+        "monitoring-scan",
+    } <= names
+    settings.MONITORING_SCAN_SECONDS = 7
+    assert {name: kw for name, _, kw in jobs()}["monitoring-scan"] == {"seconds": 7}
 
 
 def test_a_plain_function_runs_in_the_scheduler_itself(monkeypatch):
