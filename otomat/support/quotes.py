@@ -5,14 +5,14 @@ days). The customer accepts it, pays the invoice billing issues, and the ticket 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from otomat.accounts.models import User
 from otomat.billing.invoicing import LineSpec, issue_invoice
-from otomat.billing.models import Invoice, Subscription
+from otomat.billing.models import BillingSettings, Invoice, Subscription
 from otomat.billing.money import Money
 from otomat.support import entitlements
 from otomat.support.models import (
@@ -77,6 +77,13 @@ def currency_for(ticket: Ticket) -> str:
         else None
     )
     return sub.plan.currency if sub else ticket.account.currency
+
+
+def payment_due(now: datetime) -> datetime:
+    """When a quote's invoice falls due: the billing's payment terms for an order (at least a
+    day), so an accepted quote is never overdue the second it is issued."""
+    days = max(BillingSettings.get().order_payment_days, 1)
+    return now + timedelta(days=days)
 
 
 def send_quote(
@@ -155,7 +162,7 @@ def accept_quote(quote: Quote, *, user: User, now: datetime | None = None) -> In
             currency=quote.currency,
             lines=[LineSpec(f"Paid support {ticket.number}: {quote.description}", quote.price)],
             kind=Invoice.Kind.SUPPORT,
-            due_at=now,
+            due_at=payment_due(now),
             tax_rate=sub.plan.tax_rate if sub and sub.plan.currency == quote.currency else None,
             idempotency_key=f"quote:{quote.pk}",
             now=now,

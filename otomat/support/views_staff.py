@@ -85,7 +85,10 @@ def staff_ticket_context(ticket: Ticket) -> dict:
 def workload(request: HttpRequest) -> HttpResponse:
     """Open tickets by whose move it is, the SLA at risk first."""
     now = timezone.now()
-    qs = Ticket.objects.filter(status__in=OPEN).select_related("account", "assignee", "department")
+    # The ticket table names the requester: loaded with the row, not once per ticket.
+    qs = Ticket.objects.filter(status__in=OPEN).select_related(
+        "account", "assignee", "department", "requester"
+    )
     assignee = request.GET.get("assignee", "")
     if assignee == "me":
         qs = qs.filter(assignee=request.user)
