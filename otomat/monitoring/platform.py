@@ -70,10 +70,15 @@ class ServiceState:
     processes: int  # live ones
     hosts: tuple[str, ...] = ()  # host names with a live process
     reason: str = ""  # why not alive, for people ("no heartbeat for 95 s")
+    stopped: bool = False  # not alive because its newest process stopped cleanly
+
+
+def _stopped(row: ServiceHeartbeat) -> bool:
+    return bool((row.info or {}).get("stopped_at"))
 
 
 def _is_live(row: ServiceHeartbeat, now: datetime) -> bool:
-    if row.seen_at < now - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS):
+    if _stopped(row) or row.seen_at < now - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS):
         return False
     return not (row.host == HOSTNAME and process_gone(row.pid))
 
@@ -93,12 +98,15 @@ def services(
     for service in SERVICES:
         mine = [r for r in rows if r.service == service]
         live = [r for r in mine if _is_live(r, now)]
-        newest = max((r.seen_at for r in mine), default=None)
-        age = None if newest is None else max(0.0, (now - newest).total_seconds())
+        last = max(mine, key=lambda r: r.seen_at, default=None)
+        age = None if last is None else max(0.0, (now - last.seen_at).total_seconds())
+        stopped = bool(not live and last is not None and _stopped(last))
         if live:
             reason = ""
-        elif not mine:
+        elif last is None:
             reason = "no heartbeat"
+        elif stopped:
+            reason = f"stopped {age:.0f} s ago"
         elif age is not None and age <= settings.HEARTBEAT_STALE_SECONDS:
             reason = "its process is gone"
         else:
@@ -110,6 +118,7 @@ def services(
             processes=len(live),
             hosts=tuple(sorted({host_name(r.host) for r in live})),
             reason=reason,
+            stopped=stopped,
         )
     return result
 
@@ -293,8 +302,8 @@ def service_signals(states: dict[str, ServiceState], rows, now: datetime) -> lis
     server once one has ever beaten (a development server that never does is not "down").
 
     A service that never beat is not reported while the platform is starting (no live process
-    older than ``HEARTBEAT_STALE_SECONDS``): the scheduler beats before any worker had a task
-    to start its heartbeat, and that is no incident. One that beat and died is reported."""
+    older than ``HEARTBEAT_STALE_SECONDS``), nor one stopped cleanly less than that ago (a
+    restart): neither is an incident. One whose process died is reported at once."""
     wanted = set(settings.READY_SERVICES) | {r.service for r in rows}
     stale = timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
     starting = not any(r.started_at <= now - stale for r in rows if _is_live(r, now))
@@ -304,6 +313,8 @@ def service_signals(states: dict[str, ServiceState], rows, now: datetime) -> lis
             continue
         state = states[service]
         if starting and not state.alive and state.age_seconds is None:
+            continue
+        if state.stopped and state.age_seconds < settings.HEARTBEAT_STALE_SECONDS:
             continue
         if state.alive:
             summary = f"{service}: {state.processes} process(es) alive on {', '.join(state.hosts)}"

@@ -14,8 +14,8 @@ Who beats, and from where:
 
 The machine's health rides along (``otomat.lib.host.snapshot`` of the data directory, the
 SQLite database's folder and ``DISK_PATHS``), so monitoring knows the disk, memory and load of
-every host that runs a service without a second agent. A process that stops cleanly deletes
-its row; one that dies leaves it to go stale.
+every host that runs a service without a second agent. A process that stops cleanly marks
+its row stopped; one that dies leaves it to go stale.
 """
 
 from __future__ import annotations
@@ -102,9 +102,15 @@ def beat(service: str, *, now: datetime | None = None) -> None:
             log.warning("after the %s's heartbeat, %s failed: %r", service, receiver, error)
 
 
-def forget(service: str) -> None:
-    """Delete this process's heartbeat for ``service`` (a clean stop)."""
-    ServiceHeartbeat.objects.filter(service=service, host=HOSTNAME, pid=os.getpid()).delete()
+def mark_stopped(service: str, *, now: datetime | None = None) -> None:
+    """Mark this process's heartbeat for ``service`` stopped (a clean stop): no longer alive,
+    but told apart from a crash, so a restart's few seconds alert no one while a crash does at
+    once (``otomat.monitoring.platform``). Old rows go after a day."""
+    now = now or timezone.now()
+    for row in ServiceHeartbeat.objects.filter(service=service, host=HOSTNAME, pid=os.getpid()):
+        row.info = {**(row.info or {}), "stopped_at": now.isoformat()}
+        row.seen_at = now
+        row.save(update_fields=["info", "seen_at"])
 
 
 class _Beater:
@@ -133,7 +139,7 @@ class _Beater:
         self.stop_event.set()
         self.thread.join(timeout=5)
         try:
-            forget(self.service)
+            mark_stopped(self.service)
         except Exception:
             log.warning("heartbeat of the %s not removed", self.service, exc_info=True)
         finally:
@@ -159,7 +165,7 @@ def start(service: str) -> None:
 
 
 def stop(service: str) -> None:
-    """Stop the thread of ``service`` and delete its row (a clean stop)."""
+    """Stop the thread of ``service`` and mark its row stopped (a clean stop)."""
     with _lock:
         beater = _beaters.pop(service, None)
     if beater is not None and beater.pid == os.getpid():

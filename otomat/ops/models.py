@@ -55,8 +55,9 @@ class ServiceHeartbeat(models.Model):
     """One platform process's sign of life (``otomat.ops.heartbeats``): the web server, the
     task worker, the scheduler and the runner each write theirs every ``HEARTBEAT_SECONDS``
     from a background thread, with the health of the machine they run on (``info``). One row
-    per process; a process that stops cleanly deletes its row, one that dies leaves it to go
-    stale (and is taken for dead at once by a check on the same machine, whose pid is gone).
+    per process; a process that stops cleanly marks its row stopped, one that dies leaves it
+    to go stale (and is taken for dead at once by a check on the same machine, whose pid is
+    gone).
     Read by ``/readyz``, ``/metrics`` and monitoring's platform checks."""
 
     class Service(models.TextChoices):

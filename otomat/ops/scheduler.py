@@ -135,5 +135,5 @@ def run_scheduler() -> int:
     stop.wait()
     scheduler.shutdown(wait=False)
     leases.release(LEASE, holder)
-    heartbeats.forget(heartbeats.Service.SCHEDULER)
+    heartbeats.mark_stopped(heartbeats.Service.SCHEDULER)
     return 0

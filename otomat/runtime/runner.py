@@ -313,7 +313,7 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
             with contextlib.suppress(Exception):
-                await sync_to_async(heartbeats.forget, thread_sensitive=True)(
+                await sync_to_async(heartbeats.mark_stopped, thread_sensitive=True)(
                     heartbeats.Service.RUNNER
                 )
             if self._sock is not None:

@@ -90,8 +90,24 @@ def test_a_heartbeat_is_one_row_per_process_with_its_machines_health(db, setting
     assert roles["extra"]["path"] == str(tmp_path)
     assert 0 <= roles["data"]["used_percent"] <= 100
     assert row.info["load"]["cpus"] >= 1 and row.info["memory"]["total_bytes"] > 0
-    heartbeats.forget("runner")
-    assert not ServiceHeartbeat.objects.exists()
+    heartbeats.mark_stopped("runner")
+    row = ServiceHeartbeat.objects.get()
+    assert row.info["stopped_at"] and row.info["disks"]  # kept, marked stopped
+    state = platform.services()["runner"]
+    assert not state.alive and state.stopped and state.reason.startswith("stopped")
+
+
+def test_a_restart_alerts_no_one_but_a_stop_that_lasts_does(cast, settings, prompt_rules):
+    beat_all("runner", "worker")
+    heartbeats.mark_stopped("worker")  # e.g. systemctl restart: the new one comes in seconds
+    heartbeats.beat("scheduler")  # the scheduler's watch sees it stopped a moment ago
+    assert not Incident.objects.exists()
+    rows = platform.heartbeat_rows()
+    later = timezone.now() + timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS + 1)
+    signals = platform.service_signals(platform.services(now=later, rows=rows), rows, later)
+    worker = next(s for s in signals if s.check == "service.worker")
+    stopped = settings.HEARTBEAT_STALE_SECONDS + 1
+    assert not worker.ok and f"worker is not running: stopped {stopped} s ago" in worker.summary
 
 
 def test_a_service_is_dead_when_silent_or_when_its_local_process_is_gone(db, settings):
@@ -145,7 +161,8 @@ def test_the_runner_beats_and_a_clean_stop_removes_its_heartbeat(tmp_path, setti
         assert platform.services()["runner"].alive
     finally:
         runner.stop()
-    assert not ServiceHeartbeat.objects.filter(service="runner").exists()
+    assert ServiceHeartbeat.objects.get(service="runner").info["stopped_at"]  # a clean stop
+    assert platform.services()["runner"].stopped
 
 
 @pytest.mark.slow
@@ -161,7 +178,7 @@ def test_otomat_worker_beats_before_its_first_task(tmp_path, database_queue, set
         )
     finally:
         worker.stop()
-    assert not ServiceHeartbeat.objects.filter(service="worker").exists()  # a clean stop
+    assert ServiceHeartbeat.objects.get(service="worker").info["stopped_at"]  # a clean stop
 
 
 @pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
@@ -181,7 +198,7 @@ def test_the_web_server_beats_from_a_thread(settings):
         )
     finally:
         heartbeats.stop("web")
-    assert not ServiceHeartbeat.objects.filter(service="web").exists()
+    assert ServiceHeartbeat.objects.get(service="web").info["stopped_at"]
 
 
 # -- /healthz and /readyz ---------------------------------------------------------------------
