@@ -216,9 +216,14 @@ def test_the_link_of_a_paid_invoice_stops_working(client, cast, order, midtrans_
     assert "This invoice is paid" in page and 'name="method"' not in page
     response = client.post(url, {"method": "midtrans"})
     assert response.status_code == 410 and not CheckoutSession.objects.exists()
+    # The return page says the payment arrived, but names the bot to members only.
+    back = client.get(reverse("billing:pay_return", args=[invoice.token])).content.decode()
+    assert "Payment received" in back and "Alice&#x27;s greeter" not in back
     client.force_login(cast.alice)
     page = client.get(url).content.decode()
     assert reverse("billing:invoice", args=[invoice.id]) in page
+    back = client.get(reverse("billing:pay_return", args=[invoice.token])).content.decode()
+    assert "Alice&#x27;s greeter" in back
 
 
 def test_the_link_of_a_void_invoice_stops_working(client, order, midtrans_enabled):
