@@ -4,8 +4,9 @@ An adapter is stateless apart from its configuration (credentials and the API ba
 knows its provider's protocol and nothing about Otomat's models: the billing services give it a
 ``CheckoutRequest`` and get back a ``Checkout`` (where to send the customer), and they give it the
 raw bytes and headers of a callback and get back a verified ``GatewayEvent`` (or a
-``SignatureError``). Recording the payment, idempotency and the invoice change happen in
-``otomat.billing.payments``, the same for every provider.
+``SignatureError``). That event is a hint: ``confirm`` asks the provider's API what is true of
+the transaction, and only its confirmed event moves money. Recording the payment, idempotency
+and the invoice change happen in ``otomat.billing.payments``, the same for every provider.
 
 Amounts: ``Money`` in Otomat's billing minor units (IDR in whole rupiah, PLN/USD/EUR in cents).
 An adapter converts to its provider's unit at its own edge (e.g. Przelewy24 and Stripe take
@@ -128,7 +129,9 @@ class GatewayEvent:
 
 
 class Gateway(ABC):
-    """A payment provider. Subclasses set the class attributes and implement three methods."""
+    """A payment provider. Subclasses set the class attributes and implement
+    ``create_checkout``, ``parse_callback`` and ``confirm`` (and ``parse_stored`` when a
+    secret header or a signature's age matters)."""
 
     code: ClassVar[str]  # "midtrans", "xendit", "przelewy24", "stripe"
     label: ClassVar[str]  # "Midtrans", shown to customers
