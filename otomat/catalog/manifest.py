@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from otomat.catalog import checks
 from otomat.catalog.errors import ManifestError
+from otomat.catalog.i18n import parse_translations
 
 MANIFEST_NAME = "otomat.toml"
 
@@ -49,6 +50,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     # "Try it" in the catalog: settings for a short-lived trial instance on the emulator,
     # merged over the schema's defaults (secrets are generated).
     "try": ("config", "minutes"),
+    # Translations per language (otomat.catalog.i18n checks them against the schema).
+    "i18n": (),
 }
 TRY_MINUTES_RANGE = (1, 120)
 REQUIRED_PRODUCT_KEYS = ("slug", "name", "version", "runtime")
@@ -127,7 +130,7 @@ def parse_manifest(folder: Path) -> Manifest:
     _refuse_unknown(data, SECTIONS, where=MANIFEST_NAME, what="section")
     for section, known in SECTIONS.items():
         value = data.get(section)
-        if value is None:
+        if value is None or section == "i18n":
             continue
         if not isinstance(value, dict):
             raise ManifestError(f"[{section}] must be a table (a [{section}] section)")
@@ -172,6 +175,9 @@ def parse_manifest(folder: Path) -> Manifest:
             raise ManifestError("[config].schema is required in a [config] section")
         schema_file = _string(data["config"], "config", "schema")
         schema = _read_schema(folder, schema_file)
+    if "i18n" in data:
+        # Also copies the schema's translations into ``schema`` as x-otomat-i18n.
+        parse_translations(data["i18n"], schema, source=schema_file or MANIFEST_NAME)
 
     memory_mb = DEFAULT_MEMORY_MB
     if "memory_mb" in data.get("resources", {}):

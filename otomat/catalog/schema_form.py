@@ -35,6 +35,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from otomat.catalog.checks import run_check
 from otomat.catalog.errors import CheckError, ConfigError
+from otomat.catalog.i18n import schema_text
 from otomat.catalog.values import config_value_problems, text_problem
 
 SEP = "__"  # form field name separator for nested properties
@@ -150,8 +151,8 @@ def field_groups(schema: Mapping[str, Any]) -> list[Group]:
         children = tuple(f"{name}{SEP}{child}" for child in prop.get("properties", {}))
         groups.append(
             Group(
-                prop.get("title") or capfirst(name.replace("_", " ")),
-                prop.get("description", ""),
+                schema_text(prop, "title") or capfirst(name.replace("_", " ")),
+                schema_text(prop, "description") or "",
                 children,
             )
         )
@@ -244,8 +245,8 @@ def _quote(value: str) -> str:
 def _make_field(spec: FieldSpec, *, product_slug: str | None) -> forms.Field:
     prop = spec.schema
     common: dict[str, Any] = {
-        "label": prop.get("title") or capfirst(spec.path[-1].replace("_", " ")),
-        "help_text": prop.get("description", ""),
+        "label": schema_text(prop, "title") or capfirst(spec.path[-1].replace("_", " ")),
+        "help_text": schema_text(prop, "description") or "",
         "required": spec.required,
     }
     if "default" in prop:
@@ -268,7 +269,7 @@ def _make_field(spec: FieldSpec, *, product_slug: str | None) -> forms.Field:
         )
     elif spec.kind == "enum":
         values = prop["enum"]
-        labels = prop.get("x-otomat-enum-labels") or [str(v) for v in values]
+        labels = schema_text(prop, "x-otomat-enum-labels") or [str(v) for v in values]
         choices = list(zip(values, labels, strict=True))
         if not spec.required:
             choices.insert(0, ("", "—"))
@@ -276,7 +277,7 @@ def _make_field(spec: FieldSpec, *, product_slug: str | None) -> forms.Field:
         result = forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None, **common)
     elif spec.kind == "choices":
         values = prop["items"]["enum"]
-        labels = prop.get("x-otomat-enum-labels") or values
+        labels = schema_text(prop, "x-otomat-enum-labels") or values
         result = forms.MultipleChoiceField(
             choices=list(zip(values, labels, strict=True)),
             widget=forms.CheckboxSelectMultiple,
@@ -305,7 +306,7 @@ def _string_field(spec: FieldSpec, common: dict[str, Any]) -> forms.Field:
         **common,
     }
     if "pattern" in prop:
-        message = prop.get("x-otomat-pattern-message") or GENERIC_PATTERN_MESSAGE
+        message = schema_text(prop, "x-otomat-pattern-message") or GENERIC_PATTERN_MESSAGE
         kwargs["validators"] = [RegexValidator(prop["pattern"], message=message)]
     if spec.secret:
         return forms.CharField(
@@ -677,8 +678,8 @@ def _message(error: Any, *, prop: Mapping[str, Any]) -> str:
         ) % {"n": limit}
     if rule == "pattern":
         return str(
-            error.schema.get("x-otomat-pattern-message")
-            or prop.get("x-otomat-pattern-message")
+            schema_text(error.schema, "x-otomat-pattern-message")
+            or schema_text(prop, "x-otomat-pattern-message")
             or GENERIC_PATTERN_MESSAGE
         )
     if rule == "format":

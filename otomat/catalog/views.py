@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from otomat.catalog import services
+from otomat.catalog import i18n, services
 from otomat.catalog.errors import CatalogError, CheckError
 from otomat.catalog.forms import ARCHIVE_SUFFIXES, UploadForm
 from otomat.catalog.models import Product, ProductVersion
@@ -51,12 +51,20 @@ def _visible_product(request: HttpRequest, slug: str) -> Product:
 
 def product_list(request: HttpRequest) -> HttpResponse:
     latest = ProductVersion.objects.filter(product=OuterRef("pk")).order_by("-created_at", "-id")
-    products = (
+    products = list(
         Product.objects.filter(is_listed=True, versions__isnull=False)
         .distinct()
-        .annotate(latest_version=Subquery(latest.values("version")[:1]))
+        .annotate(latest_id=Subquery(latest.values("pk")[:1]))
         .order_by("name")
     )
+    versions = ProductVersion.objects.in_bulk([p.latest_id for p in products])
+    for product in products:
+        version = versions[product.latest_id]
+        product.latest_version = version.version
+        # The manifest's texts in the reader's language, else its default ones.
+        product.display_name = i18n.product_text(version, "name")
+        product.display_description = i18n.product_text(version, "description")
+    products.sort(key=lambda p: p.display_name.casefold())
     return render(request, "catalog/list.html", {"products": products})
 
 
@@ -68,8 +76,8 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
     latest = versions[0]
     settings_fields = [
         {
-            "label": spec.schema.get("title") or spec.dotted,
-            "description": spec.schema.get("description", ""),
+            "label": i18n.schema_text(spec.schema, "title") or spec.dotted,
+            "description": i18n.schema_text(spec.schema, "description") or "",
             "required": spec.required,
             "secret": spec.secret,
         }
