@@ -15,7 +15,7 @@ from pydantic import Field
 from otomat.api.lists import Offset, narrowed, rows_limit, window
 from otomat.api.schemas import Line, Text, answers, line
 from otomat.instances.models import Instance
-from otomat.support import entitlements, kb, tickets
+from otomat.support import entitlements, kb, people, tickets
 from otomat.support.models import Article, Ticket, TicketMessage
 
 router = Router(tags=["support"])
@@ -109,12 +109,12 @@ def _out(ticket: Ticket, *, request, full: bool = False) -> dict:
         data["messages"] = [
             {
                 "kind": m.kind,
-                "author": str(m.author) if m.author else (m.author_label or "Otomat"),
+                "author": "Otomat" if m.kind == TicketMessage.Kind.SYSTEM else m.signature,
                 "body": m.body,
                 "channel": m.channel,
                 "created_at": m.created_at,
             }
-            for m in messages
+            for m in people.sign(messages)
         ]
         if ticket.instance is not None:
             ent = entitlements.for_instance(ticket.instance)

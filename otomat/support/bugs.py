@@ -6,7 +6,9 @@ product's known-issues page without any customer detail."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from otomat.accounts.models import User
 from otomat.catalog.models import ProductVersion
@@ -67,6 +69,24 @@ def set_status(bug: ProductBug, status: str, *, actor: User) -> ProductBug:
     return bug
 
 
+def fix_candidates(bug: ProductBug):
+    """The versions that can carry the fix: the product's versions newer (imported later, as
+    ``Product.latest_version`` orders them) than every version an affected instance runs —
+    never an affected version itself. Newest first."""
+    versions = ProductVersion.objects.filter(product_id=bug.product_id)
+    affected = list(
+        ProductVersion.objects.filter(instances__tickets__bug=bug)
+        .distinct()
+        .order_by("-created_at", "-id")[:1]
+    )
+    if affected:
+        newest = affected[0]
+        versions = versions.filter(
+            Q(created_at__gt=newest.created_at) | Q(created_at=newest.created_at, id__gt=newest.id)
+        )
+    return versions.order_by("-created_at", "-id")
+
+
 def release_fix(bug: ProductBug, version: ProductVersion, *, actor: User) -> int:
     """The fix ships in ``version``: mark the bug released and tell every affected customer
     (once each), with a one-click upgrade link. Returns how many customers were told."""
@@ -74,6 +94,13 @@ def release_fix(bug: ProductBug, version: ProductVersion, *, actor: User) -> int
 
     if version.product_id != bug.product_id:
         raise TicketError("That version belongs to another product.")
+    if not fix_candidates(bug).filter(pk=version.pk).exists():
+        raise TicketError(
+            _(
+                "Choose a version newer than every affected one: the fix cannot be in a "
+                "version that has the bug."
+            )
+        )
     with transaction.atomic():
         bug = ProductBug.objects.select_for_update().get(pk=bug.pk)
         bug.status, bug.fixed_in, bug.released_at = (

@@ -175,7 +175,10 @@ def load_context(kind: str, refs: dict) -> dict:
             "staff_url": base + reverse("support:ticket", args=[ticket.number]),
         }
     if "message" in refs:
-        context["message"] = TicketMessage.objects.get(pk=refs["message"])
+        from otomat.support.people import signature
+
+        message = TicketMessage.objects.select_related("author").get(pk=refs["message"])
+        context |= {"message": message, "signature": signature(message)}
     if "stage" in refs:
         context |= {"stage": refs["stage"], "detail": refs.get("detail", "")}
     if "bug" in refs:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from otomat.accounts.models import Account, User
 from otomat.billing.numbering import take_number
 from otomat.instances.models import Instance
-from otomat.support import entitlements, sla
+from otomat.support import entitlements, people, sla
 from otomat.support.models import (
     Attachment,
     Department,
@@ -331,7 +331,7 @@ def staff_reply(
             ticket=ticket,
             kind=TicketMessage.Kind.NOTE if internal else TicketMessage.Kind.STAFF,
             author=staff,
-            author_label=staff.get_full_name() or staff.email,
+            author_label=people.display_name(staff),
             body=body,
             created_at=now,
         )

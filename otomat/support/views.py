@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from otomat.billing.invoicing import BillingError
 from otomat.catalog.models import Product
 from otomat.instances.models import Instance
-from otomat.support import announcements, entitlements, inbound, kb, quotes, tickets
+from otomat.support import announcements, entitlements, inbound, kb, people, quotes, tickets
 from otomat.support.forms import NewTicketForm, ReplyForm
 from otomat.support.models import (
     AnnouncementReceipt,
@@ -150,7 +150,7 @@ def _ticket_context(
         visible = visible.exclude(kind=TicketMessage.Kind.NOTE)
     context = {
         "ticket": ticket,
-        "messages_": visible,
+        "messages_": people.sign(visible),
         "entitlement": entitlements.for_instance(ticket.instance) if ticket.instance else None,
         "quotes": ticket.quotes.select_related("invoice"),
         "reply_form": reply_form or ReplyForm(),

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from otomat.accounts.models import Account, User
@@ -246,7 +246,13 @@ def bug_detail(request: HttpRequest, bug_id: int) -> HttpResponse:
                     messages.error(request, str(exc))
                 else:
                     messages.success(
-                        request, _("Released; %(n)s customers were told.") % {"n": told}
+                        request,
+                        ngettext(
+                            "Released; %(n)s customer was told.",
+                            "Released; %(n)s customers were told.",
+                            told,
+                        )
+                        % {"n": told},
                     )
             return redirect("support:bug", bug_id=bug.pk)
         if form.is_valid():
@@ -263,7 +269,7 @@ def bug_detail(request: HttpRequest, bug_id: int) -> HttpResponse:
             "form": form,
             "tickets": bug.tickets.select_related("account", "instance"),
             "instances": instances,
-            "versions": bug.product.versions.order_by("-created_at"),
+            "versions": bugs.fix_candidates(bug),
         },
         status=400 if form.errors else 200,
     )
@@ -300,7 +306,11 @@ def announcement_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
             except tickets.TicketError as exc:
                 messages.error(request, str(exc))
             else:
-                messages.success(request, _("Sent to %(n)s people.") % {"n": count})
+                messages.success(
+                    request,
+                    ngettext("Sent to %(n)s person.", "Sent to %(n)s people.", count)
+                    % {"n": count},
+                )
             return redirect("support:announcement", pk=item.pk)
         if form.is_valid():
             saved = form.save(commit=False)

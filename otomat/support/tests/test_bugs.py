@@ -10,9 +10,12 @@ import shutil
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import ngettext
 
 from otomat.accounts.services import sign_up
 from otomat.conftest import REPO
+from otomat.instances.models import Instance
 from otomat.notify.models import Notification
 from otomat.support import bugs, tickets
 from otomat.support.models import ProductBug, Ticket
@@ -126,3 +129,92 @@ def test_tickets_of_other_products_or_without_instance_are_refused(cast, departm
     with pytest.raises(tickets.TicketError):
         bugs.link_tickets([about], actor=cast.alice, title="x")
     assert not ProductBug.objects.exists()
+
+
+def test_the_fix_is_offered_only_in_versions_newer_than_the_affected(
+    client, cast, department, sla_policy, installed, fixed_version
+):
+    instance = installed()  # runs greeter 1.0.0, imported before 1.0.1
+    report = tickets.open_ticket(
+        account=cast.alice.account,
+        requester=cast.alice,
+        subject="Broken",
+        body="!",
+        instance=instance,
+        kind=Ticket.Kind.PROBLEM,
+    )
+    bug = bugs.link_tickets([report], actor=cast.staff, title="Welcome text lost")
+    assert list(bugs.fix_candidates(bug)) == [fixed_version]
+    client.force_login(cast.staff)
+    page = client.get(reverse("support:bug", args=[bug.pk])).content.decode()
+    options = re.findall(r'<option value="(\d+)">([^<]*)</option>', page)
+    assert options == [(str(fixed_version.pk), "1.0.1")]  # not the affected 1.0.0
+
+    # The affected version itself is refused by the service and by the page, changing nothing.
+    with pytest.raises(tickets.TicketError, match="newer"):
+        bugs.release_fix(bug, instance.version, actor=cast.staff)
+    response = client.post(
+        reverse("support:bug", args=[bug.pk]),
+        {"action": "release", "version": instance.version.pk},
+        follow=True,
+    )
+    assert "newer than every affected one" in response.content.decode()
+    bug.refresh_from_db()
+    assert bug.status == ProductBug.Status.CONFIRMED and bug.fixed_in is None
+
+    # Once an affected instance runs the newest version, nothing is offered.
+    instance.version = fixed_version
+    instance.save(update_fields=["version"])
+    assert not bugs.fix_candidates(bug).exists()
+    page = client.get(reverse("support:bug", args=[bug.pk])).content.decode()
+    assert "No version newer than the affected ones yet" in page
+
+
+def test_release_and_announcement_counts_use_plural_forms(
+    client, cast, department, sla_policy, installed, fixed_version
+):
+    instance = installed()
+    report = tickets.open_ticket(
+        account=cast.alice.account,
+        requester=cast.alice,
+        subject="Broken",
+        body="!",
+        instance=instance,
+        kind=Ticket.Kind.PROBLEM,
+    )
+    bug = bugs.link_tickets([report], actor=cast.staff, title="Welcome text lost")
+    client.force_login(cast.staff)
+    response = client.post(
+        reverse("support:bug", args=[bug.pk]),
+        {"action": "release", "version": fixed_version.pk},
+        follow=True,
+    )
+    assert "Released; 1 customer was told." in response.content.decode()
+
+    from otomat.support.models import Announcement
+
+    with translation.override("pl"):
+        assert (
+            ngettext("Sent to %(n)s person.", "Sent to %(n)s people.", 1) % {"n": 1}
+            == "Wysłano do 1 osoby."
+        )
+        assert (
+            ngettext("Sent to %(n)s person.", "Sent to %(n)s people.", 3) % {"n": 3}
+            == "Wysłano do 3 osób."
+        )
+    installed(cast.charlie, name="Charlie's bot")
+    news = Announcement.objects.create(
+        title="Maintenance", body="Tonight.", audience="product", product=fixed_version.product
+    )
+    response = client.post(
+        reverse("support:announcement", args=[news.pk]), {"action": "send"}, follow=True
+    )
+    assert "Sent to 3 people." in response.content.decode()  # Alice, Bob and Charlie
+    only = Announcement.objects.create(title="To Charlie", body="Hi.")
+    Instance.objects.filter(account=cast.alice.account).update(state="terminated")
+    only.audience, only.product = "product", fixed_version.product
+    only.save()
+    response = client.post(
+        reverse("support:announcement", args=[only.pk]), {"action": "send"}, follow=True
+    )
+    assert "Sent to 1 person." in response.content.decode()
