@@ -41,10 +41,13 @@ def refreshed(instance: Instance) -> Instance:
     return instance
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize(
+    ("runtime", "store"), [(r, "database") for r in RUNTIMES] + [("shared", "sqlite")]
+)
 def test_updates_are_counted_and_log_lines_reach_the_page(
-    runtime, client, cast, emulator, runner_factory, tmp_path
+    runtime, store, client, cast, emulator, runner_factory, tmp_path, settings
 ):
+    settings.SHARED_STORE = store  # the shared hosts' data store (the default: "database")
     version = import_variant("greeter", runtime, tmp_path)
     token = emulator.create_bot("alice_greeter_bot")
     runner = runner_factory()
