@@ -287,3 +287,32 @@ def set_postmortem(incident: Incident, text: str, *, actor: User) -> Incident:
         _entry(incident, K.POSTMORTEM, "Postmortem written.", actor=actor)
         record_audit("monitoring.incident_postmortem", actor=actor, account=None, target=incident)
     return incident
+
+
+def set_public(incident: Incident, *, public: bool, public_title: str, actor: User) -> Incident:
+    """Show the incident on the status page under ``public_title`` (never customers' names),
+    or hide it. Raises IncidentError when a public incident has no public title."""
+    public_title = " ".join((public_title or "").split())
+    if public and not public_title:
+        raise IncidentError(gettext("A public incident needs a public title."))
+    if len(public_title) > 200:
+        raise IncidentError(gettext("Keep the title under 200 characters."))
+    with transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(public=public, public_title=public_title)
+        incident.refresh_from_db()
+        _entry(
+            incident,
+            K.UPDATE,
+            f"Shown on the status page as “{public_title}”."
+            if public
+            else "Hidden from the status page.",
+            actor=actor,
+        )
+        record_audit(
+            "monitoring.incident_public",
+            actor=actor,
+            account=None,
+            target=incident,
+            data={"public": public, "public_title": public_title},
+        )
+    return incident

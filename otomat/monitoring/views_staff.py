@@ -152,6 +152,14 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 return _detail(request, incident, resolve_form=form)
             incidents.resolve(incident, actor=request.user, note=form.cleaned_data["note"])
             messages.success(request, _("Incident resolved."))
+        elif action == "public":
+            incidents.set_public(
+                incident,
+                public=request.POST.get("public") == "on",
+                public_title=request.POST.get("public_title", ""),
+                actor=request.user,
+            )
+            messages.success(request, _("Saved."))
         elif action == "postmortem":
             form = PostmortemForm(request.POST)
             if not form.is_valid():

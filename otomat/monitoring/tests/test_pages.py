@@ -261,3 +261,17 @@ def test_the_pages_and_the_owner_message_speak_the_persons_language(client, cast
     with translation.override("id"):
         markup = notices._buttons(incident)
     assert [b["text"] for b in markup["inline_keyboard"][0]] == ["Akui", "Buka"]
+
+
+def test_an_incident_is_published_only_with_a_public_title(client, cast, incident):
+    client.force_login(cast.staff)
+    url = reverse("monitoring:incident", args=[incident.pk])
+    response = client.post(url, {"action": "public", "public": "on", "public_title": "  "})
+    assert response.status_code == 400
+    assert "A public incident needs a public title." in response.content.decode()
+    incident.refresh_from_db()
+    assert not incident.public
+    client.post(url, {"action": "public", "public": "on", "public_title": "Slow answers"})
+    incident.refresh_from_db()
+    assert incident.public and incident.public_title == "Slow answers"
+    assert AuditEvent.objects.filter(action="monitoring.incident_public").exists()
