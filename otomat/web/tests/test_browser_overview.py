@@ -134,6 +134,12 @@ def test_the_owner_follows_an_incident_from_the_overview(
     # The overview polls: the acknowledged incident no longer counts as unacknowledged.
     page.goto(f"{live_server.url}/")
     expect(page.locator("#overview-incidents .check-error")).to_have_count(0)
+    if lang == "en":
+        # Live: an incident opened meanwhile appears without reloading (the fragment polls).
+        incidents.open_incident(title="Disk almost full", severity=Severity.MAJOR, actor=None)
+        expect(page.locator("#overview-incidents")).to_contain_text(
+            "Disk almost full", timeout=25_000
+        )
 
     # Published: the status page shows it by its public title with the public update.
     Incident.objects.filter(pk=incident.pk).update(public=True, public_title="Slow answers")
