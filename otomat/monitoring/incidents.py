@@ -106,7 +106,15 @@ def open_incident(
                 target=incident,
                 data={"severity": severity, "accounts": sorted(accounts)},
             )
-        link_sla_tickets(incident, instances, now=now)
+        # A customer named without an instance (an incident opened by hand): their live
+        # instances speak for them, so the one on an SLA plan gets the ticket.
+        bare = set(accounts) - {i.account_id for i in instances}
+        covered = instances + list(
+            Instance.objects.filter(account_id__in=bare, kind=Instance.Kind.CUSTOMER)
+            .exclude(state=Instance.State.TERMINATED)
+            .select_related("account")
+        )
+        link_sla_tickets(incident, covered, now=now)
     return incident
 
 

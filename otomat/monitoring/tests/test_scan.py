@@ -223,3 +223,28 @@ def test_the_scan_is_a_few_queries_however_many_bots(cast, greeter, clock, count
     sql = [q["sql"] for q in large.captured_queries]
     assert len(sql) <= 20, sql
     assert not [q for q in sql if "monitoring_" in q and not q.startswith("SELECT")], sql
+
+
+def test_a_manual_incident_for_a_customer_on_an_sla_plan_opens_their_ticket(cast, greeter, plan):
+    from otomat.billing.models import Subscription
+    from otomat.monitoring import incidents
+    from otomat.support.models import SlaPolicy
+
+    SlaPolicy.objects.create(
+        name="Business",
+        plan=plan,
+        priority="high",
+        first_response_minutes=60,
+        next_response_minutes=60,
+        resolution_minutes=240,
+    )
+    covered = bot(cast, greeter, "Covered")
+    Subscription.objects.create(account=cast.alice.account, instance=covered, plan=plan)
+    incident = incidents.open_incident(
+        title="Payments slow",
+        severity="major",
+        accounts=[cast.alice.account, cast.charlie.account],
+        actor=cast.staff,
+    )
+    [ticket] = incident.tickets.all()
+    assert ticket.account == cast.alice.account and ticket.response_due is not None
