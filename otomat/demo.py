@@ -318,11 +318,12 @@ def ensure_demo_support() -> None:
         defaults={
             "out_of_scope": True,
             "body": (
-                "Halo {customer_name},\n\nSesuai paket yang Anda ambil, permintaan perubahan "
-                "maksimal {revision_quota}x ({revisions_used} sudah terpakai). Untuk perubahan "
-                "berikutnya dikenai biaya sesuai tingkat kesulitan dan lama pengerjaan. Permintaan "
-                "ini bisa kami penuhi dalam waktu {quote_days} hari dengan biaya {quote_price}. "
-                "Silakan terima penawaran di tiket {ticket}; pekerjaan dimulai setelah dibayar."
+                "Halo {customer_name},\n\nSesuai paket yang Anda ambil, Anda mendapat "
+                "{revisions_included}x revisi gratis: {revisions_used} sudah terpakai, sisa "
+                "{revisions_left}. Permintaan ini di luar cakupan paket, jadi dikenai biaya sesuai "
+                "tingkat kesulitan dan lama pengerjaan. Permintaan ini bisa kami penuhi dalam "
+                "waktu {quote_days} hari dengan biaya {quote_price}. Silakan terima penawaran di "
+                "tiket {ticket}; pekerjaan dimulai setelah dibayar."
             ),
         },
     )
@@ -331,8 +332,9 @@ def ensure_demo_support() -> None:
         defaults={
             "out_of_scope": True,
             "body": (
-                "Hello {customer_name},\n\nYour plan includes {revision_quota} changes "
-                "({revisions_used} used) and free support until {support_until}. We can do this "
+                "Hello {customer_name},\n\nYour plan includes {revisions_included} changes "
+                "({revisions_used} used, {revisions_left} left) and free support until "
+                "{support_until}. We can do this "
                 "in {quote_days} days for {quote_price}: accept the quote on {ticket} and we start "
                 "as soon as it is paid."
             ),

@@ -187,6 +187,13 @@ class CannedReplyForm(forms.ModelForm):
         model = CannedReply
         fields = ["title", "body", "department", "out_of_scope"]
 
+    def clean_body(self) -> str:
+        from otomat.support.quotes import check_placeholders
+
+        body = self.cleaned_data["body"]
+        check_placeholders(body)
+        return body
+
 
 class KbCategoryForm(forms.ModelForm):
     class Meta:

@@ -5,10 +5,13 @@ days). The customer accepts it, pays the invoice billing issues, and the ticket 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from otomat.accounts.models import User
 from otomat.billing.invoicing import LineSpec, issue_invoice
@@ -27,24 +30,60 @@ from otomat.support.tickets import TicketError, _set_status, staff_reply
 
 DEFAULT_OUT_OF_SCOPE = (
     "Hello {customer_name},\n\n"
-    "Your plan includes {revision_quota} changes; {revisions_used} have been used, and free "
-    "support ran until {support_until}. We can still do this for you: it takes about "
-    "{quote_days} days and costs {quote_price}. Accept the quote on this ticket and we start "
-    "as soon as it is paid."
+    "Your plan includes {revisions_included} changes; {revisions_used} have been used "
+    "({revisions_left} left), and free support runs until {support_until}. This request is "
+    "outside what was bought, and we can still do it for you: it takes about {quote_days} days "
+    "and costs {quote_price}. Accept the quote on this ticket and we start as soon as it is paid."
 )
 
+# Every {placeholder} a canned reply may use, filled from the ticket (and the quote it is
+# sent with). Saving a reply with any other name is refused (``check_placeholders``).
+PLACEHOLDERS = (
+    "customer_name",
+    "account",
+    "ticket",
+    "subject",
+    "instance",
+    "product",
+    "revision_quota",
+    "revisions_included",
+    "revisions_used",
+    "revisions_left",
+    "support_until",
+    "minutes_left",
+    "hourly_rate",
+    "quote_price",
+    "quote_days",
+)
+_FIELD = re.compile(r"\{([^{}]*)\}")
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"  # an unknown placeholder stays visible instead of failing
+
+def check_placeholders(text: str) -> None:
+    """Raise ValidationError naming every ``{placeholder}`` of ``text`` that is not one of
+    PLACEHOLDERS (a stray or unclosed brace included); return None when all are known."""
+    unknown = sorted({name for name in _FIELD.findall(text or "") if name not in PLACEHOLDERS})
+    if unknown:
+        raise ValidationError(
+            _("Unknown placeholders: %(names)s. Use only: %(known)s.")
+            % {
+                "names": ", ".join("{" + n + "}" for n in unknown),
+                "known": " ".join("{" + n + "}" for n in PLACEHOLDERS),
+            }
+        )
+    rest = _FIELD.sub("", text or "")
+    if "{" in rest or "}" in rest:
+        raise ValidationError(_("A brace is not closed: write placeholders as {name}."))
 
 
 def render_canned(
-    text: str, ticket: Ticket, *, quote: Quote | None = None, language: str = "en"
+    text: str, ticket: Ticket, *, quote: Quote | None = None, language: str | None = None
 ) -> str:
-    """Fill ``{placeholders}`` of a canned reply from the ticket (unknown ones stay as they are;
-    values are never interpreted as format strings themselves)."""
+    """Fill the ``{placeholders}`` of a canned reply from the ticket: quotas as numbers,
+    amounts with the billing's money formatter in the customer's locale ("Rp250.000" in
+    Indonesian). Never raises: an unknown placeholder or a stray brace stays as written, and
+    values are never interpreted as format strings themselves."""
     person = ticket.requester
+    language = language or (person.language if person else "") or "en"
     values = {
         "customer_name": (person.get_full_name() if person else "") or ticket.account.name,
         "account": ticket.account.name,
@@ -57,17 +96,16 @@ def render_canned(
         ent = entitlements.for_instance(ticket.instance)
         values |= {
             "revision_quota": str(ent.revision_quota),
+            "revisions_included": str(ent.revision_quota),
             "revisions_used": str(ent.revisions_used),
             "revisions_left": str(ent.revisions_left),
             "support_until": f"{ent.support_until:%Y-%m-%d}",
             "minutes_left": str(ent.minutes_left),
+            "hourly_rate": ent.hourly_rate.format(language) if ent.hourly_rate else "",
         }
     if quote is not None:
         values |= {"quote_price": quote.price.format(language), "quote_days": str(quote.days)}
-    try:
-        return text.format_map(_Blank(values))
-    except (ValueError, IndexError, AttributeError):
-        return text  # a stray brace in the reply: send it unfilled rather than fail
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 def currency_for(ticket: Ticket) -> str:
@@ -121,12 +159,8 @@ def send_quote(
             created_at=now,
         )
         template = reply or CannedReply.objects.filter(out_of_scope=True).first()
-        language = ticket.requester.language if ticket.requester else "en"
         text = render_canned(
-            template.body if template else DEFAULT_OUT_OF_SCOPE,
-            ticket,
-            quote=quote,
-            language=language,
+            template.body if template else DEFAULT_OUT_OF_SCOPE, ticket, quote=quote
         )
         staff_reply(ticket, staff=staff, body=text, status=Ticket.Status.AWAITING_PAYMENT, now=now)
         TicketEvent.objects.create(

@@ -21,7 +21,15 @@ from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
 from otomat.billing.views_staff import staff_required
 from otomat.catalog.models import ProductVersion
-from otomat.support import announcements, bugs, kb, quotes, relationships, tickets
+from otomat.support import (
+    announcements,
+    bugs,
+    entitlements,
+    kb,
+    quotes,
+    relationships,
+    tickets,
+)
 from otomat.support.forms import (
     AnnouncementForm,
     ArticleForm,
@@ -157,6 +165,19 @@ def ticket_action(request: HttpRequest, number: str) -> HttpResponse:
                 reply=form.cleaned_data["reply"],
             )
             messages.success(request, _("Out-of-scope reply and quote sent."))
+            left = (
+                entitlements.for_instance(ticket.instance).revisions_left if ticket.instance else 0
+            )
+            if left:
+                messages.warning(
+                    request,
+                    ngettext(
+                        "Check the reply: %(n)s free revision is still left on this instance.",
+                        "Check the reply: %(n)s free revisions are still left on this instance.",
+                        left,
+                    )
+                    % {"n": left},
+                )
         elif action == "withdraw_quote":
             quote = get_object_or_404(ticket.quotes, pk=request.POST.get("quote") or 0)
             quotes.decline_quote(quote, user=request.user)
