@@ -353,3 +353,47 @@ def test_table_fallback_rows():
         ["Jan", "Feb"], [Series("USD", [1, 2]), Series("EUR", [3, 4])], lambda v: f"{v}.00"
     )
     assert rows == [["", "USD", "EUR"], ["Jan", "1.00", "3.00"], ["Feb", "2.00", "4.00"]]
+
+
+def test_sparkline_is_a_small_fixed_line_with_the_last_value_marked():
+    from otomat.lib.charts import sparkline
+
+    svg = sparkline([3, 4, 4, 1], title="Running <14 days>", color="#009E73")
+    root = parse(svg)
+    assert root.get("width") == "120" and root.get("height") == "32"
+    assert "Running &lt;14 days&gt;" in svg
+    [line] = [el for el in root.iter() if el.tag.endswith("polyline")]
+    points = [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+    assert len(points) == 4
+    ys = [y for _x, y in points]
+    assert ys[1] == ys[2] == min(ys) and ys[3] == max(ys)  # higher value = higher on screen
+    [dot] = [el for el in root.iter() if el.tag.endswith("circle")]
+    assert float(dot.get("cx")) == points[-1][0]
+    # No data or one value: a flat line, never a division by zero.
+    for values in ([], [5], [2, 2, 2]):
+        flat = parse(sparkline(values, title="t"))
+        [line] = [el for el in flat.iter() if el.tag.endswith("polyline")]
+        assert len({p.split(",")[1] for p in line.get("points").split()}) == 1
+    with pytest.raises(ValueError):
+        sparkline([1, float("nan")], title="t")
+
+
+def test_day_bars_colour_each_day_by_its_percent_and_grey_without_data():
+    from otomat.lib.charts import day_bars
+
+    svg = day_bars(
+        [
+            ("d1", Decimal(100), "100 %"),
+            ("d2", Decimal("99.5"), "99.5 %"),
+            ("d3", Decimal(50), "50 %"),
+            ("d4", None, "no <data>"),
+        ],
+        title="Uptime",
+    )
+    root = parse(svg)
+    rects = [el for el in root.iter() if el.tag.endswith("rect")]
+    assert [r.get("fill") for r in rects] == ["#009E73", "#E69F00", "#D55E00", "#c8c8c8"]
+    assert "d4: no &lt;data&gt;" in svg
+    assert len({r.get("width") for r in rects}) == 1
+    with pytest.raises(TypeError):
+        day_bars([("d", "100", "x")], title="t")
