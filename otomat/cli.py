@@ -79,13 +79,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the portal with ``--workers`` (default ``OTOMAT_WEB_WORKERS``) uvicorn processes
+    sharing one socket: one process uses one core. Each worker loads the application itself
+    (``otomat.asgi``: its own heartbeat thread and database connections); uvicorn's parent
+    process only starts them, restarts a worker that dies and stops them all on SIGTERM."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "otomat.settings")
     import uvicorn
+    from django.conf import settings
 
+    workers = args.workers if args.workers is not None else settings.WEB_WORKERS
+    if workers < 1:
+        print(f"--workers must be at least 1, not {workers}.", file=sys.stderr)
+        return 2
     uvicorn.run(
         "otomat.asgi:application",
         host=args.host,
         port=args.port,
+        workers=workers,
         log_level="warning",
         lifespan="off",
     )
@@ -179,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", help="run the web server only")
     web.add_argument("--host", default="127.0.0.1")
     web.add_argument("--port", type=int, default=8000)
+    web.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="web server processes (default OTOMAT_WEB_WORKERS: one per CPU)",
+    )
     web.set_defaults(func=cmd_web)
 
     sub.add_parser("runner", help="run the runner (reconciler) only").set_defaults(func=cmd_runner)

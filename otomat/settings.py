@@ -4,6 +4,7 @@ task queue, the built-in Telegram emulator). See docs/configuration.md for each 
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -250,6 +251,10 @@ BILLING_RUN_SECONDS = env_int("OTOMAT_BILLING_RUN_SECONDS", 60, minimum=5)
 # that address is answered 429 (nothing stored) until the window ends; 0 turns it off.
 CALLBACK_REJECTS_PER_SOURCE = env_int("OTOMAT_CALLBACK_REJECTS_PER_SOURCE", 20, minimum=0)
 CALLBACK_REJECT_WINDOW_SECONDS = env_int("OTOMAT_CALLBACK_REJECT_WINDOW_SECONDS", 600, minimum=1)
+
+# Web server processes (``otomat web``, ``otomat run``): one per core, since one process uses
+# one core. Each worker is a process of its own, with its own heartbeat (otomat.ops.heartbeats).
+WEB_WORKERS = env_int("OTOMAT_WEB_WORKERS", os.cpu_count() or 1, minimum=1)
 
 TASKS = {
     "default": {

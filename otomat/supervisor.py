@@ -379,11 +379,18 @@ def run_all(*, host: str, port: int, emulator_port: int, demo: bool, verbose: bo
 
         import_builtin_products(actor=None)
 
+    # The web server's processes: OTOMAT_WEB_WORKERS when set, else two at most (the runner,
+    # worker, scheduler and emulator share this machine's cores with it).
+    web_workers = (
+        settings.WEB_WORKERS
+        if os.environ.get("OTOMAT_WEB_WORKERS")
+        else min(2, settings.WEB_WORKERS)
+    )
     for name, sub in (
         ("runner", ["runner"]),
         ("worker", ["worker"]),
         ("scheduler", ["scheduler"]),
-        ("web", ["web", "--host", host, "--port", str(port)]),
+        ("web", ["web", "--host", host, "--port", str(port), "--workers", str(web_workers)]),
     ):
         started = service(name, [py, "-m", "otomat.cli", *sub])
         started.start()
