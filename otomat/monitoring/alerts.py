@@ -313,6 +313,10 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
         )
         if before is not None and _snapshot(alert, rule) != before:
             changed.append(alert)
+    if not (created or changed or outcome.fired or outcome.resolved or outcome.flapping) and not (
+        outcome.reminders
+    ):
+        return  # nothing changed: nothing to write
     with transaction.atomic():
         # A concurrent reporter may have created one of these rows: keep theirs. Ignoring
         # conflicts returns no ids (neither does MariaDB), so they are read back.
