@@ -4,6 +4,7 @@ and an article drafted from a ticket."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -15,80 +16,93 @@ from django.utils.text import slugify
 from otomat.accounts.models import Account, User
 from otomat.support.models import Article, ArticleVote, KbCategory, Ticket, TicketMessage
 
-STOPWORDS = {
-    # en
-    "the",
-    "a",
-    "an",
-    "is",
-    "are",
-    "to",
-    "of",
-    "and",
-    "or",
-    "in",
-    "on",
-    "my",
-    "i",
-    "it",
-    "for",
-    "how",
-    "do",
-    "does",
-    "not",
-    "can",
-    "with",
-    "what",
-    "why",
-    # id
-    "yang",
-    "dan",
-    "di",
-    "ke",
-    "dari",
-    "tidak",
-    "bisa",
-    "saya",
-    "ini",
-    "itu",
-    "untuk",
-    "apa",
-    "bagaimana",
-    "kenapa",
-    "ada",
-    # pl
-    "nie",
-    "jak",
-    "się",
-    "w",
-    "na",
-    "z",
-    "co",
-    "czy",
-    "jest",
-    "mój",
-    "moj",
+# Words that say nothing about what is asked, per language (written as ``words`` sees them:
+# lower case, accents removed). A query is read against all three: customers mix languages.
+STOPWORDS_BY_LANGUAGE = {
+    "en": """a about after again all also am an and any are as at be been before but by can
+        cannot could did do does doing dont for from get got had has have having he her here
+        him his how i if im in into is isnt it its just me more my no not now of off on once
+        only or other our out over please so some still such than that the their them then
+        there these they this to too up us very was we were what when where which while who
+        why will with would you your""",
+    "id": """ada adalah agar akan aku anda apa apakah atau bagaimana bahwa baru belum bisa
+        boleh dalam dan dari dengan di dia harus hari ini itu jadi jika juga kalau kami kamu
+        kan karena ke kenapa ketika kok lagi lah mau mengapa mohon nya pada para saja sama
+        sampai saya sedang sudah supaya tapi telah tetapi tidak tolong untuk yang ya""",
+    "pl": """a aby ale bo by byc byl byla bylo czy dla do gdy gdzie i ich ja jak jaki jakie
+        jest jestem jeszcze juz ktora ktore ktory lub ma mam mi mnie moj moja moje mozna na
+        nam nas nie nic niz o od po pod prosze przez przy sa sie ta tak tam te tego ten to
+        tu ty w we wiec z za ze zeby""",
 }
+STOPWORDS = frozenset(w for text in STOPWORDS_BY_LANGUAGE.values() for w in text.split())
 CANDIDATES = 200  # rows read per search, whatever the size of the base
+TITLE_WEIGHT = 3  # a word of the title says more about an article than one of its text
+# A word found in more than this share of the published articles (in a base of at least
+# COMMON_MIN_BASE) is common there — "bot" in a bot shop: it adds to a score but never
+# suggests an article on its own.
+COMMON_SHARE = 0.5
+COMMON_MIN_BASE = 4
+
+
+_NOT_DECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "đ": "d", "ß": "ss"})
+
+
+def _plain(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", (text or "").translate(_NOT_DECOMPOSED))
+    return plain.encode("ascii", "ignore").decode().lower()
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words without accents or stop words ("Nie działa!" → ["dziala"])."""
-    plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
-    return [w for w in re.findall(r"[a-z0-9]{2,}", plain) if w not in STOPWORDS][:12]
+    """Lower-case words without accents or stop words ("Nie działa!" → ["dziala"]), each once,
+    in order, at most 12."""
+    seen: list[str] = []
+    for w in re.findall(r"[a-z0-9]{2,}", _plain(text)):
+        if w not in STOPWORDS and w not in seen:
+            seen.append(w)
+    return seen[:12]
 
 
-def _score(terms: list[str], title: str, body: str) -> int:
-    title_words, body_words = set(words(title)), set(words(body))
-    score = 0
-    for term in terms:
-        if term in title_words:
-            score += 5
-        elif any(w.startswith(term) for w in title_words):
-            score += 3
-        if term in body_words:
-            score += 1
-    return score
+def _matches(term: str, vocabulary: set[str]) -> bool:
+    """The term is a word of ``vocabulary``, or one is the start of the other and the shorter
+    has four letters or more ("restart" ~ "restarting", "bayar" ~ "pembayaran" does not)."""
+    if term in vocabulary:
+        return True
+    if len(term) < 4:
+        return False
+    return any(len(w) >= 4 and (w.startswith(term) or term.startswith(w)) for w in vocabulary)
+
+
+def _rank(terms: list[str], docs: list[tuple[object, str, str]], *, base: int) -> list:
+    """``docs`` as (item, title, text) ranked by relevance to ``terms``: each word weighs by
+    its rarity among the documents (an inverse document frequency over a base of ``base``),
+    more in the title than in the text. A document needs a match on a word that is not
+    common in the base; stop words never count. Returns the items, best first."""
+    vocab = [
+        (item, set(_plain_words(title)), set(_plain_words(body))) for item, title, body in docs
+    ]
+    base = max(base, len(docs), 1)
+    df = {term: sum(1 for _, t, b in vocab if _matches(term, t | b)) for term in terms}
+    idf = {term: math.log((base + 1) / (df[term] + 0.5)) for term in terms}
+    common = {term for term in terms if base >= COMMON_MIN_BASE and df[term] > COMMON_SHARE * base}
+    ranked = []
+    for item, title_words, body_words in vocab:
+        score, telling = 0.0, False
+        for term in terms:
+            if _matches(term, title_words):
+                score += TITLE_WEIGHT * idf[term]
+            elif _matches(term, body_words):
+                score += idf[term]
+            else:
+                continue
+            telling = telling or term not in common
+        if telling and score > 0:
+            ranked.append((score, item))
+    ranked.sort(key=lambda p: -p[0])
+    return [item for _, item in ranked]
+
+
+def _plain_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9]{2,}", _plain(text)) if w not in STOPWORDS]
 
 
 def _matching(qs, terms: list[str], fields: tuple[str, ...]):
@@ -100,38 +114,36 @@ def _matching(qs, terms: list[str], fields: tuple[str, ...]):
 
 
 def search(query: str, *, product_id: int | None = None, limit: int = 10) -> list[Article]:
-    """Published articles ranked by how many words of ``query`` they contain (title first)."""
+    """Published articles ranked by relevance to ``query`` (rare words and title words weigh
+    more; see ``_rank``); none when only stop words or only common words match."""
     terms = words(query)
     if not terms:
         return []
     qs = Article.objects.filter(status=Article.Status.PUBLISHED).select_related("category")
     if product_id:
         qs = qs.filter(Q(product_id=product_id) | Q(product__isnull=True))
-    candidates = list(_matching(qs, terms, ("title", "body"))[:CANDIDATES])
-    ranked = sorted(
-        ((a, _score(terms, a.title, a.body)) for a in candidates), key=lambda p: (-p[1], p[0].title)
-    )
-    return [a for a, score in ranked if score > 0][:limit]
+    base = qs.count()
+    # A small base is read whole (so "zaplacic" finds "zapłacić", which a database's
+    # case-insensitive match would not); a large one is narrowed to rows sharing a word.
+    narrowed = qs if base <= CANDIDATES else _matching(qs, terms, ("title", "body"))
+    candidates = list(narrowed.order_by("title")[:CANDIDATES])
+    return _rank(terms, [(a, a.title, a.body) for a in candidates], base=base)[:limit]
 
 
 def suggestions(subject: str, *, account: Account | None, limit: int = 5) -> dict:
     """What to show while a customer types a ticket subject: matching articles and their own
-    account's earlier tickets with the answer staff gave (never another account's)."""
+    account's earlier tickets with the answer staff gave (never another account's), both
+    ranked by relevance (``_rank``)."""
     articles = search(subject, limit=limit)
     history = []
     terms = words(subject)
     if account is not None and terms:
-        tickets = _matching(
-            Ticket.objects.filter(account=account).exclude(status=Ticket.Status.MERGED),
-            terms,
-            ("subject",),
-        ).select_related("requester")[:CANDIDATES]
-        ranked = sorted(
-            ((t, _score(terms, t.subject, "")) for t in tickets), key=lambda p: (-p[1], -p[0].pk)
-        )
-        for ticket, score in ranked[:limit]:
-            if score <= 0:
-                continue
+        own = Ticket.objects.filter(account=account).exclude(status=Ticket.Status.MERGED)
+        base = own.count()
+        narrowed = own if base <= CANDIDATES else _matching(own, terms, ("subject",))
+        candidates = list(narrowed.select_related("requester").order_by("-pk")[:CANDIDATES])
+        ranked = _rank(terms, [(t, t.subject, "") for t in candidates], base=base)
+        for ticket in ranked[:limit]:
             answer = (
                 ticket.messages.filter(kind=TicketMessage.Kind.STAFF)
                 .order_by("-created_at")
