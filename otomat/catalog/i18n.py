@@ -23,7 +23,7 @@ from django.utils.translation import get_language, npgettext, pgettext
 from otomat.catalog.errors import ManifestError
 
 if TYPE_CHECKING:
-    from otomat.catalog.models import Product, ProductVersion
+    from otomat.catalog.models import ProductVersion
 
 I18N_KEY = "x-otomat-i18n"  # per schema property: {language: {text key: translation}}
 PRODUCT_KEYS = ("name", "description", "plans", "schema")
@@ -177,18 +177,26 @@ def product_text(version: ProductVersion | None, field: str, lang: str | None = 
 
 def plan_name(plan: Any, lang: str | None = None, *, version: ProductVersion | None = None) -> str:
     """The plan's name in ``lang``: the manifest's ``[i18n.<lang>.plans.<code>].name`` of the
-    product's latest version (or ``version``) when it has one, else the owner's ``plan.name``."""
-    version = version or _latest(plan.product)
-    manifest = version.manifest if version is not None else {}
-    translated = manifest.get("i18n", {}).get(_lang(lang), {}).get("plans", {}).get(plan.code, {})
-    return translated.get("name") or plan.name
+    product's latest version (or ``version``) when it has one, else the owner's ``plan.name``.
+    Costs one query per plan object (remembered on it) unless ``version`` is given."""
+    translations = (version.manifest or {}).get("i18n", {}) if version else _plan_i18n(plan)
+    return translations.get(_lang(lang), {}).get("plans", {}).get(plan.code, {}).get("name") or str(
+        plan.name
+    )
 
 
-def _latest(product: Product) -> ProductVersion | None:
-    # Cached on the product object: a page lists several plans of one product.
-    if not hasattr(product, "_latest_version_cache"):
-        product._latest_version_cache = product.latest_version()  # type: ignore[attr-defined]
-    return product._latest_version_cache  # type: ignore[attr-defined]
+def _plan_i18n(plan: Any) -> dict[str, Any]:
+    if not hasattr(plan, "_otomat_i18n"):
+        from otomat.catalog.models import ProductVersion
+
+        manifest = (
+            ProductVersion.objects.filter(product_id=plan.product_id)
+            .order_by("-created_at", "-id")
+            .values_list("manifest", flat=True)
+            .first()
+        )
+        plan._otomat_i18n = (manifest or {}).get("i18n", {})
+    return plan._otomat_i18n
 
 
 def per_period(months: int) -> str:

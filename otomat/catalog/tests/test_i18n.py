@@ -373,3 +373,17 @@ def test_first_party_products_ship_indonesian_and_polish_for_every_text(slug):
 
         walk(manifest.config_schema, "")
     assert missing == []
+
+
+@pytest.mark.django_db
+def test_a_plan_is_named_by_the_manifest_only_where_its_code_is_translated(echo):
+    from otomat.billing.models import Plan
+
+    standard = Plan.objects.get(code="standard")
+    other = Plan.objects.create(
+        product=echo.product, code="pro", name="Pro", currency="IDR", price_minor=1
+    )
+    assert i18n.plan_name(standard, "id") == "Paket standar"
+    assert i18n.plan_name(standard, "pl") == "Plan standardowy"
+    assert i18n.plan_name(standard, "en") == "Standard plan"
+    assert i18n.plan_name(other, "id") == "Pro"
