@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
+from otomat.catalog.i18n import product_text
 from otomat.catalog.models import ProductVersion
 from otomat.catalog.schema_form import (
     ConfigError,
@@ -201,7 +202,8 @@ def create_instance(
         raise InstanceError(account.closed_message or "This account is closed to new orders.")
     if not version.product.is_listed and not (actor and actor.is_staff):
         raise InstanceError("This product is not available.")
-    name = (name or "").strip() or version.product.name
+    # Unnamed: the product's name in the language of the person installing it.
+    name = (name or "").strip() or product_text(version, "name")
     if len(name) > 100:
         raise InstanceError("The name is too long (100 characters at most).")
     validate_config(version.config_schema, config)

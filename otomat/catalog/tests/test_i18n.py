@@ -387,3 +387,23 @@ def test_a_plan_is_named_by_the_manifest_only_where_its_code_is_translated(echo)
     assert i18n.plan_name(standard, "pl") == "Plan standardowy"
     assert i18n.plan_name(standard, "en") == "Standard plan"
     assert i18n.plan_name(other, "id") == "Pro"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lang", "name"), [("id", "Bot Gema"), ("pl", "Bot Echo"), ("en", "Echo Bot")]
+)
+def test_an_unnamed_instance_takes_the_products_name_in_the_installers_language(
+    cast, echo, lang, name
+):
+    from otomat.instances.services import create_instance
+
+    with translation.override(lang):
+        instance = create_instance(
+            account=cast.alice.account,
+            version=echo,
+            name="",
+            config={"bot_token": "123456:" + "A" * 35},
+            actor=cast.alice,
+        )
+    assert instance.name == name
