@@ -14,6 +14,7 @@ from django.utils import timezone
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
 from otomat.billing.models import Invoice, Subscription
+from otomat.support import people
 from otomat.support.models import Ticket, TicketMessage
 from otomat.support.tickets import TicketError
 
@@ -107,8 +108,12 @@ def export_account(account: Account) -> bytes:
                     "status": ticket.status,
                     "created_at": ticket.created_at.isoformat(),
                     "messages": [
-                        {"at": m.created_at.isoformat(), "from": m.author_label, "text": m.body}
-                        for m in ticket.messages.exclude(kind=TicketMessage.Kind.NOTE)
+                        {"at": m.created_at.isoformat(), "from": m.signature, "text": m.body}
+                        for m in people.sign(
+                            ticket.messages.exclude(kind=TicketMessage.Kind.NOTE).select_related(
+                                "author"
+                            )
+                        )
                     ],
                 }
             )

@@ -77,3 +77,19 @@ def test_customers_keep_their_own_names(cast, ticket, seller):
     message = ticket.messages.get(kind=TicketMessage.Kind.CUSTOMER)
     assert people.signature(message) == "Alice Anders"
     assert people.display_name(None) == "Toko Bot Jaya"  # a deleted staff member
+
+
+def test_the_data_export_names_staff_too(cast, ticket, seller):
+    import io
+    import json
+    import zipfile
+
+    from otomat.support.relationships import export_account
+
+    tickets.staff_reply(ticket, staff=cast.staff, body="Answer")
+    TicketMessage.objects.filter(kind=TicketMessage.Kind.STAFF).update(
+        author_label="staff@example.com"  # as replies were stored before
+    )
+    archive = zipfile.ZipFile(io.BytesIO(export_account(cast.alice.account)))
+    conversation = json.loads(archive.read("tickets.json"))[0]
+    assert [m["from"] for m in conversation["messages"]] == ["Alice Anders", "Toko Bot Jaya"]
