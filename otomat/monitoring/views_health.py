@@ -28,4 +28,8 @@ def healthz(request):
 @require_safe
 def readyz(request):
     ready, body = platform.readiness()
-    return JsonResponse(body, status=200 if ready else 503)
+    response = JsonResponse(body, status=200 if ready else 503)
+    # Not an error of this server: without this Django logs every 503 at ERROR, and a probe
+    # asking every few seconds while a worker is down would fill the log (and the console).
+    response._has_been_logged = True
+    return response

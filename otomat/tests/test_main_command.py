@@ -77,6 +77,12 @@ def test_the_main_command_runs_everything_and_stops_cleanly(tmp_path):
         password = re.search(r"Customer: demo@otomat.local / (\S+)", banner).group(1)
         token = re.search(r"paste it in the install form\): (\S+)", banner).group(1)
         assert httpx.get(f"http://127.0.0.1:{port}/catalog/", timeout=10).status_code == 200
+        # Every service beats: the runner, the worker, the scheduler (and the web server).
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200,
+            60,
+            message=httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).text,
+        )
         assert "Greeter Bot" in httpx.get(f"http://127.0.0.1:{port}/catalog/").text
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as web:
             web.get("/accounts/login/")
