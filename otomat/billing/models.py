@@ -417,6 +417,10 @@ class Invoice(models.Model):
             models.Index(fields=["status", "due_at"], name="billing_inv_open_due"),
             models.Index(fields=["account", "status"], name="billing_inv_account"),
             models.Index(fields=["subscription", "status"], name="billing_inv_sub"),
+            # The staff invoice list (newest first, paginated) and a customer's invoice list:
+            # read in index order, no sort of every invoice per page.
+            models.Index(fields=["-issued_at", "-id"], name="billing_inv_issued"),
+            models.Index(fields=["account", "-issued_at", "-id"], name="billing_inv_acct_issued"),
         ]
 
     def __str__(self) -> str:

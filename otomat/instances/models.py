@@ -99,6 +99,9 @@ class Instance(models.Model):
         indexes = [
             # The runner's reconcile query: everything not terminated, by desired state.
             models.Index(fields=["state", "desired"]),
+            # Staff "All instances" (newest first, paginated) and a customer's "My instances".
+            models.Index(fields=["-created_at", "-id"], name="instances_created"),
+            models.Index(fields=["account", "-created_at"], name="instances_acct_created"),
         ]
         constraints = [
             # A plain unique constraint on a nullable column rather than a partial unique index

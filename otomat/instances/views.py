@@ -71,7 +71,8 @@ def manage(request: HttpRequest) -> HttpResponse:
         instances = instances.filter(account__name__icontains=query) | instances.filter(
             name__icontains=query
         )
-    page = Paginator(instances.order_by("-created_at"), 25).get_page(request.GET.get("page"))
+    # Newest first with the id as tie-break: the instances_created index, pages that do not overlap.
+    page = Paginator(instances.order_by("-created_at", "-id"), 25).get_page(request.GET.get("page"))
     return render(
         request,
         "instances/manage.html",

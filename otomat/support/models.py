@@ -187,6 +187,10 @@ class Ticket(models.Model):
             models.Index(fields=["sla_check_at", "id"], name="support_sla_queue"),
             models.Index(fields=["account", "status"], name="support_ticket_account"),
             models.Index(fields=["status", "assignee"], name="support_ticket_status"),
+            # A customer's ticket list (most recently updated first) and the staff workload
+            # page's open tickets, the SLA's first response first.
+            models.Index(fields=["account", "-updated_at", "-id"], name="support_ticket_acct_upd"),
+            models.Index(fields=["status", "response_due"], name="support_ticket_due"),
         ]
 
     def __str__(self) -> str:
