@@ -284,13 +284,11 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
         for alert in Alert.objects.filter(query):
             tracked[(alert.check_name, alert.subject)] = alert
     windows = active_windows(now)
-    firing = [a for a in tracked.values() if a.state == Alert.State.FIRING]
-    inhibitors = {a.subject for a in firing}
-    runner_down = any(a.check_name in INHIBIT_INSTANCES for a in firing)
 
     outcome = _Outcome()
     created: list[Alert] = []
     changed: list[Alert] = []
+    seen: list[tuple[Alert, Signal, AlertRule, tuple | None]] = []
     for key, signal in latest.items():
         rule = all_rules.get(signal.check) or default_rule(signal.check)
         if not rule.enabled:
@@ -304,8 +302,15 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
         elif alert.last_seen_at and signal.at and signal.at <= alert.last_seen_at:
             continue  # this observation was counted already
         before = _snapshot(alert, rule) if alert.pk else None
-        at = signal.at or now
-        _apply(alert, signal, rule, at, outcome)
+        _apply(alert, signal, rule, signal.at or now, outcome)
+        seen.append((alert, signal, rule, before))
+    # Inhibition by what fires after this report (a host and its bots failing in one report:
+    # the bots are silenced at once).
+    firing = [a for a in tracked.values() if a.state == Alert.State.FIRING]
+    firing += [a for a in created if a.state == Alert.State.FIRING]
+    inhibitors = {a.subject for a in firing}
+    runner_down = any(a.check_name in INHIBIT_INSTANCES for a in firing)
+    for alert, signal, rule, before in seen:
         alert.suppressed = (
             _suppression(signal, windows, inhibitors, runner_down)
             if alert.state == Alert.State.FIRING

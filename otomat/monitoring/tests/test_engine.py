@@ -175,6 +175,14 @@ def test_a_host_down_silences_its_bots(cast, clock):
     assert len(messages(cast.owner)) == 1
 
 
+def test_a_host_and_its_bots_failing_in_one_report_tell_of_the_host_only(cast, clock):
+    bots = [down(f"instance:{i}", check="instance", group="host:h2") for i in range(3)]
+    alerts.report([*bots, down("host:h2", check="host.memory_dead")])
+    assert Incident.objects.count() == 1
+    assert Incident.objects.get().check_name == "host.memory_dead"
+    assert len(messages(cast.owner)) == 1
+
+
 def test_the_runner_down_silences_every_bot(cast, clock):
     alerts.report([down("service:runner", check="service.runner")])
     at(clock, 5)
