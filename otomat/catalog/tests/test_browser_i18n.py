@@ -19,14 +19,25 @@ TEXTS = {
         "catalog": ["Bot Pencari Film", "Bot Peringatan", "Bot Penyambut"],
         "detail": ["Bulanan", "/ bulan", "Situs blog", "Hapus otomatis setelah (menit)"],
         "install": ["Situs blog", "Pesan sekarang", "Bahasa Indonesia", "Polandia"],
+        "greeter": ["Pasang Bot Penyambut", "Teks sambutan", "Bantuan", "Teks bantuan"],
     },
     "pl": {
         "catalog": ["Wyszukiwarka filmów", "Bot alertów", "Bot powitalny"],
         "detail": ["Miesięczny", "/ miesiąc", "Blogi", "Usuwaj po (minutach)"],
         "install": ["Blogi", "Zamów", "Indonezyjski", "Angielski"],
+        "greeter": ["Instalacja: Bot powitalny", "Tekst powitania", "Pomoc", "Tekst pomocy"],
     },
 }
-ENGLISH = ["Movie Search Bot", "Blog sites", "Auto-delete after", "Monthly", "/ monthly"]
+ENGLISH = [
+    "Movie Search Bot",
+    "Greeter Bot",
+    "Blog sites",
+    "Auto-delete after",
+    "Welcome text",
+    "Help text",
+    "Monthly",
+    "/ monthly",
+]
 
 
 @pytest.fixture
@@ -65,6 +76,7 @@ def test_a_customer_reads_the_catalog_in_their_language(
         ("catalog", "/catalog/"),
         ("detail", "/catalog/movie-search/"),
         ("install", "/instances/install/movie-search/"),
+        ("greeter", "/instances/install/greeter/"),
     ]:
         page.goto(f"{live_server.url}{path}")
         shot(page, f"catalog-{name}-{lang}")
