@@ -98,6 +98,10 @@ def open_incident(
         if instances:
             incident.instances.add(*instances)
         _entry(incident, K.OPENED, summary or title, actor=actor, at=now)
+        if source == Incident.Source.MANUAL:
+            from otomat.monitoring import notices
+
+            notices.incident_opened(incident)  # the engine tells of its own incidents itself
         if actor is not None:
             record_audit(
                 "monitoring.incident_opened",

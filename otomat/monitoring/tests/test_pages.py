@@ -128,6 +128,12 @@ def test_a_manual_incident_needs_a_title_and_a_public_title_when_public(client, 
     assert incident.source == Incident.Source.MANUAL and incident.opened_by == cast.staff
     assert list(incident.accounts.all()) == [cast.alice.account]
     assert AuditEvent.objects.filter(action="monitoring.incident_opened", actor=cast.staff).exists()
+    # The owner hears of it; Alice's account is affected but she did not ask to be told.
+    from otomat.notify.models import Notification
+
+    told = Notification.objects.get(user=cast.owner, channel="email")
+    assert told.subject == "Incident: Payments slow"
+    assert not Notification.objects.filter(user=cast.alice).exists()
 
 
 def test_the_incident_page_posts_updates_acknowledges_resolves_and_keeps_a_postmortem(
