@@ -269,8 +269,9 @@ class TicketEvent(models.Model):
 
 class CannedReply(models.Model):
     """A reply staff insert with one click; placeholders like {customer_name}, {ticket},
-    {instance}, {revisions_used}, {revision_quota}, {support_until}, {quote_price},
-    {quote_days} are filled from the ticket."""
+    {instance}, {revisions_used}, {revisions_left}, {revisions_included}, {support_until},
+    {quote_price}, {quote_days} are filled from the ticket (the full list and the check made
+    when a reply is saved: ``support.quotes.PLACEHOLDERS``, ``check_placeholders``)."""
 
     title = models.CharField(_("title"), max_length=100)
     body = models.TextField(_("text"))
