@@ -21,6 +21,7 @@ import zoneinfo
 from collections import defaultdict
 from datetime import datetime
 
+from babel.dates import format_date
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -28,7 +29,15 @@ from django.utils import translation
 
 from otomat.billing.models import BillingSettings, CreditNote, Invoice, IssuedDocument
 from otomat.billing.money import Money
-from otomat.billing.pdf import PdfDocument, PdfLine, PdfParty, render_pdf
+from otomat.billing.pdf import (
+    _LABELS,
+    PdfDocument,
+    PdfLine,
+    PdfParty,
+    render_pdf,
+    resolve_language,
+)
+from otomat.billing.totals import invoice_totals
 
 log = logging.getLogger("otomat.billing")
 
@@ -79,6 +88,10 @@ def _rate_label(percent) -> str:
     return f"{percent.normalize():f}%"
 
 
+def _date(value: datetime, language: str) -> str:
+    return format_date(value.date(), "medium", locale=resolve_language(language))
+
+
 def pay_url_for(token: str) -> str:
     return settings.BASE_URL + reverse("billing:pay", args=[token])
 
@@ -88,6 +101,8 @@ def invoice_document(invoice, lines) -> PdfDocument:
     instances, or historical ones in a migration: only fields are read)."""
     cur = invoice.currency
     zone = _zone(invoice.buyer or {})
+    lines = list(lines)
+    layout = getattr(invoice, "layout", 1) or 1
     pdf_lines = []
     summary: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for line in lines:
@@ -101,6 +116,7 @@ def invoice_document(invoice, lines) -> PdfDocument:
                 tax_rate=label,
                 tax=Money(line.tax_minor, cur),
                 gross=Money(line.gross_minor, cur),
+                amount=Money(line.quantity * line.unit_price_minor, cur),
             )
         )
         if label:
@@ -109,11 +125,30 @@ def invoice_document(invoice, lines) -> PdfDocument:
     period = ""
     if invoice.period_start and invoice.period_end:
         start, end = _local(invoice.period_start, zone), _local(invoice.period_end, zone)
-        period = f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+        if layout >= 2:
+            period = f"{_date(start, invoice.language)} – {_date(end, invoice.language)}"
+        else:
+            period = f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
     # What was billed after the credit applied at issue; payments come later and are shown on
     # the invoice page, not written into the issued document.
     due = Money(invoice.total_minor - invoice.credit_applied_minor, cur)
     seller = invoice.seller or {}
+    extra = {}
+    subtotal = Money(invoice.subtotal_minor, cur)  # layout 1: Σ line net
+    if layout >= 2:
+        # The same figures, in the same order, as the invoice page (otomat.billing.totals).
+        totals = invoice_totals(
+            invoice,
+            lines,
+            default_discount_label=_LABELS[resolve_language(invoice.language)]["discount"],
+        )
+        extra = {
+            "layout": layout,
+            "discounts": totals.discounts,
+            "net": totals.net,
+            "taxes": [(t.label, t.amount, t.included) for t in totals.taxes],
+        }
+        subtotal = totals.subtotal  # Σ amounts before discount
     return PdfDocument(
         kind="invoice",
         number=invoice.number,
@@ -123,7 +158,7 @@ def invoice_document(invoice, lines) -> PdfDocument:
         seller=_seller(seller),
         buyer=_buyer(invoice.buyer or {}, ""),
         lines=pdf_lines,
-        subtotal=Money(invoice.subtotal_minor, cur),
+        subtotal=subtotal,
         discount=Money(invoice.discount_minor, cur),
         tax=Money(invoice.tax_minor, cur),
         total=Money(invoice.total_minor, cur),
@@ -136,6 +171,7 @@ def invoice_document(invoice, lines) -> PdfDocument:
         payment_url=pay_url_for(invoice.token) if due.amount_minor > 0 else "",
         bank_details=seller.get("bank", "") if due.amount_minor > 0 else "",
         tax_summary=[(k, Money(v[0], cur), Money(v[1], cur)) for k, v in summary.items()],
+        **extra,
     )
 
 

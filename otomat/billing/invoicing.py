@@ -46,6 +46,7 @@ class LineSpec:
     unit_price: Money  # may be negative: an unused-time credit on a plan change
     quantity: int = 1
     discount: Money | None = None
+    discount_label: str = ""  # what the discount is ("Coupon HEMAT20 (−20 %)"), as printed
     period_start: datetime | None = None
     period_end: datetime | None = None
 
@@ -74,6 +75,13 @@ def buyer_snapshot(account: Account) -> dict:
     }
 
 
+def account_language(account: Account) -> str:
+    """The language an invoice of ``account`` is issued in (its lines, PDF and notices): the
+    responsible person's, as ``buyer_snapshot`` records it."""
+    person = account.responsible
+    return (person.language if person else "") or "en"
+
+
 def _build_lines(specs: list[LineSpec], currency: str, tax_rate: TaxRate | None) -> list[dict]:
     rows = []
     for position, spec in enumerate(specs):
@@ -94,6 +102,7 @@ def _build_lines(specs: list[LineSpec], currency: str, tax_rate: TaxRate | None)
                 "quantity": spec.quantity,
                 "unit_price_minor": spec.unit_price.amount_minor,
                 "discount_minor": discount.amount_minor,
+                "discount_label": spec.discount_label[:200] if discount.amount_minor else "",
                 "net_minor": split.net.amount_minor,
                 "tax_minor": split.tax.amount_minor,
                 "gross_minor": split.gross.amount_minor,

@@ -410,6 +410,10 @@ class Invoice(models.Model):
     # The capability in the payment link of notices (pay without logging in).
     token = models.CharField(max_length=40, unique=True, default=_token)
     notes = models.TextField(blank=True)
+    # How the PDF lays out lines and totals; fixed at issue so a PDF rendered later (first
+    # download) looks as it would have at issue. 1: net/tax/gross per line (before 2026-12);
+    # 2: amounts before discount, then subtotal, discounts, net, tax, total (documents.py).
+    layout = models.PositiveSmallIntegerField(default=2)
 
     class Meta:
         ordering = ["-issued_at", "-id"]
@@ -453,6 +457,8 @@ class InvoiceLine(models.Model):
     quantity = models.PositiveIntegerField(default=1)
     unit_price_minor = models.BigIntegerField()  # may be negative (an unused-time credit)
     discount_minor = models.BigIntegerField(default=0)  # taken off quantity × unit price
+    # What the discount is, in the invoice's language at issue ("Coupon HEMAT20 (−20 %)").
+    discount_label = models.CharField(max_length=200, blank=True)
     # net + tax == gross; net is the taxable base after discount (see money.apply_tax).
     net_minor = models.BigIntegerField()
     tax_minor = models.BigIntegerField(default=0)

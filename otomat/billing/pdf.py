@@ -79,6 +79,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "bank_details": "Bank transfer",
         "notes": "Notes",
         "page": "Page {page} of {pages}",
+        "amount": "Amount",
+        "after_discount": "After discount",
+        "included": "included",
     },
     "id": {
         "invoice": "Faktur",
@@ -111,6 +114,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "bank_details": "Transfer bank",
         "notes": "Catatan",
         "page": "Halaman {page} dari {pages}",
+        "amount": "Jumlah",
+        "after_discount": "Setelah diskon",
+        "included": "sudah termasuk",
     },
     "pl": {
         "invoice": "Faktura",
@@ -143,6 +149,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "bank_details": "Przelew na rachunek",
         "notes": "Uwagi",
         "page": "Strona {page} z {pages}",
+        "amount": "Wartość",
+        "after_discount": "Po rabacie",
+        "included": "w cenie",
     },
 }
 
@@ -174,6 +183,7 @@ class PdfLine:
     tax_rate: str
     tax: Money
     gross: Money
+    amount: Money | None = None  # quantity × unit price, before discount (layout 2)
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,13 @@ class PdfDocument:
     bank_details: str = ""  # the seller's bank account and transfer instructions, if any
     related_number: str = ""
     tax_summary: list[tuple[str, Money, Money]] = field(default_factory=list)
+    # Layout 2 (invoices issued from 2026-12): lines show their amount before discount, and the
+    # totals read subtotal, each discount by name, the amount after discount, each tax (added, or
+    # included), total, credit applied, amount due. Layout 1 is kept for older invoices.
+    layout: int = 1
+    discounts: list[tuple[str, Money]] = field(default_factory=list)  # (label, amount off)
+    net: Money | None = None  # subtotal − discounts
+    taxes: list[tuple[str, Money, bool]] = field(default_factory=list)  # (label, tax, included)
 
 
 # -- layout constants (millimetres, points for font sizes) -----------------------------------------
@@ -230,6 +247,13 @@ _COLUMNS: tuple[tuple[str, float, str], ...] = (
     ("tax_rate", 17, "CENTER"),
     ("tax", 24, "RIGHT"),
     ("gross", 28, "RIGHT"),
+)
+_COLUMNS_V2: tuple[tuple[str, float, str], ...] = (
+    ("description", 80, "LEFT"),
+    ("quantity", 12, "RIGHT"),
+    ("unit_price", 30, "RIGHT"),
+    ("tax_rate", 18, "CENTER"),
+    ("amount", 40, "RIGHT"),
 )
 _TABLE_FONT_SIZE = 8.0
 _CELL_PAD_X = 1.5
@@ -424,12 +448,13 @@ def _draw_party(pdf: FPDF, heading: str, party: PdfParty, x: float, width: float
 
 def _draw_lines(pdf: FPDF, doc: PdfDocument, labels: dict[str, str], language: str) -> None:
     """The line table; long descriptions wrap and the header row repeats on every page."""
-    shares = [share for _, share, _ in _COLUMNS]
+    columns = _COLUMNS_V2 if doc.layout >= 2 else _COLUMNS
+    shares = [share for _, share, _ in columns]
     desc_width = pdf.epw * shares[0] / sum(shares) - 2 * _CELL_PAD_X - 0.5
     pdf.set_font(_FONT, "", _TABLE_FONT_SIZE)
     with pdf.table(
         col_widths=shares,
-        text_align=tuple(align for _, _, align in _COLUMNS),
+        text_align=tuple(align for _, _, align in columns),
         v_align="TOP",
         borders_layout="HORIZONTAL_LINES",
         headings_style=FontFace(emphasis="BOLD", fill_color=_HEAD_FILL),
@@ -439,15 +464,16 @@ def _draw_lines(pdf: FPDF, doc: PdfDocument, labels: dict[str, str], language: s
         width=pdf.epw,
     ) as table:
         heading = table.row()
-        for key, _, _ in _COLUMNS:
+        for key, _, _ in columns:
             heading.cell(labels[key], v_align="MIDDLE")
         if not doc.lines:
-            table.row().cell(labels["no_items"], colspan=len(_COLUMNS), align="CENTER")
+            table.row().cell(labels["no_items"], colspan=len(columns), align="CENTER")
+        amounts = _line_amounts_v2 if doc.layout >= 2 else _line_amounts
         for line in doc.lines:
             for i, chunk in enumerate(_description_chunks(pdf, line.description, desc_width)):
                 row = table.row()
                 row.cell(chunk)
-                cells = _line_amounts(line, language) if i == 0 else [""] * (len(_COLUMNS) - 1)
+                cells = amounts(line, language) if i == 0 else [""] * (len(columns) - 1)
                 for text in cells:
                     row.cell(text)
     _rule(pdf)  # the table's layout draws no line under its last row
@@ -463,6 +489,17 @@ def _line_amounts(line: PdfLine, language: str) -> list[str]:
         line.tax_rate,
         line.tax.format(language),
         line.gross.format(language),
+    ]
+
+
+def _line_amounts_v2(line: PdfLine, language: str) -> list[str]:
+    """Layout 2: quantity, unit price, tax rate and the amount before discount."""
+    amount = line.amount if line.amount is not None else line.unit_price * line.quantity
+    return [
+        format_decimal(line.quantity, locale=language),
+        line.unit_price.format(language),
+        line.tax_rate,
+        amount.format(language),
     ]
 
 
@@ -513,6 +550,8 @@ def _totals_rows(
     doc: PdfDocument, labels: dict[str, str], language: str
 ) -> list[tuple[str, str, bool]]:
     """(label, amount, emphasised) rows of the totals block; zero discount and credit are left out."""
+    if doc.layout >= 2:
+        return _totals_rows_v2(doc, labels, language)
     rows = [(labels["subtotal"], doc.subtotal.format(language), False)]
     if not doc.discount.is_zero:
         rows.append((labels["discount"], doc.discount.format(language), False))
@@ -521,6 +560,29 @@ def _totals_rows(
     if not doc.credit_applied.is_zero:
         rows.append((labels["credit_applied"], doc.credit_applied.format(language), False))
     rows.append((labels["amount_paid"], doc.amount_paid.format(language), False))
+    return rows
+
+
+def _totals_rows_v2(
+    doc: PdfDocument, labels: dict[str, str], language: str
+) -> list[tuple[str, str, bool]]:
+    """Layout 2: subtotal, discounts by name, the amount after them, taxes, total, credit."""
+    rows = [(labels["subtotal"], doc.subtotal.format(language), False)]
+    for label, amount in doc.discounts:
+        rows.append((label or labels["discount"], f"−{amount.format(language)}", False))
+    if doc.discounts and doc.net is not None:
+        included = any(inc for _, _, inc in doc.taxes)
+        rows.append(
+            (labels["after_discount" if included else "net"], doc.net.format(language), False)
+        )
+    for label, amount, included in doc.taxes:
+        if included:
+            rows.append((f"{label} ({labels['included']})", amount.format(language), False))
+        else:
+            rows.append((label, f"+{amount.format(language)}", False))
+    rows.append((labels["total"], doc.total.format(language), True))
+    if not doc.credit_applied.is_zero:
+        rows.append((labels["credit_applied"], f"−{doc.credit_applied.format(language)}", False))
     return rows
 
 

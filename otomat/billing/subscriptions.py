@@ -12,15 +12,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date
+from babel.numbers import format_percent
 from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
-from otomat.billing.invoicing import BillingError, LineSpec, change_credit, issue_invoice
+from otomat.billing.invoicing import (
+    BillingError,
+    LineSpec,
+    account_language,
+    change_credit,
+    issue_invoice,
+)
 from otomat.billing.models import (
     BillingAction,
     BillingSettings,
@@ -30,6 +41,7 @@ from otomat.billing.models import (
     Subscription,
 )
 from otomat.billing.money import Money, percentage, prorated_credit
+from otomat.catalog.i18n import plan_name, product_text
 from otomat.catalog.models import ProductVersion
 from otomat.instances.models import Instance
 from otomat.instances.services import create_instance
@@ -103,24 +115,76 @@ def plan_lines(
     period: tuple[datetime, datetime] | None,
     with_setup_fee: bool,
 ) -> list[LineSpec]:
-    """The lines for one period of ``plan`` (with the coupon, and the setup fee when due)."""
+    """The lines for one period of ``plan`` (with the coupon, and the setup fee when due),
+    described in the account's language as the invoice will be issued: the product and plan
+    names from the product's translations, "first period" for the subscription's first one
+    (an order, or period 0 after a trial) and "Setup fee" for the setup fee."""
+    lang = account_language(sub.account)
+    zone = _account_zone(sub.account)
+    version = sub.instance.version if sub.instance_id else None
+    first = period is None or period[0] == sub.anchor_at
     lines = []
     discount = coupon_discount(sub.coupon, plan.price) if _coupon_applies(sub) else None
-    description = f"{plan.product.name} — {plan.name} ({period_label(plan)})"
-    if sub.instance_id:
-        description += f": {sub.instance.name}"
-    lines.append(
-        LineSpec(
-            description=description,
-            unit_price=plan.price,
-            discount=discount if discount and not discount.is_zero else None,
-            period_start=period[0] if period else None,
-            period_end=period[1] if period else None,
+    with translation.override(lang):
+        product = product_text(version, "name", lang) if version else plan.product.name
+        head = f"{product} — {plan_name(plan, lang, version=version)}"
+        if period is not None:
+            dates = "{} – {}".format(
+                format_date(period[0].astimezone(zone).date(), "medium", locale=lang),
+                format_date(period[1].astimezone(zone).date(), "medium", locale=lang),
+            )
+        else:
+            dates = f"({period_length(plan.period_months)})"
+        if first:
+            description = _("%(item)s, first period %(dates)s") % {"item": head, "dates": dates}
+        else:
+            description = _("%(item)s, period %(dates)s") % {"item": head, "dates": dates}
+        if sub.instance_id:
+            description += f": {sub.instance.name}"
+        label = coupon_label(sub.coupon, lang) if discount and not discount.is_zero else ""
+        lines.append(
+            LineSpec(
+                description=description,
+                unit_price=plan.price,
+                discount=discount if discount and not discount.is_zero else None,
+                discount_label=label,
+                period_start=period[0] if period else None,
+                period_end=period[1] if period else None,
+            )
         )
-    )
-    if with_setup_fee and plan.setup_fee_minor:
-        lines.append(LineSpec(description=f"Setup: {plan.product.name}", unit_price=plan.setup_fee))
+        if with_setup_fee and plan.setup_fee_minor:
+            lines.append(
+                LineSpec(
+                    description=_("Setup fee: %(product)s") % {"product": product},
+                    unit_price=plan.setup_fee,
+                )
+            )
     return lines
+
+
+def period_length(months: int) -> str:
+    """ "1 month", "3 months", "1 year" in the active language."""
+    if months == 12:
+        return _("1 year")
+    return ngettext("%(n)d month", "%(n)d months", months) % {"n": months}
+
+
+def coupon_label(coupon: Coupon, lang: str) -> str:
+    """How a coupon's discount is named on an invoice: "Coupon HEMAT20 (−20 %)"."""
+    with translation.override(lang):
+        if coupon.percent_off is not None:
+            off = format_percent(coupon.percent_off / 100, locale=lang)
+        else:
+            off = Money(coupon.amount_off_minor or 0, coupon.currency or "USD").format(lang)
+        return _("Coupon %(code)s (−%(off)s)") % {"code": coupon.code, "off": off}
+
+
+def _account_zone(account: Account) -> ZoneInfo:
+    person = account.responsible
+    try:
+        return ZoneInfo((person.timezone if person else "") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 # -- ordering -----------------------------------------------------------------------------------
