@@ -196,6 +196,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
             "open_invoices": open_invoices,
             "events": instance.events.select_related("actor")[:30],
             "logs": tail(instance.log_path, 100),
+            "restarting": restarting(instance),
             "chat_url": emulator.chat_url(instance.emulator_bot) if instance.emulator_bot else "",
             "sandboxes": (
                 instance.sandboxes.exclude(state=Instance.State.TERMINATED)
@@ -210,11 +211,28 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
     )
 
 
+def restarting(instance: Instance) -> bool:
+    """Whether a provisioning instance is being restarted (it was running before), so its status
+    says "Restarting…" rather than "Starting the bot…"."""
+    if instance.state != Instance.State.PROVISIONING:
+        return False
+    last = instance.events.filter(to_state=Instance.State.PROVISIONING).only("from_state").first()
+    return last is not None and last.from_state in (
+        Instance.State.RUNNING,
+        Instance.State.PROVISIONING,
+        Instance.State.FAILED,
+    )
+
+
 @login_required
 def status_partial(request: HttpRequest, instance_id) -> HttpResponse:
     """HTMX: the live status card, polled every few seconds."""
     instance = get_instance(request, instance_id)
-    return render(request, "instances/_status.html", {"instance": instance})
+    return render(
+        request,
+        "instances/_status.html",
+        {"instance": instance, "restarting": restarting(instance)},
+    )
 
 
 @login_required
@@ -239,8 +257,10 @@ def action(request: HttpRequest, instance_id, name: str) -> HttpResponse:
     except services.InstanceError as exc:
         messages.error(request, str(exc))
     else:
-        labels = {"start": _("Starting…"), "stop": _("Stopped."), "restart": _("Restarting…")}
-        messages.success(request, labels[name])
+        # Starting and restarting take a moment: the live status card says so while they last
+        # (a flash message would still say "Restarting…" once the bot runs).
+        if name == "stop":
+            messages.success(request, _("Stopped."))
     return redirect("instances:detail", instance_id=instance.id)
 
 

@@ -13,3 +13,17 @@ def instance_health(context, instance):
     result = health_context(instance)
     result["request"] = context.get("request")
     return result
+
+
+@register.simple_tag
+def bot_handle(instance):
+    """``{% bot_handle instance as bot %}``: ``{"username": ..., "chat_url": ...}`` for the title
+    of the instance page (empty strings while the bot's @username is not known yet)."""
+    from otomat.monitoring.models_uptime import TelegramStatus
+    from otomat.web.health import bot_username, chat_link
+
+    telegram = (
+        None if instance.emulator_bot else TelegramStatus.objects.filter(instance=instance).first()
+    )
+    username = bot_username(instance, telegram)
+    return {"username": username, "chat_url": chat_link(instance, username)}
