@@ -110,6 +110,7 @@ def test_a_restart_alerts_no_one_but_a_stop_that_lasts_does(cast, settings, prom
     assert not worker.ok and f"worker is not running: stopped {stopped} s ago" in worker.summary
 
 
+@time_machine.travel(datetime(2026, 12, 4, 12, 0, tzinfo=UTC), tick=False)  # ages exact
 def test_a_service_is_dead_when_silent_or_when_its_local_process_is_gone(db, settings):
     settings.HEARTBEAT_STALE_SECONDS = 60
     remote_beat("runner", ago=timedelta(seconds=30))  # another machine, recent: alive
@@ -326,6 +327,7 @@ def test_a_killed_worker_makes_readyz_not_ready_and_opens_an_incident(
         worker.kill()
 
 
+@time_machine.travel(datetime(2026, 12, 4, 12, 0, tzinfo=UTC), tick=False)  # ages exact
 def test_a_silent_scheduler_is_reported_by_a_workers_beat(cast, calm_host, prompt_rules):
     beat_all("runner")
     remote_beat("scheduler", ago=timedelta(minutes=5))  # it enqueues the scan: none runs
