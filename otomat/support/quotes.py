@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -75,6 +78,16 @@ def check_placeholders(text: str) -> None:
         raise ValidationError(_("A brace is not closed: write placeholders as {name}."))
 
 
+def _long_date(moment: datetime, language: str, person: User | None) -> str:
+    """A date as the customer reads it ("13 September 2026" in Indonesian), in their zone."""
+    zone = ZoneInfo(person.timezone if person and person.timezone else "UTC")
+    try:
+        locale = Locale.parse(language.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        locale = Locale.parse("en")
+    return format_date(moment.astimezone(zone).date(), format="long", locale=locale)
+
+
 def render_canned(
     text: str, ticket: Ticket, *, quote: Quote | None = None, language: str | None = None
 ) -> str:
@@ -99,7 +112,7 @@ def render_canned(
             "revisions_included": str(ent.revision_quota),
             "revisions_used": str(ent.revisions_used),
             "revisions_left": str(ent.revisions_left),
-            "support_until": f"{ent.support_until:%Y-%m-%d}",
+            "support_until": _long_date(ent.support_until, language, person),
             "minutes_left": str(ent.minutes_left),
             "hourly_rate": ent.hourly_rate.format(language) if ent.hourly_rate else "",
         }

@@ -63,6 +63,30 @@ def test_the_demo_reply_states_the_quota_and_the_price_in_the_customers_locale(
     assert "Rp250.000" in body and "250 000 IDR" not in body and "{" not in body
 
 
+def test_dates_and_amounts_follow_the_customers_language(
+    cast, department, sla_policy, installed, indonesian
+):
+    instance = installed()  # bought at T0: free support for 30 days
+    template = CannedReply.objects.create(
+        title="Dates", out_of_scope=True, body="{support_until} · {hourly_rate} · {quote_price}"
+    )
+    with time_machine.travel(T0 + timedelta(days=1), tick=False):
+        ticket = change(cast, instance, 1)
+        quotes.send_quote(
+            ticket,
+            staff=cast.staff,
+            price=Money(1_500_000, "IDR"),
+            days=2,
+            description="x",
+            reply=template,
+        )
+    body = ticket.messages.get(kind=TicketMessage.Kind.STAFF).body
+    assert body == "12 September 2026 · Rp250.000 · Rp1.500.000"
+    cast.alice.language = "pl"
+    cast.alice.save(update_fields=["language"])
+    assert quotes.render_canned("{support_until}", ticket) == "12 września 2026"
+
+
 def test_staff_are_warned_when_free_revisions_remain(
     client, cast, department, sla_policy, installed
 ):
