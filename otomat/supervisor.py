@@ -10,6 +10,7 @@ The console stays quiet: every service's output goes to ``DATA_DIR/logs/<service
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import logging.handlers
 import os
@@ -70,6 +71,10 @@ class ConsoleFilter:
         return None
 
     def _classify(self, line: str) -> str | None:
+        if line.startswith("{"):  # OTOMAT_LOG_FORMAT=json (otomat.lib.jsonlog)
+            shown = self._classify_json(line)
+            if shown is not False:
+                return shown
         record = _RECORD.match(line)
         if record:
             level, logger, message = record.groups()
@@ -86,6 +91,24 @@ class ConsoleFilter:
         if self._continuing and line.strip():
             self._continuing -= 1
             return f"[{self.service}] {line}"
+        return None
+
+    def _classify_json(self, line: str) -> str | bool | None:
+        """The same choice for a JSON log line (a traceback is inside it: its last line is
+        shown); False when the line is no JSON log record, to be read as plain text."""
+        try:
+            entry = json.loads(line)
+            level, logger = str(entry["level"]), str(entry["logger"])
+            message, ts = str(entry["message"]), str(entry.get("ts", ""))
+        except (ValueError, KeyError, TypeError):
+            return False
+        self._continuing = 0
+        if logger == EVENTS_LOGGER:
+            return f"{ts[11:19]} {message}"
+        if level in _LOUD and not (level == "WARNING" and logger in _QUIET_WARNINGS):
+            exc = str(entry.get("exc") or "").strip().splitlines()
+            tail = f" ({exc[-1]})" if exc else ""
+            return f"[{self.service}] {level} {logger}: {message}{tail}"
         return None
 
 

@@ -67,6 +67,28 @@ def test_events_warnings_and_tracebacks_reach_the_console():
     ]
 
 
+def test_json_log_lines_are_chosen_the_same_way():
+    show = ConsoleFilter("worker", LOG)
+    lines = [
+        '{"ts": "2026-12-04T18:41:01.000+00:00", "level": "INFO", "logger": "django_tasks", '
+        '"message": "Task id=1 state=SUCCESSFUL"}',
+        '{"ts": "2026-12-04T18:41:02.123+00:00", "level": "INFO", "logger": "otomat.events", '
+        '"message": "invoice INV/2026/0001 paid"}',
+        '{"ts": "2026-12-04T18:41:04.000+00:00", "level": "ERROR", "logger": "django_tasks", '
+        '"message": "Task failed", "exc": "Traceback (most recent call last):\\nValueError: boom"}',
+        '{"ts": "2026-12-04T18:41:05.000+00:00", "level": "WARNING", "logger": "django.request", '
+        '"message": "Not Found: /x"}',
+        '{"not": "a log record"}',
+    ]
+    assert [show(line, now=0) for line in lines] == [
+        None,
+        "18:41:02 invoice INV/2026/0001 paid",
+        "[worker] ERROR django_tasks: Task failed (ValueError: boom)",
+        None,
+        None,
+    ]
+
+
 def test_a_flood_is_cut_to_the_limit_a_minute_with_one_pointer_to_the_file():
     show = ConsoleFilter("worker", LOG, per_minute=3)
     warning = "2026-12-04 18:41:03,000 WARNING otomat.notify: failed"
