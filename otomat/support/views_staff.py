@@ -415,7 +415,11 @@ def end_relationship(request: HttpRequest, account_id: int) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    _("The account is closed; %(n)s subscriptions end with their paid period.")
+                    ngettext(
+                        "The account is closed; %(n)s subscription ends with its paid period.",
+                        "The account is closed; %(n)s subscriptions end with their paid period.",
+                        ending,
+                    )
                     % {"n": ending},
                 )
                 return redirect("support:workload")
