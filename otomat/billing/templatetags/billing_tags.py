@@ -44,3 +44,34 @@ def local_datetime(value) -> str:
     day = format_date(local.date(), "medium", locale=_locale())
     time = format_time(local.time(), "short", locale=_locale())
     return f"{day} {time} ({getattr(zone, 'key', str(zone))})"
+
+
+@register.filter
+def with_trial(plans) -> list:
+    """The plans among ``plans`` that start with a free trial (the order form's wording)."""
+    return [plan for plan in plans or () if getattr(plan, "trial_days", 0)]
+
+
+@register.filter
+def kind_label(invoice) -> str:
+    """The invoice's kind as its reader names it: a subscription's first invoice after a trial
+    is issued as a renewal but reads "First period". Looks at the subscription only when it
+    is already loaded (select_related) or the page shows one invoice, so lists cost no query
+    per row."""
+    kind = invoice.get_kind_display()
+    if invoice.kind != "renewal" or not invoice.subscription_id or not invoice.period_start:
+        return kind
+    cached = invoice._state.fields_cache.get("subscription")
+    if cached is None:
+        return kind
+    if cached.anchor_at == invoice.period_start:
+        return _("First period")
+    return kind
+
+
+@register.simple_tag
+def load_subscription(invoice) -> str:
+    """Load ``invoice.subscription`` once (a detail page) so ``kind_label`` can use it."""
+    if invoice.subscription_id:
+        invoice.subscription  # noqa: B018 - fills the relation cache
+    return ""
