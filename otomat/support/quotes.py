@@ -89,12 +89,18 @@ def _long_date(moment: datetime, language: str, person: User | None) -> str:
 
 
 def render_canned(
-    text: str, ticket: Ticket, *, quote: Quote | None = None, language: str | None = None
+    text: str,
+    ticket: Ticket,
+    *,
+    quote: Quote | None = None,
+    language: str | None = None,
+    entitlement: entitlements.Entitlement | None = None,
 ) -> str:
     """Fill the ``{placeholders}`` of a canned reply from the ticket: quotas as numbers,
     amounts with the billing's money formatter in the customer's locale ("Rp250.000" in
     Indonesian). Never raises: an unknown placeholder or a stray brace stays as written, and
-    values are never interpreted as format strings themselves."""
+    values are never interpreted as format strings themselves. ``entitlement``: the ticket's,
+    when the caller already has it (filling many replies for one page)."""
     person = ticket.requester
     language = language or (person.language if person else "") or "en"
     values = {
@@ -106,7 +112,7 @@ def render_canned(
         "product": ticket.product.name if ticket.product else "",
     }
     if ticket.instance is not None:
-        ent = entitlements.for_instance(ticket.instance)
+        ent = entitlement or entitlements.for_instance(ticket.instance)
         values |= {
             "revision_quota": str(ent.revision_quota),
             "revisions_included": str(ent.revision_quota),

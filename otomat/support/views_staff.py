@@ -63,6 +63,8 @@ OPEN = [Ticket.Status.OPEN, Ticket.Status.PENDING, Ticket.Status.AWAITING_PAYMEN
 def staff_ticket_context(ticket: Ticket) -> dict:
     """What the ticket page shows staff besides the conversation."""
     currency = quotes.currency_for(ticket)
+    # Read once for all the canned replies filled below (not once per reply).
+    entitlement = entitlements.for_instance(ticket.instance) if ticket.instance else None
     return {
         "staff_people": User.objects.filter(is_staff=True, is_active=True),
         "departments": Department.objects.all(),
@@ -83,7 +85,7 @@ def staff_ticket_context(ticket: Ticket) -> dict:
             pk=ticket.pk
         ),
         "canned_filled": {
-            c.pk: quotes.render_canned(c.body, ticket)
+            c.pk: quotes.render_canned(c.body, ticket, entitlement=entitlement)
             for c in CannedReply.objects.filter(out_of_scope=False)[:30]
         },
     }
