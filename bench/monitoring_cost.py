@@ -80,9 +80,16 @@ class Meter:
         result = execute(sql, params, many, context)
         verb = sql.lstrip()[:6].upper()
         if verb == "INSERT":
-            # rowcount is unknown before a RETURNING clause is read: count the VALUES groups.
-            values = sql.split(" VALUES ", 1)[-1]
-            self.rows += (len(params) if many else values.count("), (") + 1) if params else 1
+            # rowcount is unknown before a RETURNING clause is read: count the rows sent (one
+            # array per column with PostgreSQL's UNNEST, else the VALUES groups).
+            if not params:
+                self.rows += 1
+            elif many:
+                self.rows += len(params)
+            elif "UNNEST(" in sql.upper():
+                self.rows += len(params[0])
+            else:
+                self.rows += sql.split(" VALUES ", 1)[-1].count("), (") + 1
         elif verb in ("UPDATE", "DELETE"):
             self.rows += max(context["cursor"].rowcount, 0)
         return result
@@ -203,9 +210,15 @@ def child(size: int, repeat: int, fake_url: str) -> dict:
     )
     running = sum(1 for _, s in ids if s == "running")
 
-    # History up to the current hour, and every bot checked just now: the steady state.
+    # History up to the current hour, and every bot checked: the steady state.
     alerts.scan(now=base)
-    TelegramStatus.objects.update(checked_at=base + timedelta(days=1))
+    fresh = base + timedelta(days=1)  # "checked" in the future: not due in any cycle here
+    TelegramStatus.objects.bulk_create(
+        [TelegramStatus(instance_id=iid, checked_at=fresh) for iid, s in ids if s == "running"],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+    TelegramStatus.objects.update(checked_at=fresh)
     clock = {"t": base + timedelta(seconds=15)}
 
     def scan(i: int) -> None:
@@ -218,8 +231,6 @@ def child(size: int, repeat: int, fake_url: str) -> dict:
     steady = measure(scan, repeat)
 
     batch = settings.TELEGRAM_CHECK_BATCH
-
-    fresh = base + timedelta(days=1)  # "checked" in the future: not due in any cycle here
 
     def make_due(i: int) -> None:
         TelegramStatus.objects.update(checked_at=fresh)
