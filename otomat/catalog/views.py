@@ -131,7 +131,26 @@ def try_it(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("catalog:detail", slug=slug)
         trials[str(version.pk)] = str(existing.pk)
         request.session["trials"] = trials
-    return redirect(chat_url(existing.emulator_bot))
+    return redirect(trial_chat_url(chat_url(existing.emulator_bot), version, slug))
+
+
+def trial_chat_url(chat: str, version: ProductVersion, slug: str) -> str:
+    """The emulator's chat with a trial's bot, told (in the visitor's language) what to say
+    first and the way back to the product page. The chat page follows ``back`` only to a
+    relative path or this installation's address (``otomat/tgemu/static/chat.js``)."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+    from django.utils.translation import get_language
+
+    name = i18n.product_text(version, "name")
+    query = {
+        "hint": _("Say /start to try %(product)s.") % {"product": name},
+        "back": settings.BASE_URL.rstrip("/") + reverse("catalog:detail", args=[slug]),
+        "back_label": _("Back to %(product)s") % {"product": name},
+        "lang": get_language() or settings.LANGUAGE_CODE,
+    }
+    return f"{chat}?{urlencode(query)}"
 
 
 @require_POST

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
+from otomat.catalog.i18n import product_text
 from otomat.catalog.models import ProductVersion
 from otomat.catalog.schema_form import apply_defaults, field_specs
 from otomat.instances.models import Instance, InstanceEvent
@@ -140,7 +141,8 @@ def start_trial(version: ProductVersion, *, actor: User | None) -> Instance:
         )
     trial = version.manifest.get("try", {})
     try:
-        username, token = emulator.create_bot("try", version.product.name)
+        # The chat's title: the product's name in the visitor's language.
+        username, token = emulator.create_bot("try", product_text(version, "name"))
     except emulator.EmulatorUnavailable as exc:
         raise InstanceError("Trying products is not available on this installation.") from exc
     config = apply_defaults(version.config_schema, _with_base_url(trial.get("config", {})))

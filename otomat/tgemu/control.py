@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import secrets
 from typing import Any
 
@@ -148,9 +149,12 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/control/access")
 async def access(request: web.Request) -> web.Response:
-    """Whether this client is staff here, so pages show or hide the bot list and tokens."""
+    """Whether this client is staff here, so pages show or hide the bot list and tokens; and the
+    platform's address (``OTOMAT_BASE_URL``, set by ``otomat run``), the only place besides
+    relative paths a chat page's ``?back=`` link may lead."""
     mode = "token" if request.app.get(CONTROL_TOKEN_KEY) else "loopback"
-    return _json({"staff": is_staff(request), "mode": mode})
+    platform = os.environ.get("OTOMAT_BASE_URL", "").rstrip("/")
+    return _json({"staff": is_staff(request), "mode": mode, "platform_url": platform})
 
 
 @routes.post("/control/reset")

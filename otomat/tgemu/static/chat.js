@@ -15,10 +15,73 @@ const chatSelect = document.getElementById("chat-select");
 const inlineResults = document.getElementById("inline-results");
 const attachInput = document.getElementById("attach");
 
-// The bot list is for staff: others get no link to it.
+/* A page that sends people here (the platform's "Try it now") may pass ?hint= (a line shown
+   above the conversation), ?back= and ?back_label= (the way back to it) and ?lang=. The back link
+   is only followed when it is a relative path (resolved against the platform's address, when the
+   emulator knows it, else this page's) or an address on the platform itself: never elsewhere. */
+const pageParams = new URLSearchParams(window.location.search);
+
+function backTarget(raw, platformUrl) {
+  if (typeof raw !== "string" || !raw || raw.length > 2000 || /[\s\\]/.test(raw)) return "";
+  let platform = null;
+  try {
+    platform = platformUrl ? new URL(platformUrl) : null;
+  } catch (_) {
+    platform = null;
+  }
+  if (platform && !/^https?:$/.test(platform.protocol)) platform = null;
+  let target;
+  if (raw.startsWith("/") && !raw.startsWith("//")) {
+    target = new URL(raw, platform ? platform.origin : window.location.origin);
+  } else {
+    try {
+      target = new URL(raw);
+    } catch (_) {
+      return "";
+    }
+    if (!platform || target.origin !== platform.origin) return "";
+  }
+  return /^https?:$/.test(target.protocol) ? target.href : "";
+}
+
+function pageText(name, limit) {
+  const value = (pageParams.get(name) || "").trim();
+  return value.length <= limit ? value : value.slice(0, limit - 1) + "…";
+}
+
+if (/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/.test(pageParams.get("lang") || "")) {
+  document.documentElement.lang = pageParams.get("lang");
+}
+
+// The bot list is for staff: others get no link to it, only the way back they were given.
 api("GET", "/control/access").then((access) => {
   const back = document.querySelector(".chat-header a.back");
-  if (back && !access.staff) back.hidden = true;
+  const target = backTarget(pageParams.get("back"), access.platform_url || "");
+  const label = pageText("back_label", 120);
+  if (target && back) {
+    back.href = target;
+    if (label) {
+      back.setAttribute("aria-label", label);
+      back.title = label;
+    }
+    back.hidden = false;
+  } else if (back && !access.staff) {
+    back.hidden = true;
+  }
+  const hint = pageText("hint", 200);
+  const banner = document.getElementById("chat-hint");
+  if (banner && (hint || target)) {
+    const parts = [];
+    if (hint) parts.push(el("span", {}, hint));
+    if (hint.includes("/start")) {
+      parts.push(el("button", {
+        type: "button", className: "small primary", onclick: () => sendText("/start"),
+      }, "/start"));
+    }
+    if (target) parts.push(el("a", { href: target, className: "hint-back" }, "← " + (label || target)));
+    banner.replaceChildren(...parts);
+    banner.hidden = false;
+  }
 }).catch(() => {});
 
 let identity = loadIdentity();
