@@ -75,3 +75,14 @@ def load_subscription(invoice) -> str:
     if invoice.subscription_id:
         invoice.subscription  # noqa: B018 - fills the relation cache
     return ""
+
+
+@register.filter
+def local_moment(value) -> str:
+    """A moment in the active time zone in the locale's format, without the zone (timelines
+    on a page whose due time names it): "Dec 3, 2026 5:00 PM"."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    day = format_date(local.date(), "medium", locale=_locale())
+    return f"{day} {format_time(local.time(), 'short', locale=_locale())}"
