@@ -252,6 +252,17 @@ BILLING_RUN_SECONDS = env_int("OTOMAT_BILLING_RUN_SECONDS", 60, minimum=5)
 CALLBACK_REJECTS_PER_SOURCE = env_int("OTOMAT_CALLBACK_REJECTS_PER_SOURCE", 20, minimum=0)
 CALLBACK_REJECT_WINDOW_SECONDS = env_int("OTOMAT_CALLBACK_REJECT_WINDOW_SECONDS", 600, minimum=1)
 
+# "default" is each process's own memory; "shared" is one cache for every process of this
+# machine (the web server's workers, the task worker), in files under the data directory: the
+# billing dashboard's figures, dropped by whichever process changes an invoice.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+    },
+}
+
 # Web server processes (``otomat web``, ``otomat run``): one per core, since one process uses
 # one core. Each worker is a process of its own, with its own heartbeat (otomat.ops.heartbeats).
 WEB_WORKERS = env_int("OTOMAT_WEB_WORKERS", os.cpu_count() or 1, minimum=1)

@@ -14,6 +14,15 @@ class BillingConfig(AppConfig):
 
         register_context_loader("billing", load_context)
 
+        from django.db.models.signals import post_delete, post_save
+
+        from otomat.billing.models import BillingAction, Invoice, Payment, Subscription
+        from otomat.billing.reports import forget_dashboard
+
+        for model in (Subscription, Invoice, Payment, BillingAction):
+            for signal in (post_save, post_delete):
+                signal.connect(forget_dashboard, sender=model, dispatch_uid=f"dashboard-{model}")
+
 
 def _instance_terminated(sender, instance, cause, **kwargs) -> None:
     """An instance was removed (by its customer, staff, or billing): its subscription has

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.core.cache import caches
 from django.db.models import Count, F, Q, Sum
 
 from otomat.billing.models import BillingAction, Invoice, Payment, Subscription
@@ -184,3 +185,35 @@ def counts(now: datetime) -> dict[str, int]:
         "pending": by_status.get(SS.PENDING, 0),
         "actions_today": BillingAction.objects.filter(at__gte=now - timedelta(days=1)).count(),
     }
+
+
+# The dashboard's figures are kept this long (one computation per period, not one per view:
+# a month series is cheap in the database but costly to build in the ORM), in the cache every
+# web worker shares ("shared"); any save or delete of a subscription, invoice or payment drops them
+# (``forget_dashboard``), so only changes by queryset updates wait for the period to end.
+DASHBOARD_CACHE_SECONDS = 60
+DASHBOARD_CACHE_KEY = "otomat:billing:dashboard:v1"
+
+
+def dashboard_figures(now: datetime) -> dict:
+    """Every figure of the owner's dashboard, per currency, as of ``figures["at"]`` (at most
+    ``DASHBOARD_CACHE_SECONDS`` before ``now``)."""
+    figures = caches["shared"].get(DASHBOARD_CACHE_KEY)
+    if figures is None:
+        figures = {
+            "at": now,
+            "mrr": mrr(),
+            "mrr_history": mrr_history(now),
+            "revenue_by_month": revenue_by_month(now),
+            "revenue_by_product": revenue_by_product(now),
+            "churn": churn(now),
+            "overdue": overdue(now),
+            "counts": counts(now),
+        }
+        caches["shared"].set(DASHBOARD_CACHE_KEY, figures, DASHBOARD_CACHE_SECONDS)
+    return figures
+
+
+def forget_dashboard(**kwargs) -> None:
+    """Receiver of ``post_save`` and ``post_delete`` of the models the figures are made of."""
+    caches["shared"].delete(DASHBOARD_CACHE_KEY)

@@ -81,7 +81,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     now = timezone.now()
     empty = _("No data yet")
-    labels, mrr_series = reports.mrr_history(now)
+    figures = reports.dashboard_figures(now)  # kept a minute, dropped on any billing change
+    labels, mrr_series = figures["mrr_history"]
     mrr_charts = [
         (
             _("MRR (%(currency)s)") % {"currency": cur},
@@ -97,7 +98,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         for cur, values in mrr_series.items()
     ]
-    rev_labels, rev_series = reports.revenue_by_month(now)
+    rev_labels, rev_series = figures["revenue_by_month"]
     revenue_charts = [
         (
             _("Revenue per month (%(currency)s)") % {"currency": cur},
@@ -121,9 +122,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 empty_text=empty,
             ),
         )
-        for cur, items in reports.revenue_by_product(now).items()
+        for cur, items in figures["revenue_by_product"].items()
     ]
-    churn_labels, churn_values = reports.churn(now)
+    churn_labels, churn_values = figures["churn"]
     churn_chart = charts.bar_chart(
         churn_labels,
         [charts.Series(_("Churn %"), churn_values)],
@@ -131,7 +132,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         value_format=lambda v: f"{v}%",
         empty_text=empty,
     )
-    overdue = reports.overdue(now)
+    overdue = figures["overdue"]
     overdue_chart = (
         charts.bar_chart(
             ["1-7", "8-30", "31+"],
@@ -150,9 +151,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "billing/staff/dashboard.html",
         {
-            "mrr": reports.mrr(),
+            "mrr": figures["mrr"],
             "overdue": overdue,
-            "counts": reports.counts(now),
+            "counts": figures["counts"],
             "mrr_charts": mrr_charts,
             "revenue_charts": revenue_charts,
             "product_charts": product_charts,

@@ -29,12 +29,15 @@ def greeter_config() -> dict:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Counters kept in the cache (the callback throttle) start at zero in every test."""
-    from django.core.cache import cache
+    """Counters kept in the cache (the callback throttle) start at zero in every test, and the
+    dashboard's figures (the cache shared by processes) are computed afresh."""
+    from django.core.cache import cache, caches
 
     cache.clear()
+    caches["shared"].clear()
     yield
     cache.clear()
+    caches["shared"].clear()
 
 
 @pytest.fixture(autouse=True)
