@@ -297,13 +297,16 @@ def host_signals(health: HostHealth, now: datetime) -> list[Signal]:
     return out
 
 
-def service_signals(states: dict[str, ServiceState], rows, now: datetime) -> list[Signal]:
+def service_signals(
+    states: dict[str, ServiceState], rows, now: datetime, *, at: datetime | None = None
+) -> list[Signal]:
     """One signal per service that must run: those /readyz wants (READY_SERVICES), and the web
     server once one has ever beaten (a development server that never does is not "down").
 
     A service that never beat is not reported while the platform is starting (no live process
     older than ``HEARTBEAT_STALE_SECONDS``), nor one stopped cleanly less than that ago (a
-    restart): neither is an incident. One whose process died is reported at once."""
+    restart): neither is an incident. One whose process died is reported at once. The
+    signals are stamped ``at`` (default ``now``)."""
     wanted = set(settings.READY_SERVICES) | {r.service for r in rows}
     stale = timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
     starting = not any(r.started_at <= now - stale for r in rows if _is_live(r, now))
@@ -327,21 +330,24 @@ def service_signals(states: dict[str, ServiceState], rows, now: datetime) -> lis
                 ok=state.alive,
                 summary=summary,
                 value=state.age_seconds,
-                at=now,
+                at=at or now,
             )
         )
     return out
 
 
 def platform_signals(now: datetime) -> list[Signal]:
-    """Every platform signal of this moment (the check ``alerts.scan`` runs). Also deletes the
-    heartbeats of processes gone for a day, so restarts do not pile rows up."""
-    ServiceHeartbeat.objects.filter(seen_at__lt=now - PRUNE_AFTER).delete()
+    """Every platform signal of this moment (the check ``alerts.scan`` runs), stamped ``now``.
+    Heartbeats and the queue are real observations, so they are judged by the clock, not by
+    ``now`` (a scan told a later ``now`` to try the alert rules must not find every live
+    process silent). Also deletes the heartbeats of processes gone for a day."""
+    clock = timezone.now()
+    ServiceHeartbeat.objects.filter(seen_at__lt=clock - PRUNE_AFTER).delete()
     rows = heartbeat_rows()
-    signals = service_signals(services(now=now, rows=rows), rows, now)
-    for health in hosts(now=now, rows=rows).values():
+    signals = service_signals(services(now=clock, rows=rows), rows, clock, at=now)
+    for health in hosts(now=clock, rows=rows).values():
         signals += host_signals(health, now)
-    state = queue(now=now)
+    state = queue(now=clock)
     if state is not None:
         limit = settings.QUEUE_LAG_ALERT_SECONDS
         signals.append(

@@ -97,6 +97,14 @@ def test_a_heartbeat_is_one_row_per_process_with_its_machines_health(db, setting
     assert not state.alive and state.stopped and state.reason.startswith("stopped")
 
 
+def test_a_scan_told_a_later_time_judges_heartbeats_by_the_clock(db, calm_host):
+    beat_all()  # live processes; a test of the alert rules then scans "ten minutes later"
+    later = timezone.now() + timedelta(minutes=10)
+    signals = [s for s in platform.platform_signals(later) if s.check.startswith("service.")]
+    assert {s.check for s in signals} == {"service.runner", "service.worker", "service.scheduler"}
+    assert all(s.ok and s.at == later for s in signals)
+
+
 def test_a_restart_alerts_no_one_but_a_stop_that_lasts_does(cast, settings, prompt_rules):
     beat_all("runner", "worker")
     heartbeats.mark_stopped("worker")  # e.g. systemctl restart: the new one comes in seconds
