@@ -306,3 +306,19 @@ def test_money_display_helpers_refuse_nothing_and_show_nothing_for_empty(db):
     assert local_date(None) == "" and local_datetime(None) == ""
     assert with_trial(None) == []
     assert Money(0, "IDR").is_zero
+
+
+def test_the_invoice_notice_is_in_the_customers_language_and_zone(cast, order, demo_plan):
+    from otomat.notify.models import Notification
+    from otomat.notify.services import deliver
+
+    cast.alice.language, cast.alice.timezone = "pl", "Asia/Jakarta"
+    cast.alice.save(update_fields=["language", "timezone"])
+    _instance, invoice = order(plan_=demo_plan)
+    notice = Notification.objects.get(kind="billing/invoice_issued", channel="email")
+    deliver(notice.pk, now=notice.next_attempt_at)
+    notice.refresh_from_db()
+    assert notice.sent_at is not None, notice.last_error
+    assert notice.subject.startswith("Faktura") and invoice.number in notice.subject
+    assert "(Asia/Jakarta)" in notice.body  # the due time names its zone
+    assert not re.search(r"\b\d{2}/\d{2}/\d{4}\b", notice.body)
