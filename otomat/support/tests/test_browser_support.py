@@ -65,14 +65,65 @@ def test_suggestions_while_typing_then_a_ticket_and_its_answer(
 
 
 PHONE = {"width": 390, "height": 800}
+DESKTOP = {"width": 1200, "height": 900}
+
+# The bounding box of the first row's cell in the column headed ``header`` of the first table
+# that has such a column (None when there is none), found by the headers, not by data-label.
+CELL_BOX = """header => {
+  for (const table of document.querySelectorAll("main table")) {
+    const names = Array.from(table.querySelectorAll("thead th"), th => th.textContent.trim());
+    const column = names.indexOf(header);
+    const row = table.querySelector("tbody tr");
+    if (column < 0 || !row || !row.cells[column]) continue;
+    const box = row.cells[column].getBoundingClientRect();
+    return {left: box.left, right: box.right, width: box.width};
+  }
+  return null;
+}"""
+
+
+def _phone_pages(page, live_server, cast, ticket, instance, open_invoice):
+    """(who, path, what must be on the screen: column headers and link/button names)."""
+    return [
+        (cast.alice, "/billing/", ["Due", "Status"], [f"Pay {open_invoice.number}"]),
+        (cast.alice, "/billing/invoices/", ["Due", "Due now", "Status"], [open_invoice.number]),
+        (cast.alice, f"/billing/invoices/{open_invoice.id}/", ["Amount"], ["PDF"]),
+        (cast.alice, "/support/", [], [ticket.number]),
+        (cast.alice, "/support/new/", [], []),
+        (cast.alice, f"/support/t/{ticket.number}/", [], []),
+        (cast.alice, "/instances/", [], [instance.name]),
+        (cast.alice, f"/instances/{instance.id}/", [], []),
+        (cast.owner, "/", [], []),
+        (cast.owner, "/billing/manage/", [], []),
+        (cast.owner, "/billing/manage/invoices/", ["Due", "Status"], [open_invoice.number]),
+        (cast.owner, "/support/manage/", [], [ticket.number]),
+        (cast.owner, f"/support/t/{ticket.number}/", [], []),
+        (cast.owner, "/instances/manage/", [], [instance.name]),
+        (cast.owner, f"/instances/{instance.id}/", [], []),
+    ]
 
 
 def test_pages_fit_a_phone_screen(
-    browser_page, live_server, cast, department, sla_policy, installed
+    browser_page, live_server, cast, department, sla_policy, installed, greeter, plan
 ):
-    """Nothing makes the page wider than a phone's screen: wide tables scroll inside their card
-    and the side panels drop below the form."""
+    """Nothing makes the page wider than a phone's screen, and what a row is for stays on it:
+    tables stack into labelled cards (the due date and the actions of the first invoice are
+    within the screen's width), side panels drop below the form, and the main menu folds behind
+    one "Menu" button so the owner's bar takes one row."""
+    from playwright.sync_api import expect
+
+    from otomat.billing.subscriptions import place_order
+    from otomat.billing.tests.conftest import greeter_config
+
     instance = installed()
+    _, open_invoice = place_order(
+        account=cast.alice.account,
+        version=greeter,
+        plan=plan,
+        name="Second bot",
+        config=greeter_config(),
+        actor=cast.alice,
+    )
     ticket = tickets.open_ticket(
         account=cast.alice.account,
         requester=cast.alice,
@@ -82,24 +133,92 @@ def test_pages_fit_a_phone_screen(
     )
     page = browser_page
     page.set_viewport_size(PHONE)
-
-    def overflow(path: str) -> int:
+    width = PHONE["width"]
+    problems: dict[str, object] = {}
+    signed_in = None
+    for user, path, columns, names in _phone_pages(
+        page, live_server, cast, ticket, instance, open_invoice
+    ):
+        if user != signed_in:
+            page.context.clear_cookies()
+            log_in(page, live_server.url, user.email, cast.password)
+            signed_in = user
         page.goto(f"{live_server.url}{path}")
-        return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        key = f"{user.email} {path}"
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow:
+            problems[key] = f"{overflow}px wider than the screen"
+        for header in columns:
+            box = page.evaluate(CELL_BOX, header)
+            if box is None or box["width"] <= 0 or box["left"] < 0 or box["right"] > width:
+                problems[f"{key} column {header!r}"] = box
+        for name in names:
+            target = page.locator("main").get_by_role("link", name=name)
+            if not target.count():
+                target = page.locator("main").get_by_role("button", name=name)
+            box = target.first.bounding_box() if target.count() else None
+            if box is None or box["x"] < 0 or box["x"] + box["width"] > width:
+                problems[f"{key} {name!r}"] = box
+        if path == "/" and user == cast.owner:
+            bar = page.locator(".topbar").bounding_box()
+            brand = page.locator(".topbar .brand").bounding_box()
+            if bar["height"] > 2.5 * brand["height"]:
+                problems[f"{key} menu bar height"] = bar["height"]
+            shot(page, "phone-03-owner-overview")
+            menu = page.get_by_role("button", name="Menu")
+            expect(menu).to_have_attribute("aria-expanded", "false")
+            expect(page.get_by_role("link", name="Audit log")).to_be_hidden()
+            menu.click()
+            expect(menu).to_have_attribute("aria-expanded", "true")
+            expect(page.get_by_role("link", name="Audit log")).to_be_visible()
+            shot(page, "phone-04-owner-menu-open")
+            page.keyboard.press("Escape")
+            expect(page.get_by_role("link", name="Audit log")).to_be_hidden()
+        if path == "/billing/invoices/":
+            shot(page, "phone-01-customer-invoices")
+        if path == "/billing/manage/invoices/":
+            shot(page, "phone-02-staff-invoices")
+    assert problems == {}
 
-    log_in(page, live_server.url, cast.alice.email, cast.password)
-    customer_pages = [
-        "/support/new/",
-        f"/support/t/{ticket.number}/",
-        "/support/",
-        "/billing/",
-        "/billing/invoices/",
-        "/instances/",
-    ]
-    assert {path: overflow(path) for path in customer_pages} == dict.fromkeys(customer_pages, 0)
-    shot(page, "phone-01-customer-instances")
-    page.context.clear_cookies()
-    log_in(page, live_server.url, cast.staff.email, cast.password)
-    staff_pages = ["/support/manage/", f"/support/t/{ticket.number}/", "/billing/manage/"]
-    assert {path: overflow(path) for path in staff_pages} == dict.fromkeys(staff_pages, 0)
-    shot(page, "phone-02-billing-dashboard")
+
+@pytest.mark.parametrize("language", ["id", "pl"])
+def test_pages_fit_a_phone_screen_in_indonesian_and_polish(
+    browser_page, live_server, cast, department, sla_policy, installed, language
+):
+    """Longer words do not widen the pages either; on a desktop the menu stays in the bar and
+    the tables stay tables."""
+    instance = installed()
+    ticket = tickets.open_ticket(
+        account=cast.alice.account, requester=cast.alice, subject="Pertanyaan", body="?"
+    )
+    invoice = cast.alice.account.invoices.order_by("id").first()
+    for user in (cast.alice, cast.owner):
+        user.language = language
+        user.save(update_fields=["language"])
+    page = browser_page
+    pages = {
+        cast.alice: ["/billing/", "/billing/invoices/", f"/billing/invoices/{invoice.id}/",
+                     "/support/", "/instances/", f"/instances/{instance.id}/"],
+        cast.owner: ["/", "/billing/manage/invoices/", "/support/manage/", "/instances/manage/",
+                     f"/support/t/{ticket.number}/"],
+    }  # fmt: skip
+    overflow = {}
+    for user, paths in pages.items():
+        page.context.clear_cookies()
+        log_in(page, live_server.url, user.email, cast.password)
+        for path in paths:
+            page.set_viewport_size(PHONE)
+            page.goto(f"{live_server.url}{path}")
+            overflow[path] = page.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth"
+            )
+            name = path.strip("/").replace("/", "-") or "home"
+            shot(page, f"phone-{language}-{name}")
+            page.set_viewport_size(DESKTOP)
+            assert not page.locator(".nav-toggle").is_visible()
+            assert (
+                page.locator("main table thead").first.is_visible()
+                or not page.locator("main table thead").count()
+            )
+            shot(page, f"desktop-{language}-{name}")
+    assert overflow == dict.fromkeys(overflow, 0)
