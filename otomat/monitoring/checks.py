@@ -5,7 +5,8 @@
   in webhook mode, Telegram failing to deliver to it (``getWebhookInfo`` shows pending updates
   and a recent delivery error). Each running customer bot is asked at the configured Bot API
   every ``OTOMAT_TELEGRAM_CHECK_SECONDS``, at most ``OTOMAT_TELEGRAM_CHECK_BATCH`` bots per scan
-  (the longest unchecked first), ``OTOMAT_TELEGRAM_CHECK_CONCURRENCY`` requests at a time. What
+  (the longest unchecked first), ``OTOMAT_TELEGRAM_CHECK_CONCURRENCY`` requests at a time, for
+  at most 30 seconds per scan (the bots not asked by then are first the next time). What
   Telegram said is kept in :class:`~otomat.monitoring.models_uptime.TelegramStatus` (also the
   bot's @username for the pages) and reported as a ``telegram`` signal. A Bot API that cannot be
   reached says nothing about the bot: no signal then. Tokens travel only in the request URL and
@@ -23,6 +24,7 @@ aggregation (``otomat.monitoring.uptime.record_hours``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +44,10 @@ from otomat.monitoring.uptime import group_of
 log = logging.getLogger("otomat.monitoring")
 S = Instance.State
 ACTOR = "system:monitoring"
-REQUEST_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 5.0
+# The Telegram checks of one scan stop asking after this long (a Bot API that hangs must not
+# hold the scan, and its lease, for batch × timeout): the bots not asked are first next time.
+TELEGRAM_BUDGET_SECONDS = 30.0
 FAILED_LOG_LINES = 20
 # Instances failed per scan at most (a runner that was wedged for a while: the rest next scan).
 PROVISION_BATCH = 200
@@ -67,6 +72,7 @@ class _Answer:
 
     ok: bool | None
     summary: str = ""
+    skipped: bool = False  # not asked at all (the scan's time budget was spent)
     username: str = ""
     pending: int | None = None
     last_error: str = ""
@@ -151,7 +157,9 @@ def _call(client: httpx.Client, token: str, method: str) -> tuple[int, dict] | N
     return response.status_code, body if isinstance(body, dict) else {}
 
 
-def _ask(client: httpx.Client, target: _Target, now: datetime) -> _Answer:
+def _ask(client: httpx.Client, target: _Target, now: datetime, deadline: float) -> _Answer:
+    if time.monotonic() > deadline:
+        return _Answer(ok=None, skipped=True)
     got = _call(client, target.token, "getMe")
     if got is None:
         return _Answer(ok=None)
@@ -196,6 +204,8 @@ def _store(targets: list[_Target], answers: list[_Answer], now: datetime) -> Non
     about, only the time of the attempt (what was known — its @username — stays)."""
     reached, unreachable = [], []
     for target, answer in zip(targets, answers, strict=True):
+        if answer.skipped:
+            continue  # not asked: stays due
         if answer.ok is None:
             unreachable.append(target.instance_id)
             continue
@@ -251,7 +261,8 @@ def telegram_signals(now: datetime) -> list[Signal]:
         httpx.Client(timeout=REQUEST_TIMEOUT) as client,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="telegram-check") as pool,
     ):
-        answers = list(pool.map(lambda t: _ask(client, t, now), targets))
+        deadline = time.monotonic() + TELEGRAM_BUDGET_SECONDS
+        answers = list(pool.map(lambda t: _ask(client, t, now, deadline), targets))
     _store(targets, answers, now)
     return [
         Signal(

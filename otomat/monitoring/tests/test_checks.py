@@ -91,6 +91,18 @@ def test_bots_are_checked_at_a_bounded_rate_oldest_first(cast, greeter, emulator
     assert len(checks.telegram_signals(now + timedelta(seconds=62))) == 1
 
 
+def test_bots_not_asked_within_the_scans_time_budget_stay_due(
+    cast, greeter, emulator, quick, monkeypatch
+):
+    running_bot(cast, greeter, emulator.create_bot("alice_shop_bot"))
+    monkeypatch.setattr(checks, "TELEGRAM_BUDGET_SECONDS", -1.0)  # spent before the first call
+    now = timezone.now()
+    assert checks.telegram_signals(now) == []
+    assert not TelegramStatus.objects.exists()  # not marked as checked: first in line next time
+    monkeypatch.setattr(checks, "TELEGRAM_BUDGET_SECONDS", 30.0)
+    assert [s.ok for s in checks.telegram_signals(now + timedelta(seconds=1))] == [True]
+
+
 def test_a_stopped_bot_and_a_sandbox_are_not_asked(cast, greeter, emulator, quick):
     bot = running_bot(cast, greeter, emulator.create_bot("alice_shop_bot"))
     services.stop_instance(bot, actor=cast.alice)
