@@ -284,8 +284,12 @@ def render_pdf(doc: PdfDocument) -> bytes:
     _draw_heading(pdf, doc, labels, language)
     _draw_parties(pdf, doc, labels)
     _draw_lines(pdf, doc, labels, language)
-    _draw_tax_summary(pdf, doc, labels, language)
-    _draw_totals(pdf, doc, labels, language)
+    if doc.layout >= 2:  # the totals in reading order first, the per-rate summary after them
+        _draw_totals(pdf, doc, labels, language)
+        _draw_tax_summary(pdf, doc, labels, language)
+    else:
+        _draw_tax_summary(pdf, doc, labels, language)
+        _draw_totals(pdf, doc, labels, language)
     _draw_payment_link(pdf, doc, labels)
     _draw_bank_details(pdf, doc, labels)
     _draw_notes(pdf, doc, labels)
