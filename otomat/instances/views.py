@@ -194,7 +194,7 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
             "fixes": fixes,
             "subscription": subscription,
             "open_invoices": open_invoices,
-            "events": instance.events.select_related("actor")[:30],
+            "events": _labelled(instance.events.select_related("actor")[:30]),
             "logs": tail(instance.log_path, 100),
             "restarting": restarting(instance),
             "chat_url": emulator.chat_url(instance.emulator_bot) if instance.emulator_bot else "",
@@ -209,6 +209,17 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
             and bool(settings.EMULATOR_URL),
         },
     )
+
+
+def _labelled(events) -> list:
+    """The history's events with their states in the reader's language (``from_label``,
+    ``to_label``) instead of the stored codes."""
+    labels = dict(Instance.State.choices)
+    result = list(events)
+    for event in result:
+        event.from_label = labels.get(event.from_state, event.from_state)
+        event.to_label = labels.get(event.to_state, event.to_state)
+    return result
 
 
 def restarting(instance: Instance) -> bool:

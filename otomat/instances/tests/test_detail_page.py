@@ -54,7 +54,9 @@ def test_the_status_is_plain_and_the_technical_details_are_folded(client, cast, 
         status = html.split('id="status"', 1)[1]
         assert "The bot is running and answers messages." in status
         assert 'data-updates="3"' in status
-        details = re.search(r"<details class=\"technical\">(.*?)</details>", status, re.S).group(1)
+        details = re.search(
+            r"<details class=\"technical\"[^>]*>(.*?)</details>", status, re.S
+        ).group(1)
         assert "Technical details" in details
         for jargon in ("PID 43210", "Generation", "Last exit code", "-9"):
             assert jargon in details
@@ -120,5 +122,8 @@ def test_the_log_box_lists_newest_last_and_follows(client, cast, instance):
     logs = page.split('id="logs"', 1)[1]
     assert logs.index("line 1") < logs.index("line 5")
     assert "instances/follow-logs.js" in page
+    # The history names states in the reader's words, not their stored codes.
+    history = page.split("timeline", 1)[1]
+    assert ">Provisioning</span>" in history and ">provisioning</span>" not in history
     fragment = client.get(reverse("instances:logs", args=[instance.id])).content.decode()
     assert fragment.index("line 1") < fragment.index("line 5")
