@@ -81,6 +81,11 @@ CELL_BOX = """header => {
   return null;
 }"""
 
+# What sticks out past the left edge (which makes no scroll bar, so scrollWidth misses it).
+LEFT_OF_SCREEN = """Array.from(document.querySelectorAll("main *"))
+  .filter(e => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().left < -1)
+  .map(e => e.tagName + "." + e.className + " " + e.textContent.trim().slice(0, 30))"""
+
 
 def _phone_pages(page, live_server, cast, ticket, instance, open_invoice):
     """(who, path, what must be on the screen: column headers and link/button names)."""
@@ -148,6 +153,8 @@ def test_pages_fit_a_phone_screen(
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         if overflow:
             problems[key] = f"{overflow}px wider than the screen"
+        if page.evaluate(LEFT_OF_SCREEN):
+            problems[f"{key} left"] = page.evaluate(LEFT_OF_SCREEN)
         for header in columns:
             box = page.evaluate(CELL_BOX, header)
             if box is None or box["width"] <= 0 or box["left"] < 0 or box["right"] > width:
@@ -209,8 +216,9 @@ def test_pages_fit_a_phone_screen_in_indonesian_and_polish(
         for path in paths:
             page.set_viewport_size(PHONE)
             page.goto(f"{live_server.url}{path}")
-            overflow[path] = page.evaluate(
-                "document.documentElement.scrollWidth - window.innerWidth"
+            overflow[path] = (
+                page.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
+                page.evaluate(LEFT_OF_SCREEN),
             )
             name = path.strip("/").replace("/", "-") or "home"
             shot(page, f"phone-{language}-{name}")
@@ -221,4 +229,4 @@ def test_pages_fit_a_phone_screen_in_indonesian_and_polish(
                 or not page.locator("main table thead").count()
             )
             shot(page, f"desktop-{language}-{name}")
-    assert overflow == dict.fromkeys(overflow, 0)
+    assert overflow == dict.fromkeys(overflow, (0, []))
