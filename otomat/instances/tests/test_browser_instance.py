@@ -105,6 +105,17 @@ def test_the_instance_page_and_the_trial_chat_in_three_languages(
     expect(page.locator("#logs pre.logs")).to_contain_text("the newest line", timeout=10_000)
     assert page.evaluate("document.querySelector('#logs pre.logs').scrollTop") < 50
 
+    # Restart: the status says so while it lasts, and no message says "Restarting…" after.
+    page.reload()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#status form[action$='/restart/'] button").click()
+    expect(page.locator("#status [data-state]")).to_have_attribute(
+        "data-state", "running", timeout=30_000
+    )
+    expect(page.locator("#status [data-status-text]")).to_have_text(TEXTS["pl"]["running"])
+    assert "Ponowne uruchamianie…" not in page.locator("body").inner_text()
+    assert Instance.objects.get(pk=instance.pk).events.filter(cause="restarted").exists()
+
     # A visitor tries the product, in each language, at each width.
     for lang, texts in TEXTS.items():
         for width_name, (width, height) in WIDTHS.items():
