@@ -7,7 +7,7 @@
   "use strict";
 
   function labelCells(root) {
-    var tables = (root.querySelectorAll ? root : document).querySelectorAll("table.table");
+    var tables = root.querySelectorAll("table.table");
     Array.prototype.forEach.call(tables, function (table) {
       var head = table.tHead && table.tHead.rows[0];
       if (!head) { return; }
@@ -57,9 +57,7 @@
     labelCells(document);
     foldMenu();
     // Parts of pages replaced by HTMX (ticket lists, live overview) bring new tables.
-    document.body.addEventListener("htmx:afterSwap", function (event) {
-      labelCells(event.target.parentNode || event.target);
-    });
+    document.body.addEventListener("htmx:afterSwap", function () { labelCells(document); });
   }
 
   if (document.readyState === "loading") {
