@@ -70,7 +70,7 @@ def _buyer(snapshot: dict, fallback: str) -> PdfParty:
     )
 
 
-def _zone(buyer: dict) -> zoneinfo.ZoneInfo:
+def buyer_zone(buyer: dict) -> zoneinfo.ZoneInfo:
     """The account's time zone from the buyer snapshot (UTC when unknown or invalid)."""
     try:
         return zoneinfo.ZoneInfo(buyer.get("time_zone") or "UTC")
@@ -100,7 +100,7 @@ def invoice_document(invoice, lines) -> PdfDocument:
     """The PDF description of ``invoice`` as issued, from its snapshots and its lines (model
     instances, or historical ones in a migration: only fields are read)."""
     cur = invoice.currency
-    zone = _zone(invoice.buyer or {})
+    zone = buyer_zone(invoice.buyer or {})
     lines = list(lines)
     layout = getattr(invoice, "layout", 1) or 1
     pdf_lines = []
@@ -178,7 +178,7 @@ def invoice_document(invoice, lines) -> PdfDocument:
 def credit_note_document(note, invoice) -> PdfDocument:
     """The PDF description of credit note ``note`` of ``invoice`` as issued."""
     cur = note.currency
-    zone = _zone(invoice.buyer or {})
+    zone = buyer_zone(invoice.buyer or {})
     line = PdfLine(
         description=note.reason,
         quantity=1,

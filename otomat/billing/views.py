@@ -11,6 +11,7 @@ from django.forms import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -173,7 +174,11 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             return redirect(checkout.redirect_url)
-    return render(request, "billing/pay.html", _pay_context(request, invoice))
+    if request.user.is_authenticated:
+        return render(request, "billing/pay.html", _pay_context(request, invoice))
+    # Someone holding the link without logging in: the due time in the account's zone (named).
+    with timezone.override(documents.buyer_zone(invoice.buyer or {})):
+        return render(request, "billing/pay.html", _pay_context(request, invoice))
 
 
 def pay_return(request: HttpRequest, token: str) -> HttpResponse:

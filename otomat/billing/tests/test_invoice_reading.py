@@ -322,3 +322,12 @@ def test_the_invoice_notice_is_in_the_customers_language_and_zone(cast, order, d
     assert notice.subject.startswith("Faktura") and invoice.number in notice.subject
     assert "(Asia/Jakarta)" in notice.body  # the due time names its zone
     assert not re.search(r"\b\d{2}/\d{2}/\d{4}\b", notice.body)
+
+
+def test_the_pay_link_shows_the_due_time_in_the_accounts_zone(client, cast, order, demo_plan):
+    cast.alice.timezone = "Asia/Jakarta"
+    cast.alice.save(update_fields=["timezone"])
+    _instance, invoice = order(plan_=demo_plan)
+    html = client.get(reverse("billing:pay", args=[invoice.token])).content.decode()
+    assert "Jan 17, 2026" in html and "(Asia/Jakarta)" in html  # not logged in: the account's zone
+    assert not re.search(r"\b\d{2}/\d{2}/\d{4}\b", html)
