@@ -111,7 +111,7 @@ def seed(size: str) -> dict:
                     account=inst.account,
                     instance=inst,
                     plan=plan,
-                    status=S.CANCELLED if terminated else S.ACTIVE,
+                    status=S.CANCELED if terminated else S.ACTIVE,
                     activated_at=now - timedelta(days=30 + (k * 7) % 700),
                     ended_at=now - timedelta(days=k % 300) if terminated else None,
                     current_period_start=now - timedelta(days=10),
@@ -339,14 +339,17 @@ def main() -> int:
         env.pop("OTOMAT_DATABASE_URL", None)
         try:
             began = time.monotonic()
-            out = subprocess.run(
+            seeded_run = subprocess.run(
                 [sys.executable, __file__, "--seed", size],
                 env=env,
-                check=True,
                 capture_output=True,
                 text=True,
                 cwd=REPO,
-            ).stdout
+            )
+            if seeded_run.returncode:
+                sys.stderr.write(seeded_run.stderr)
+                raise SystemExit(f"seeding the {size} data failed")
+            out = seeded_run.stdout
             data = json.loads(out.strip().splitlines()[-1])
             seeded = time.monotonic() - began
             for workers in args.workers.split(","):
@@ -363,6 +366,7 @@ def main() -> int:
                 )
                 if not args.json:
                     print_run(report["runs"][-1], args)
+                    sys.stdout.flush()
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
     if args.json:
