@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -211,14 +213,52 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
     )
 
 
+_PROCESS_ANSWERS = re.compile(r"^process \d+ is answering$")
+_PROCESS_EXITED = re.compile(r"^process exited \(code (-?\d+|None)\); restart #(\d+) with backoff$")
+_GAVE_UP = re.compile(r"^gave up after (\d+) restarts$")
+
+
+def cause_text(cause: str) -> str:
+    """An event's stored cause (English, written by the services and the runner) in the reader's
+    language when it is one of the usual ones; anything else as stored."""
+    usual = {
+        "created": _("created"),
+        "installed": _("installed"),
+        "started": _("started"),
+        "stopped": _("stopped"),
+        "restarted": _("restarted"),
+        "configuration changed": _("settings changed"),
+        "crash loop": _("kept crashing"),
+        "order paid": _("order paid"),
+        "unpaid": _("invoice unpaid"),
+        "trial created": _("trial created"),
+        "trial started": _("trial started"),
+        "sandbox created": _("sandbox created"),
+        "sandbox started": _("sandbox started"),
+    }
+    if cause in usual:
+        return usual[cause]
+    if _PROCESS_ANSWERS.match(cause):
+        return _("the bot answers")
+    if match := _PROCESS_EXITED.match(cause):
+        return _("the bot stopped (exit code %(code)s); restarting it, attempt %(n)s") % {
+            "code": match[1],
+            "n": match[2],
+        }
+    if match := _GAVE_UP.match(cause):
+        return _("stopped trying after %(n)s restarts") % {"n": match[1]}
+    return cause
+
+
 def _labelled(events) -> list:
-    """The history's events with their states in the reader's language (``from_label``,
-    ``to_label``) instead of the stored codes."""
+    """The history's events with their states and usual causes in the reader's language
+    (``from_label``, ``to_label``, ``cause_text``) instead of the stored codes."""
     labels = dict(Instance.State.choices)
     result = list(events)
     for event in result:
         event.from_label = labels.get(event.from_state, event.from_state)
         event.to_label = labels.get(event.to_state, event.to_state)
+        event.cause_text = cause_text(event.cause)
     return result
 
 

@@ -127,3 +127,27 @@ def test_the_log_box_lists_newest_last_and_follows(client, cast, instance):
     assert ">Provisioning</span>" in history and ">provisioning</span>" not in history
     fragment = client.get(reverse("instances:logs", args=[instance.id])).content.decode()
     assert fragment.index("line 1") < fragment.index("line 5")
+
+
+def test_the_history_reads_in_the_customers_language(client, cast, instance):
+    from otomat.instances.models import InstanceEvent
+
+    InstanceEvent.objects.create(
+        instance=instance,
+        from_state=Instance.State.PROVISIONING,
+        to_state=Instance.State.RUNNING,
+        cause="process 4321 is answering",
+        actor_label="system:runner",
+    )
+    InstanceEvent.objects.create(
+        instance=instance, to_state=Instance.State.RUNNING, cause="an unusual cause, kept as is"
+    )
+    cast.alice.language = "pl"
+    cast.alice.save(update_fields=["language"])
+    client.force_login(cast.alice)
+    page = client.get(reverse("instances:detail", args=[instance.id])).content.decode()
+    history = page.split("timeline", 1)[1]
+    assert "zainstalowano" in history and "bot odpowiada" in history
+    assert ">Działa</span>" in history and ">running</span>" not in history
+    assert "installed" not in history and "is answering" not in history
+    assert "an unusual cause, kept as is" in history
