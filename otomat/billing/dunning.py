@@ -303,12 +303,13 @@ def _charge_late_fee(
     fee = percentage(invoice.total, policy.late_fee_percent)
     if fee.is_zero:
         return None
-    from otomat.billing.invoicing import LineSpec
+    from otomat.billing.invoicing import LineSpec, account_language, late_fee_description
 
+    label = late_fee_description(invoice, account_language(sub.account))
     late_fee, created = issue_invoice(
         account=sub.account,
         currency=invoice.currency,
-        lines=[LineSpec(description=f"Late fee for {invoice.number}", unit_price=fee)],
+        lines=[LineSpec(description=label, unit_price=fee)],
         kind=Invoice.Kind.LATE_FEE,
         due_at=ctx.now,
         subscription=sub,

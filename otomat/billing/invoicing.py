@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from otomat.accounts.models import Account, User
 from otomat.billing.documents import seller_snapshot, store_after_commit
@@ -80,6 +81,12 @@ def account_language(account: Account) -> str:
     responsible person's, as ``buyer_snapshot`` records it."""
     person = account.responsible
     return (person.language if person else "") or "en"
+
+
+def late_fee_description(overdue: Invoice, lang: str) -> str:
+    """The late-fee line for ``overdue``, in ``lang`` (the account's, at issue)."""
+    with translation.override(lang):
+        return _("Late fee for %(number)s") % {"number": overdue.number}
 
 
 def _build_lines(specs: list[LineSpec], currency: str, tax_rate: TaxRate | None) -> list[dict]:

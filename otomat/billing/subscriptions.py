@@ -126,7 +126,7 @@ def plan_lines(
     lines = []
     discount = coupon_discount(sub.coupon, plan.price) if _coupon_applies(sub) else None
     with translation.override(lang):
-        product = product_text(version, "name", lang) if version else plan.product.name
+        product = _product_name(plan, sub, lang)
         head = f"{product} — {plan_name(plan, lang, version=version)}"
         if period is not None:
             dates = "{} – {}".format(
@@ -160,6 +160,13 @@ def plan_lines(
                 )
             )
     return lines
+
+
+def _product_name(plan: Plan, sub: Subscription, lang: str) -> str:
+    """The product's name in ``lang`` from the manifest of the version the instance runs."""
+    if sub.instance_id:
+        return product_text(sub.instance.version, "name", lang) or plan.product.name
+    return plan.product.name
 
 
 def period_length(months: int) -> str:
@@ -390,20 +397,31 @@ def change_plan(
                     now, new_plan.period_months, 0
                 )
             if difference.amount_minor > 0:
-                lines = [
-                    LineSpec(
-                        description=f"Unused time on {old_plan.name}",
-                        unit_price=-preview["credit"],
-                    ),
-                    LineSpec(
-                        description=f"{new_plan.product.name} — {new_plan.name} until "
-                        f"{sub.current_period_end:%Y-%m-%d}",
-                        unit_price=preview["charge"],
-                        period_start=now,
-                        period_end=sub.current_period_end,
-                    ),
-                ]
-                invoice, _ = issue_invoice(
+                lang = account_language(sub.account)
+                zone = _account_zone(sub.account)
+                with translation.override(lang):
+                    until = format_date(
+                        sub.current_period_end.astimezone(zone).date(), "medium", locale=lang
+                    )
+                    lines = [
+                        LineSpec(
+                            description=_("Unused time on %(plan)s")
+                            % {"plan": plan_name(old_plan, lang)},
+                            unit_price=-preview["credit"],
+                        ),
+                        LineSpec(
+                            description=_("%(product)s — %(plan)s until %(date)s")
+                            % {
+                                "product": _product_name(new_plan, sub, lang),
+                                "plan": plan_name(new_plan, lang),
+                                "date": until,
+                            },
+                            unit_price=preview["charge"],
+                            period_start=now,
+                            period_end=sub.current_period_end,
+                        ),
+                    ]
+                invoice, _created = issue_invoice(
                     account=sub.account,
                     currency=new_plan.currency,
                     lines=[line for line in lines if not line.unit_price.is_zero],

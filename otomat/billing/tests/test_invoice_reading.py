@@ -331,3 +331,31 @@ def test_the_pay_link_shows_the_due_time_in_the_accounts_zone(client, cast, orde
     html = client.get(reverse("billing:pay", args=[invoice.token])).content.decode()
     assert "Jan 17, 2026" in html and "(Asia/Jakarta)" in html  # not logged in: the account's zone
     assert not re.search(r"\b\d{2}/\d{2}/\d{4}\b", html)
+
+
+def test_plan_change_and_late_fee_lines_are_in_the_accounts_language(
+    cast, order, demo_plan, pro_plan, policy
+):
+    from otomat.billing.models import Subscription
+    from otomat.billing.subscriptions import change_plan
+
+    from .conftest import pay
+
+    policy.late_fee_percent, policy.late_fee_after_days = Decimal(5), 3
+    policy.save()
+    cast.alice.language = "id"
+    cast.alice.save(update_fields=["language"])
+    instance, invoice = order(plan_=demo_plan)
+    pay(invoice, at=T0)
+    sub = Subscription.objects.get(instance=instance)
+    with time_machine.travel(T0 + 10 * DAY, tick=False):
+        upgrade = change_plan(sub, pro_plan, actor=cast.alice)
+    credit, charge = [line.description for line in upgrade.lines.all()]
+    assert credit.startswith("Sisa waktu pada Starter")
+    assert " hingga " in charge and "until" not in charge
+    # The upgrade is left unpaid: its late fee is described in Indonesian too.
+    for days in (4, 5):
+        with time_machine.travel(upgrade.due_at + days * DAY, tick=False):
+            run_billing()
+    fee = Invoice.objects.get(kind=Invoice.Kind.LATE_FEE)
+    assert fee.lines.get().description == f"Denda keterlambatan untuk {upgrade.number}"
