@@ -98,6 +98,9 @@ def _phone_pages(page, live_server, cast, ticket, instance, open_invoice):
         (cast.alice, f"/support/t/{ticket.number}/", [], []),
         (cast.alice, "/instances/", [], [instance.name]),
         (cast.alice, f"/instances/{instance.id}/", [], []),
+        (cast.alice, f"/catalog/{instance.version.product.slug}/", [], []),
+        (cast.alice, "/accounts/members/", [], []),
+        (cast.alice, "/accounts/audit/", [], []),
         (cast.owner, "/", [], []),
         (cast.owner, "/billing/manage/", [], []),
         (cast.owner, "/billing/manage/invoices/", ["Due", "Status"], [open_invoice.number]),
@@ -176,6 +179,8 @@ def test_pages_fit_a_phone_screen(
             shot(page, "phone-01-customer-invoices")
         if path == "/billing/manage/invoices/":
             shot(page, "phone-02-staff-invoices")
+        if path.startswith(("/catalog/", "/accounts/")):
+            shot(page, "phone-05" + path.replace("/", "-").rstrip("-"))
     assert problems == {}
 
     # The owner's menu: one button, then the links, and Escape folds them again.
