@@ -53,12 +53,15 @@ DEFAULT_RULES: dict[str, dict] = {
         "flap_changes": 3,
         "group_by": AlertRule.GroupBy.GROUP,
     },
-    # Exited and being restarted with backoff: only when it lasts.
+    # Exited and being restarted with backoff: a crash loop in progress. A bot back within a
+    # few seconds (its first restart after 1 s) says nothing; one still down after the grace
+    # alerts then — long before the runner gives up (~15 s) — and its later "instance" alert
+    # joins the same incident (INCIDENT_FAMILY) without a second message.
     "instance.backoff": {
         "severity": Severity.MAJOR,
         "failure_threshold": 2,
         "recovery_threshold": 2,
-        "grace_seconds": 60,
+        "grace_seconds": 5,
         "group_by": AlertRule.GroupBy.GROUP,
     },
     "telegram": {"severity": Severity.MAJOR, "failure_threshold": 2, "grace_seconds": 120},
@@ -88,6 +91,13 @@ RULE_FIELDS = [
 # While one of these fires, every instance check is inhibited (nothing observes the bots).
 INHIBIT_INSTANCES = {"service.runner"}
 INSTANCE_CHECKS = {"instance", "instance.backoff", "telegram"}
+# Checks that are stages of one problem share their incident key: a bot restarting with backoff
+# and then given up on ("instance") is one crash loop, one incident, one message.
+INCIDENT_FAMILY = {"instance.backoff": "instance"}
+# A pending alert whose grace ends within this many seconds asks for a scan just after it
+# (so it fires on time, not at the next periodic scan); longer graces wait for the scheduler.
+FOLLOW_UP_MAX_SECONDS = 300
+FOLLOW_UP_MARGIN_SECONDS = 0.25
 
 # -- rules ------------------------------------------------------------------------------------
 
@@ -318,9 +328,11 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
         )
         if before is not None and _snapshot(alert, rule) != before:
             changed.append(alert)
+    pending = [(alert, rule) for alert, _signal, rule, _before in seen]
     if not (created or changed or outcome.fired or outcome.resolved or outcome.flapping) and not (
         outcome.reminders
     ):
+        _follow_up(pending, now)
         return  # nothing changed: nothing to write
     with transaction.atomic():
         # A concurrent reporter may have created one of these rows: keep theirs. Ignoring
@@ -330,6 +342,56 @@ def report(signals: Iterable[Signal], *, now: datetime | None = None) -> None:
             _fill_ids(created)
         Alert.objects.bulk_update(changed, _ALERT_FIELDS, batch_size=500)
         _act(outcome, all_rules, now)
+        _follow_up(pending, now)  # scheduled once these rows are committed
+
+
+_follow_ups: set[datetime] = set()  # the follow-up scans this process asked for
+_follow_ups_lock = threading.Lock()
+
+
+def follow_up_at(alert: Alert, rule: AlertRule, now: datetime) -> datetime | None:
+    """When a scan can fire this pending alert: just after its grace, if that is still ahead
+    and within FOLLOW_UP_MAX_SECONDS; None otherwise (nothing pending, or the grace is over and
+    only more observations can fire it: the periodic scan brings those)."""
+    if alert.state != Alert.State.PENDING or not alert.failing_since or not rule.grace_seconds:
+        return None
+    if rule.grace_seconds > FOLLOW_UP_MAX_SECONDS:
+        return None
+    due = alert.failing_since + timedelta(seconds=rule.grace_seconds)
+    if due < now:
+        return None
+    return due + timedelta(seconds=FOLLOW_UP_MARGIN_SECONDS)
+
+
+def _follow_up(seen: list[tuple[Alert, AlertRule]], now: datetime) -> None:
+    """Schedule one scan for the earliest pending alert's end of grace (after the commit; once
+    per instant and process). A backend that cannot defer tasks gets none: the periodic scan
+    is the net."""
+    times = [t for t in (follow_up_at(a, r, now) for a, r in seen) if t is not None]
+    if not times:
+        return
+    when = min(times)
+    with _follow_ups_lock:
+        for old in [t for t in _follow_ups if t < now]:
+            _follow_ups.discard(old)
+        if when in _follow_ups:
+            return
+        _follow_ups.add(when)
+    transaction.on_commit(lambda: schedule_scan(when))
+
+
+def schedule_scan(when: datetime) -> bool:
+    """Enqueue a scan to run at ``when``; False when the task backend cannot defer (or fails)."""
+    from otomat.monitoring.tasks import scan_task
+
+    try:
+        if not scan_task.get_backend().supports_defer:
+            return False
+        scan_task.using(run_after=when).enqueue()
+    except Exception:
+        log.exception("could not schedule a monitoring scan")
+        return False
+    return True
 
 
 def _fill_ids(created: list[Alert]) -> None:
@@ -475,9 +537,10 @@ def _apply(alert: Alert, signal: Signal, rule: AlertRule, at: datetime, out: _Ou
 
 def _group_key(alert: Alert) -> str:
     rule: AlertRule = alert._rule
+    family = INCIDENT_FAMILY.get(alert.check_name, alert.check_name)
     if rule.group_by == AlertRule.GroupBy.GROUP and alert.group:
-        return f"{alert.check_name}|{alert.group}"[:250]
-    return f"{alert.check_name}|{alert.subject}"[:250]
+        return f"{family}|{alert.group}"[:250]
+    return f"{family}|{alert.subject}"[:250]
 
 
 def _act(out: _Outcome, all_rules: dict[str, AlertRule], now: datetime) -> None:

@@ -17,11 +17,13 @@ from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
 from otomat.instances.models import Instance
 from otomat.monitoring.models import Alert, Incident, IncidentUpdate, Severity
+from otomat.monitoring.platform import PLATFORM_WIDE_CHECKS
 
 log = logging.getLogger("otomat.monitoring")
 ACTOR = "system:monitoring"
 K = IncidentUpdate.Kind
 MAX_TEXT = 10_000
+SEVERITY_ORDER = [Severity.CRITICAL, Severity.MAJOR, Severity.MINOR]  # gravest first
 
 
 class IncidentError(Exception):
@@ -122,6 +124,26 @@ def open_incident(
     return incident
 
 
+def sla_covered_instances(*, exclude=()) -> list[Instance]:
+    """The live customer instances whose plan has its own SLA policy (one query): whom a
+    platform-wide incident affects under a contract."""
+    from otomat.support.models import SlaPolicy
+
+    S = Instance.State
+    sla_plans = SlaPolicy.objects.filter(plan__isnull=False).values("plan_id")
+    return list(
+        Instance.objects.filter(
+            kind=Instance.Kind.CUSTOMER,
+            desired=Instance.Desired.RUNNING,
+            subscription__plan_id__in=sla_plans,
+        )
+        .exclude(state__in=[S.TERMINATED, S.SUSPENDED, S.PENDING])
+        .exclude(pk__in=list(exclude))
+        .select_related("account")
+        .order_by("account_id", "created_at")
+    )
+
+
 def link_sla_tickets(incident: Incident, instances: list[Instance], *, now=None) -> int:
     """Open one support ticket per affected customer whose plan has its own SLA policy and who
     has none linked yet; returns how many were opened. Through support's own service, so the
@@ -182,6 +204,10 @@ def open_for_alerts(alerts: list[Alert], *, key: str, now: datetime) -> Incident
     )
     account_ids = {a.account_id for a in alerts if a.account_id and not a.instance_id}
     accounts = list(Account.objects.filter(pk__in=account_ids))
+    if first.check_name in PLATFORM_WIDE_CHECKS:
+        # A full disk or a dead worker names no customer but affects them all: those whose
+        # contract (plan) has an SLA are linked, so their ticket's clock starts now.
+        instances += sla_covered_instances(exclude=[i.pk for i in instances])
     title = first.summary or f"{first.check_name} {first.subject}"
     if len(alerts) > 1:
         title = f"{len(alerts)} × {first.check_name} down on {first.group or first.check_name}"
@@ -216,6 +242,13 @@ def attach_alerts(incident: Incident, alerts: list[Alert], *, now: datetime) -> 
         incident.accounts.add(*account_ids)
     text = "\n".join(f"{a.subject}: {a.summary}" for a in alerts[:50])
     _entry(incident, K.ALERT, text, at=now)
+    # A later stage of the same problem may be graver (a bot restarting with backoff, then
+    # given up on): the incident takes the gravest severity of its alerts.
+    severities = [a._rule.severity for a in alerts if getattr(a, "_rule", None) is not None]
+    gravest = min(severities, key=SEVERITY_ORDER.index, default=incident.severity)
+    if SEVERITY_ORDER.index(gravest) < SEVERITY_ORDER.index(incident.severity):
+        Incident.objects.filter(pk=incident.pk).update(severity=gravest)
+        incident.severity = gravest
 
 
 def post_update(

@@ -256,3 +256,34 @@ def test_the_hourly_limit_per_person_and_channel_holds_messages_back(cast, clock
     assert len(messages(cast.owner)) == 2
     held = Incident.objects.order_by("id").last().updates.filter(kind="notified")
     assert held.exists()
+
+
+def test_a_backoff_then_its_crash_loop_is_one_incident_and_one_message(cast, clock):
+    """The stages of one problem ("instance.backoff", then "instance") share an incident."""
+    bot = {"subject": "instance:7", "group": "version:movie@1.0"}
+    alerts.report([down(check="instance.backoff", **bot)])
+    at(clock, 4.9)
+    alerts.report([down(check="instance.backoff", **bot)])
+    assert not Incident.objects.exists()  # within its grace (5 s)
+    at(clock, 5.3)
+    alerts.report([down(check="instance.backoff", **bot)])
+    incident = Incident.objects.get()
+    assert [m.kind for m in messages(cast.owner)] == ["monitoring/incident_opened"]
+    told = len(messages(cast.owner))
+    at(clock, 16)
+    alerts.report([up(check="instance.backoff", **bot), down(check="instance", **bot)])
+    assert Incident.objects.get() == incident
+    assert Alert.objects.get(check_name="instance").incident == incident
+    assert len(messages(cast.owner)) == told
+    incident.refresh_from_db()
+    assert incident.severity == "critical"
+    # Both must be healthy before it resolves.
+    for t in (30, 45):
+        at(clock, t)
+        alerts.report([up(check="instance.backoff", **bot), down(check="instance", **bot)])
+    assert Incident.objects.get().status == Incident.Status.OPEN
+    for t in (60, 75):
+        at(clock, t)
+        alerts.report([up(check="instance.backoff", **bot), up(check="instance", **bot)])
+    assert Incident.objects.get().status == Incident.Status.RESOLVED
+    assert len(messages(cast.owner, "incident_resolved")) == told

@@ -110,15 +110,144 @@ def test_billing_suspensions_and_customer_stops_are_not_downtime(cast, greeter, 
 def test_a_backoff_alerts_only_after_its_grace(cast, greeter, clock):
     instance = bot(cast, greeter, state=S.PROVISIONING, restarts=3)
     alerts.scan()
-    scan_at(clock, 30)
+    scan_at(clock, 4)
     assert not Incident.objects.exists()
-    scan_at(clock, 61)
+    scan_at(clock, 5.25)
     incident = Incident.objects.get()
     assert incident.check_name == "instance.backoff"
     Instance.objects.filter(pk=instance.pk).update(state=S.RUNNING)
-    scan_at(clock, 75)
-    scan_at(clock, 90)
+    scan_at(clock, 15)
+    scan_at(clock, 30)
     assert Incident.objects.get().status == Incident.Status.RESOLVED
+
+
+def owner_notices(cast) -> list[Notification]:
+    return list(
+        Notification.objects.filter(
+            user=cast.owner, channel="email", kind__startswith="monitoring/"
+        ).order_by("id")
+    )
+
+
+def test_a_bot_back_within_the_backoff_grace_alerts_no_one(cast, greeter, clock):
+    instance = bot(cast, greeter)
+    alerts.scan()
+    # Killed: the runner restarts it after 1 s; it counts as running again a second later.
+    Instance.objects.filter(pk=instance.pk).update(state=S.PROVISIONING, restarts=1)
+    scan_at(clock, 0.2)  # the scan the recorded exit poked
+    assert Alert.objects.get(check_name="instance.backoff").state == Alert.State.PENDING
+    Instance.objects.filter(pk=instance.pk).update(state=S.RUNNING)
+    scan_at(clock, 5.45)  # the follow-up just after the grace
+    scan_at(clock, 15)
+    assert not Alert.objects.exclude(state=Alert.State.OK).exists()
+    assert not Incident.objects.exists()
+    assert not Notification.objects.filter(kind__startswith="monitoring/").exists()
+
+
+def test_a_crash_loop_alerts_during_its_backoff_and_its_failure_joins_without_a_second_message(
+    cast, greeter, clock
+):
+    instance = bot(cast, greeter)
+    alerts.scan()
+    Instance.objects.filter(pk=instance.pk).update(state=S.PROVISIONING, restarts=1)
+    scan_at(clock, 0.2)  # poked by the recorded exit: pending
+    assert not Incident.objects.exists()
+    Instance.objects.filter(pk=instance.pk).update(restarts=3)
+    scan_at(clock, 5.45)  # the follow-up after the grace: still restarting, so it fires
+    incident = Incident.objects.get()
+    assert incident.check_name == "instance.backoff"
+    assert incident.group_key == f"instance|version:greeter@{greeter.version}"
+    assert incident.severity == "major"
+    [opened] = owner_notices(cast)
+    assert opened.kind == "monitoring/incident_opened" and "Movie Search Bot" in opened.subject
+    # The runner gives up: the "instance" alert fires and joins the same incident, silently.
+    crash(instance)
+    scan_at(clock, 15.6)
+    assert Alert.objects.get(check_name="instance").state == Alert.State.FIRING
+    assert Incident.objects.get() == incident
+    incident.refresh_from_db()
+    assert incident.severity == "critical"  # the gravest of its alerts
+    assert incident.alerts.count() == 2
+    assert list(incident.updates.values_list("kind", flat=True)) == ["opened", "alert"]
+    assert "crash loop, gave up restarting" in incident.updates.last().text
+    assert owner_notices(cast) == [opened]
+    # The backoff alert recovers while it is failed; the incident stays open for the failure.
+    scan_at(clock, 30)
+    scan_at(clock, 45)
+    assert Alert.objects.get(check_name="instance.backoff").state == Alert.State.OK
+    assert Incident.objects.get().status == Incident.Status.OPEN
+    # It runs again: resolved, and the owner hears that once.
+    Instance.objects.filter(pk=instance.pk).update(state=S.RUNNING, status_message="")
+    scan_at(clock, 60)
+    scan_at(clock, 75)
+    assert Incident.objects.get().status == Incident.Status.RESOLVED
+    assert [n.kind for n in owner_notices(cast)] == [
+        "monitoring/incident_opened",
+        "monitoring/incident_resolved",
+    ]
+
+
+def test_a_pending_backoff_schedules_a_scan_just_after_its_grace(
+    cast, greeter, clock, monkeypatch, django_capture_on_commit_callbacks
+):
+    asked = []
+    monkeypatch.setattr(alerts, "schedule_scan", asked.append)
+    monkeypatch.setattr(alerts, "_follow_ups", set())
+    instance = bot(cast, greeter)
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.scan()
+    assert asked == []  # nothing pending: no follow-up
+    Instance.objects.filter(pk=instance.pk).update(state=S.PROVISIONING, restarts=1)
+    clock.move_to(T0 + timedelta(seconds=0.5))
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.scan()
+    assert asked == [T0 + timedelta(seconds=0.5 + 5 + alerts.FOLLOW_UP_MARGIN_SECONDS)]
+    # A periodic scan in between asks for no second one.
+    clock.move_to(T0 + timedelta(seconds=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.scan()
+    assert len(asked) == 1
+    # The follow-up fires it; nothing is pending after that, so nothing more is asked for.
+    clock.move_to(asked[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.scan()
+    assert Incident.objects.count() == 1
+    assert len(asked) == 1
+
+
+def test_a_long_grace_leaves_the_follow_up_to_the_periodic_scan(cast, greeter, clock):
+    from otomat.monitoring.models import AlertRule
+
+    rule = AlertRule(check_name="instance.backoff", failure_threshold=2, grace_seconds=600)
+    alert = Alert(check_name="instance.backoff", state=Alert.State.PENDING, failing_since=T0)
+    assert alerts.follow_up_at(alert, rule, T0) is None
+    rule.grace_seconds = 5
+    assert alerts.follow_up_at(alert, rule, T0 + timedelta(seconds=6)) is None  # grace over
+    alert.state = Alert.State.FIRING
+    assert alerts.follow_up_at(alert, rule, T0) is None
+
+
+def test_scheduled_scans_go_to_the_task_queue_with_their_time(cast, monkeypatch):
+    from django_tasks_db.models import DBTaskResult
+
+    from otomat.monitoring import tasks
+
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    assert alerts.schedule_scan(when) is True
+    row = DBTaskResult.objects.get(task_path="otomat.monitoring.tasks.scan_task")
+    assert row.run_after == when
+    # A backend that cannot defer (the immediate one) gets none: no scan runs now instead.
+    monkeypatch.setattr(tasks, "scan_task", _NoDeferTask())
+    assert alerts.schedule_scan(when) is False
+    assert DBTaskResult.objects.count() == 1
+
+
+class _NoDeferTask:
+    def get_backend(self):
+        return type("Backend", (), {"supports_defer": False})()
+
+    def using(self, **kwargs):
+        raise AssertionError("not to be enqueued")
 
 
 def test_bots_of_one_version_down_together_make_one_incident(cast, greeter, clock):
