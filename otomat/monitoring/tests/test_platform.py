@@ -372,13 +372,58 @@ def test_a_full_disk_opens_an_incident(cast, settings, tmp_path, calm_host, prom
     assert f"disk:{name}:{tmp_path}" in subjects
     assert f"disk:{name}:{settings.DATA_DIR}" in subjects
     assert f"threshold {settings.DISK_ALERT_PERCENT:g} %" in incident.summary
-    assert not incident.accounts.exists()  # platform-wide: no customer is named by the signal
+    assert not incident.accounts.exists()  # platform-wide, and no customer has an SLA contract
 
     settings.DISK_ALERT_PERCENT = 100.1
     alerts.scan(now=start + timedelta(seconds=30))
     alerts.scan(now=start + timedelta(seconds=45))
     incident.refresh_from_db()
     assert not incident.is_open
+
+
+def test_a_full_disk_starts_the_sla_clock_of_the_customers_under_contract(
+    cast, greeter, plan, settings, tmp_path, calm_host, prompt_rules
+):
+    """The disk names no customer, but it affects every bot: a customer whose plan has an SLA
+    gets a ticket whose clock runs; a customer without one, or whose bot is suspended, none."""
+    from otomat.billing.models import Subscription
+    from otomat.instances.models import Instance
+    from otomat.support.models import SlaPolicy
+
+    SlaPolicy.objects.create(
+        name="Business",
+        plan=plan,
+        priority="high",
+        first_response_minutes=60,
+        next_response_minutes=60,
+        resolution_minutes=240,
+    )
+
+    def bot(account, name, state=Instance.State.RUNNING, bot_id=""):
+        return Instance.objects.create(
+            account=account,
+            version=greeter,
+            name=name,
+            state=state,
+            desired=Instance.Desired.RUNNING,
+            bot_id=bot_id,
+        )
+
+    covered = bot(cast.alice.account, "Covered")
+    Subscription.objects.create(account=cast.alice.account, instance=covered, plan=plan)
+    bot(cast.charlie.account, "No contract")
+    suspended = bot(cast.charlie.account, "Suspended", state=Instance.State.SUSPENDED)
+    Subscription.objects.create(account=cast.charlie.account, instance=suspended, plan=plan)
+
+    settings.DISK_PATHS = [str(tmp_path)]
+    beat_all()
+    settings.DISK_ALERT_PERCENT = max(host.disk(tmp_path)["used_percent"] - 1, 0)
+    alerts.scan(now=timezone.now())
+    incident = Incident.objects.get(check_name="host.disk")
+    [ticket] = incident.tickets.all()
+    assert ticket.account == cast.alice.account and ticket.instance == covered
+    assert ticket.response_due is not None  # the SLA clock runs
+    assert set(incident.accounts.all()) == {cast.alice.account}
 
 
 def test_disk_memory_and_load_signals_are_per_host(db, settings, calm_host):
