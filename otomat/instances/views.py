@@ -259,7 +259,20 @@ def _labelled(events) -> list:
         event.from_label = labels.get(event.from_state, event.from_state)
         event.to_label = labels.get(event.to_state, event.to_state)
         event.cause_text = cause_text(event.cause)
+        event.who = _who(event)
     return result
+
+
+def _who(event) -> str:
+    """Who made the change: the person, "Otomat" for the platform's own processes
+    (``system:runner``, ``system:scheduler``, …), "a visitor" for an anonymous trial."""
+    if event.actor is not None:
+        return str(event.actor)
+    if event.actor_label.startswith("system"):
+        return _("Otomat (automatic)")
+    if event.actor_label == "visitor":
+        return _("a visitor")
+    return event.actor_label
 
 
 def restarting(instance: Instance) -> bool:

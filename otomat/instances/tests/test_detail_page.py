@@ -151,3 +151,5 @@ def test_the_history_reads_in_the_customers_language(client, cast, instance):
     assert ">Działa</span>" in history and ">running</span>" not in history
     assert "installed" not in history and "is answering" not in history
     assert "an unusual cause, kept as is" in history
+    assert "Otomat (automatycznie)" in history and "system:runner" not in history
+    assert "Alice Anders" in history  # a person is named as such
