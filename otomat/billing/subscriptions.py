@@ -121,7 +121,7 @@ def plan_lines(
     (an order, or period 0 after a trial) and "Setup fee" for the setup fee."""
     lang = account_language(sub.account)
     zone = _account_zone(sub.account)
-    version = sub.instance.version if sub.instance_id else None
+    version = _instance_version(sub, plan)
     first = period is None or period[0] == sub.anchor_at
     lines = []
     discount = coupon_discount(sub.coupon, plan.price) if _coupon_applies(sub) else None
@@ -164,9 +164,26 @@ def plan_lines(
 
 def _product_name(plan: Plan, sub: Subscription, lang: str) -> str:
     """The product's name in ``lang`` from the manifest of the version the instance runs."""
-    if sub.instance_id:
-        return product_text(sub.instance.version, "name", lang) or plan.product.name
-    return plan.product.name
+    version = _instance_version(sub, plan)
+    return (product_text(version, "name", lang) if version else "") or plan.product.name
+
+
+def _instance_version(sub: Subscription, plan: Plan) -> ProductVersion | None:
+    """The version the subscription's instance runs (for its translated names). The billing
+    run shares one plan object among a batch's subscriptions, so versions are remembered on
+    it: one query per version in a batch, not one per invoice."""
+    if not sub.instance_id:
+        return None
+    instance = sub.instance
+    cached = instance._state.fields_cache.get("version")
+    if cached is not None:
+        return cached
+    remembered = plan.__dict__.setdefault("_otomat_versions", {})
+    if instance.version_id not in remembered:
+        remembered[instance.version_id] = ProductVersion.objects.select_related("product").get(
+            pk=instance.version_id
+        )
+    return remembered[instance.version_id]
 
 
 def period_length(months: int) -> str:

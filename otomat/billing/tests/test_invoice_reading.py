@@ -359,3 +359,28 @@ def test_plan_change_and_late_fee_lines_are_in_the_accounts_language(
             run_billing()
     fee = Invoice.objects.get(kind=Invoice.Kind.LATE_FEE)
     assert fee.lines.get().description == f"Denda keterlambatan untuk {upgrade.number}"
+
+
+def test_describing_a_batch_of_renewals_costs_no_query_per_invoice(
+    cast, order, demo_plan, django_assert_num_queries
+):
+    from otomat.accounts.models import Account
+    from otomat.billing.models import Subscription
+    from otomat.billing.subscriptions import period_bounds, plan_lines
+
+    for n in range(3):
+        order(plan_=demo_plan, name=f"Bot {n}")
+    subs = list(Subscription.objects.select_related("instance", "account").order_by("pk"))
+    Account.preload_responsible([sub.account for sub in subs])
+    plan = Plan.objects.select_related("product", "tax_rate").get(pk=demo_plan.pk)
+    for sub in subs:
+        sub.plan = plan  # as the billing run shares one plan object per batch
+
+    def describe(sub):
+        period = period_bounds(T0, 1, 1)
+        return plan_lines(sub, plan, period=period, with_setup_fee=False)[0].description
+
+    describe(subs[0])  # the version's translations, read once
+    with django_assert_num_queries(0):
+        descriptions = [describe(sub) for sub in subs[1:]]
+    assert all(", period " in d and "first period" not in d for d in descriptions)
