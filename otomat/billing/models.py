@@ -341,6 +341,9 @@ class Subscription(models.Model):
             # The dunning run: WHERE next_run_at <= now ORDER BY next_run_at, id.
             models.Index(fields=["next_run_at", "id"], name="billing_sub_queue"),
             models.Index(fields=["status"], name="billing_sub_status"),
+            # The dashboard's "failing subscriptions" (failures > 0): a range of the index,
+            # not a scan of every subscription on every view.
+            models.Index(fields=["failures"], name="billing_sub_failures"),
         ]
 
     def __str__(self) -> str:
