@@ -6,13 +6,20 @@ Starts the Telegram emulator, a real ``otomat runner`` and a real ``otomat worke
 SQLite database (a temporary data directory), links the owner's chat to the owner bot in the
 emulator, and then, ``--runs`` times: installs a small command product that serves until a file
 in its data directory says it is broken, waits until it runs, marks it broken and kills its
-process (SIGKILL). Every restart then dies at once, the runner's crash-loop detection marks it
-failed, the recorded failure pokes a monitoring scan in the worker, the scan opens an incident
-and queues the owner's notice, and the worker delivers it through the owner bot. Measured from
-the kill: the failure recorded (the runner's part: ``--backoff`` seconds doubling, ``--exits``
-exits — the platform's defaults unless given) and the owner's message in the emulator (the
-total); the difference is monitoring's part. Between runs the incident is resolved, so each run
-opens its own.
+process (SIGKILL). Every restart then dies at once. The recorded exit pokes a monitoring scan
+in the worker (the ``instance.backoff`` alert goes pending and schedules a follow-up scan just
+after its grace); the follow-up sees the bot still restarting, opens the incident and queues
+the owner's notice, and the worker delivers it through the owner bot. Later the runner's
+crash-loop detection marks it failed (``--backoff`` seconds doubling, ``--exits`` exits — the
+platform's defaults unless given): that ``instance`` alert joins the open incident without a
+second message. Measured from the kill: the owner's message in the emulator, and, as the
+baseline, the failure recorded (before, the first alert came only after it); the messages
+naming the bot are counted until a moment after the failure (one expected). Between runs the
+incident is resolved, so each run opens its own.
+
+The bench runs no scheduler, so the platform's service and machine rules are turned off (as
+the owner could on the rules page): "the scheduler is not running" and its kin would otherwise
+open incidents of their own and share the owner chat's send pace with the bots' messages.
 """
 
 from __future__ import annotations
@@ -53,6 +60,15 @@ print("serving", flush=True)
 while True:
     time.sleep(1)
 """
+
+
+SETTLE_SECONDS = 2.5  # after the failure: its scan and any (unexpected) second message
+
+
+def p95(values: list[float]) -> float:
+    """The nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
 
 
 def main() -> int:
@@ -100,6 +116,12 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    from otomat.monitoring import alerts
+    from otomat.monitoring.models import AlertRule
+
+    for check in alerts.DEFAULT_RULES:
+        if not check.startswith("instance"):
+            AlertRule.objects.create(check_name=check, enabled=False)
     from otomat.accounts.services import create_owner, sign_up
     from otomat.catalog.services import import_product
     from otomat.instances import services
@@ -135,6 +157,7 @@ def main() -> int:
     ).start()
     failed_after: list[float] = []
     told_after: list[float] = []
+    messages: list[int] = []
     last_seen = max(
         (m["message_id"] for m in emulator.bot_replies(OWNER_BOT, OWNER_CHAT, 0)), default=0
     )
@@ -155,7 +178,13 @@ def main() -> int:
             killed = time.monotonic()
             os.kill(instance.pid, signal.SIGKILL)
             failed_at = told_at = None
-            while time.monotonic() - killed < args.timeout and told_at is None:
+            told = 0
+            # Until told and failed, and a moment more (the failure's own scan and delivery).
+            while time.monotonic() - killed < args.timeout and not (
+                told_at is not None
+                and failed_at is not None
+                and time.monotonic() - failed_at > SETTLE_SECONDS
+            ):
                 if failed_at is None:
                     instance.refresh_from_db()
                     if instance.state == Instance.State.FAILED:
@@ -163,15 +192,19 @@ def main() -> int:
                 for message in emulator.bot_replies(OWNER_BOT, OWNER_CHAT, last_seen):
                     last_seen = max(last_seen, message["message_id"])
                     if name in message.get("text", ""):
-                        told_at = time.monotonic()
+                        told += 1
+                        told_at = told_at or time.monotonic()
                 time.sleep(0.05)
-            if told_at is None:
-                raise SystemExit(f"run {run + 1}: no owner message:\n{worker.output()}")
-            failed_after.append((failed_at or told_at) - killed)
+            if told_at is None or failed_at is None:
+                raise SystemExit(
+                    f"run {run + 1}: no owner message or no failure:\n{worker.output()}"
+                )
+            failed_after.append(failed_at - killed)
             told_after.append(told_at - killed)
+            messages.append(told)
             print(
-                f"  run {run + 1}: failed after {failed_after[-1]:.2f} s, "
-                f"owner told after {told_after[-1]:.2f} s",
+                f"  run {run + 1}: owner told after {told_after[-1]:.2f} s, "
+                f"failed after {failed_after[-1]:.2f} s, {told} message(s)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -185,20 +218,22 @@ def main() -> int:
         worker.stop()
         runner.stop()
         emulator.close()
-    monitoring = [t - f for t, f in zip(told_after, failed_after, strict=True)]
+    grace = alerts.rules()["instance.backoff"].grace_seconds
     print(
         f"crash loop: first restart after {settings.RUNTIME_BACKOFF_SECONDS:g} s, "
-        f"{settings.RUNTIME_CRASH_LOOP_EXITS} exits; {args.runs} runs"
+        f"{settings.RUNTIME_CRASH_LOOP_EXITS} exits; instance.backoff grace {grace} s; "
+        f"{args.runs} runs"
     )
-    print(f"{'':<34}{'median s':>10}{'min s':>8}{'max s':>8}")
+    print(f"{'':<44}{'median s':>10}{'p95 s':>8}{'min s':>8}{'max s':>8}")
     for label, values in (
-        ("kill → failed (runner)", failed_after),
-        ("failed → owner message (monitoring)", monitoring),
-        ("kill → owner message (total)", told_after),
+        ("kill → owner message (backoff alert)", told_after),
+        ("kill → failed (baseline: alerted after it)", failed_after),
     ):
         print(
-            f"{label:<34}{statistics.median(values):>10.2f}{min(values):>8.2f}{max(values):>8.2f}"
+            f"{label:<44}{statistics.median(values):>10.2f}{p95(values):>8.2f}"
+            f"{min(values):>8.2f}{max(values):>8.2f}"
         )
+    print(f"owner messages per crash loop: {sorted(set(messages))} (one expected)")
     verdict = statistics.median(told_after) < 10
     print(f"target: total median under 10 s: {'met' if verdict else 'NOT met'}")
     return 0

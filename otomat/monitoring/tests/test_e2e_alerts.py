@@ -21,7 +21,7 @@ from otomat.instances import services as instance_services
 from otomat.instances.models import Instance
 from otomat.instances.tests.test_e2e_products import import_variant
 from otomat.monitoring import alerts, notices
-from otomat.monitoring.models import AlertRule, Incident, Maintenance
+from otomat.monitoring.models import Alert, AlertRule, Incident, Maintenance
 from otomat.notify import services as notify
 from otomat.notify.models import Notification
 from otomat.notify.tests.test_notify import OWNER_BOT, owner_bot  # noqa: F401
@@ -198,6 +198,66 @@ def test_a_crash_loop_gives_one_incident_and_one_owner_message_resolved_when_it_
     texts = [m["text"] for m in owner_messages(emulator)]
     assert len(texts) == 2 and texts[1].startswith("Resolved:"), texts
     assert Incident.objects.count() == 1
+
+
+@pytest.fixture
+def default_crash_loop(settings):
+    """The platform's crash-loop detection: restarts after 1, 2, 4, 8 s; failed at the 5th."""
+    settings.RUNTIME_BACKOFF_SECONDS = 1.0
+    settings.RUNTIME_CRASH_LOOP_EXITS = 5
+
+
+def test_a_crash_loop_reaches_the_owner_while_restarting_and_its_failure_adds_no_message(
+    cast, crasher, default_crash_loop, runner_factory, owner_chat, worker, emulator
+):
+    runner = runner_factory()
+    instance = install(cast, crasher, "Movie Search Bot")
+    instance.data_dir.mkdir(parents=True, exist_ok=True)  # before the runner starts it
+    healthy = instance.data_dir / "healthy"
+    healthy.write_text("yes")
+    wait_until(state_is(instance, S.RUNNING), 60, message=runner.output())
+    assert instance.pid is not None
+    healthy.unlink()
+    os.kill(instance.pid, signal.SIGKILL)  # every restart dies now
+
+    # The recorded exit poked a scan (the backoff alert pending), which scheduled one just
+    # after the grace: that one opened the incident while the runner was still restarting.
+    wait_until(
+        lambda: owner_messages(emulator), 60, message=f"no message; worker:\n{worker.output()}"
+    )
+    instance.refresh_from_db()
+    assert instance.state == S.PROVISIONING, "told only after the runner gave up"
+    incident = Incident.objects.get()
+    assert incident.check_name == "instance.backoff"
+    [message] = owner_messages(emulator)
+    assert "Movie Search Bot" in message["text"] and "Alice's Bots" in message["text"]
+
+    # The runner gives up: that alert joins the incident, on its timeline, with no message.
+    wait_until(state_is(instance, S.FAILED), 60, message=runner.output())
+    wait_until(
+        lambda: Alert.objects.filter(check_name="instance", state=Alert.State.FIRING).exists(),
+        60,
+        message=f"the failure was not seen; worker:\n{worker.output()}",
+    )
+    alerts.scan()
+    deliver()
+    assert Incident.objects.count() == 1
+    incident.refresh_from_db()
+    assert incident.alerts.count() == 2 and incident.severity == "critical"
+    assert list(incident.updates.values_list("kind", flat=True)) == ["opened", "alert"]
+    assert len(owner_messages(emulator)) == 1
+
+    # Fixed and started again: resolved, and the owner is told once.
+    healthy.write_text("yes")
+    instance_services.start_instance(instance, actor=cast.alice)
+    wait_until(state_is(instance, S.RUNNING), 60, message=runner.output())
+    alerts.scan()
+    alerts.scan()
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.RESOLVED
+    deliver()
+    texts = [m["text"] for m in owner_messages(emulator)]
+    assert len(texts) == 2 and texts[1].startswith("Resolved:"), texts
 
 
 def test_ten_bots_of_one_shared_host_killed_together_give_one_grouped_alert(
