@@ -350,49 +350,130 @@ def ensure_demo_support() -> None:
         slug="getting-started", defaults={"name": "Getting started"}
     )
     billing, _ = KbCategory.objects.get_or_create(slug="billing", defaults={"name": "Billing"})
+    # Each article in en, id and pl, one translation group per topic (the English slug); the
+    # English ones keep their first slugs, so a second run (or an older demo database) only
+    # adds what is missing.
     articles = [
         (
             start,
-            "Where do I get a bot token?",
             "bot-token",
-            "Open @BotFather in Telegram, send /newbot and follow the questions. It answers with a "
-            "token like 123456789:AA…; paste it into the install form. Keep it secret.",
+            {
+                "en": (
+                    "Where do I get a bot token?",
+                    "Open @BotFather in Telegram, send /newbot and follow the questions. It "
+                    "answers with a token like 123456789:AA…; paste it into the install form. "
+                    "Keep it secret.",
+                ),
+                "id": (
+                    "Dari mana saya mendapatkan token bot?",
+                    "Buka @BotFather di Telegram, kirim /newbot dan jawab pertanyaannya. Ia "
+                    "membalas dengan token seperti 123456789:AA…; tempelkan ke formulir "
+                    "pemasangan. Rahasiakan token itu.",
+                ),
+                "pl": (
+                    "Skąd wziąć token bota?",
+                    "Otwórz @BotFather w Telegramie, wyślij /newbot i odpowiedz na pytania. "
+                    "Odpowie tokenem w rodzaju 123456789:AA…; wklej go do formularza "
+                    "instalacji. Zachowaj go w tajemnicy.",
+                ),
+            },
         ),
         (
             start,
-            "My bot does not answer",
             "bot-does-not-answer",
-            "1. Open the instance page: is it Running?\n2. If it is Suspended, an invoice is unpaid: "
-            "pay it and the bot runs again within seconds.\n3. Check the token in Settings; a token "
-            "revoked in @BotFather stops the bot.\n4. Look at the recent logs on the same page.",
+            {
+                "en": (
+                    "My bot does not answer",
+                    "1. Open the instance page: is it Running?\n2. If it is Suspended, an "
+                    "invoice is unpaid: pay it and the bot runs again within seconds.\n3. Check "
+                    "the token in Settings; a token revoked in @BotFather stops the bot.\n4. "
+                    "Look at the recent logs on the same page.",
+                ),
+                "id": (
+                    "Bot saya tidak menjawab",
+                    "1. Buka halaman instance: apakah statusnya Berjalan?\n2. Jika Ditangguhkan, "
+                    "ada tagihan yang belum dibayar: bayar dan bot berjalan lagi dalam beberapa "
+                    "detik.\n3. Periksa token di Pengaturan; token yang dicabut di @BotFather "
+                    "menghentikan bot.\n4. Lihat log terbaru di halaman yang sama.",
+                ),
+                "pl": (
+                    "Mój bot nie odpowiada",
+                    "1. Otwórz stronę instancji: czy jest Uruchomiona?\n2. Jeśli jest "
+                    "Zawieszona, faktura jest nieopłacona: zapłać ją, a bot ruszy w ciągu kilku "
+                    "sekund.\n3. Sprawdź token w Ustawieniach; token unieważniony w @BotFather "
+                    "zatrzymuje bota.\n4. Przejrzyj najnowsze logi na tej samej stronie.",
+                ),
+            },
         ),
         (
             billing,
-            "Why was my bot suspended?",
             "why-suspended",
-            "A bot is suspended when its invoice stays unpaid some days after the due date. Its data "
-            "is kept. Pay the invoice from the link in the notice or on the instance page and it "
-            "starts again at once.",
+            {
+                "en": (
+                    "Why was my bot suspended?",
+                    "A bot is suspended when its invoice stays unpaid some days after the due "
+                    "date. Its data is kept. Pay the invoice from the link in the notice or on "
+                    "the instance page and it starts again at once.",
+                ),
+                "id": (
+                    "Mengapa bot saya ditangguhkan?",
+                    "Bot ditangguhkan jika tagihannya belum dibayar beberapa hari setelah jatuh "
+                    "tempo. Datanya tetap disimpan. Bayar tagihan lewat tautan di pemberitahuan "
+                    "atau di halaman instance dan bot langsung berjalan lagi.",
+                ),
+                "pl": (
+                    "Dlaczego mój bot został zawieszony?",
+                    "Bot zostaje zawieszony, gdy faktura pozostaje nieopłacona kilka dni po "
+                    "terminie. Jego dane są zachowane. Zapłać fakturę z linku w powiadomieniu "
+                    "lub na stronie instancji, a bot od razu ruszy ponownie.",
+                ),
+            },
         ),
         (
             billing,
-            "How do revisions and paid support work?",
             "revisions-and-paid-support",
-            "Each plan includes free support for a period after purchase and a number of change "
-            "requests (revisions). Both are shown on every ticket. Beyond them we send a quote with "
-            "a price and the days of work; accept and pay it on the ticket and the work starts.",
+            {
+                "en": (
+                    "How do revisions and paid support work?",
+                    "Each plan includes free support for a period after purchase and a number "
+                    "of change requests (revisions). Both are shown on every ticket. Beyond "
+                    "them we send a quote with a price and the days of work; accept and pay it "
+                    "on the ticket and the work starts.",
+                ),
+                "id": (
+                    "Bagaimana revisi dan dukungan berbayar bekerja?",
+                    "Setiap paket mencakup dukungan gratis selama suatu periode setelah "
+                    "pembelian dan sejumlah permintaan perubahan (revisi). Keduanya terlihat di "
+                    "setiap tiket. Di luar itu kami mengirim penawaran dengan harga dan lama "
+                    "pengerjaan; setujui dan bayar di tiket, lalu pekerjaan dimulai.",
+                ),
+                "pl": (
+                    "Jak działają poprawki i płatne wsparcie?",
+                    "Każdy plan obejmuje bezpłatne wsparcie przez pewien czas po zakupie i "
+                    "pewną liczbę próśb o zmiany (poprawek). Oba limity widać w każdym "
+                    "zgłoszeniu. Ponad nie wysyłamy wycenę z ceną i czasem pracy; zaakceptuj ją "
+                    "i opłać w zgłoszeniu, a praca się zacznie.",
+                ),
+            },
         ),
     ]
     from django.utils import timezone
 
-    for category, title, slug, body in articles:
-        Article.objects.get_or_create(
-            slug=slug,
-            defaults={
-                "category": category,
-                "title": title,
-                "body": body,
-                "status": Article.Status.PUBLISHED,
-                "updated_at": timezone.now(),
-            },
-        )
+    for category, key, texts in articles:
+        for language, (title, body) in texts.items():
+            slug = key if language == "en" else f"{key}-{language}"
+            article, created = Article.objects.get_or_create(
+                slug=slug,
+                defaults={
+                    "category": category,
+                    "title": title,
+                    "body": body,
+                    "language": language,
+                    "translation_key": key,
+                    "status": Article.Status.PUBLISHED,
+                    "updated_at": timezone.now(),
+                },
+            )
+            if not created and not article.translation_key:
+                # A demo database from before articles had languages: join the group.
+                Article.objects.filter(pk=article.pk).update(translation_key=key)

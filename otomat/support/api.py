@@ -77,6 +77,7 @@ class ArticleOut(Schema):
     title: str
     category: str
     body: str
+    language: str
 
 
 def _scoped(request):
@@ -199,17 +200,29 @@ def set_status(request, number: Line, body: StatusIn):
 @router.get(
     "/articles",
     response=answers({200: list[ArticleOut]}, 413, 422),
-    description="Published articles matching `q` (all when it is empty), 20 at most.",
+    description=(
+        "Published articles matching `q` (all when it is empty), 20 at most, in the request's"
+        " language (Accept-Language) first; another language only where an article has no"
+        " translation in it."
+    ),
 )
 def search_articles(request, q: Annotated[Line, Query("", max_length=200)] = ""):
+    language = kb.reader_language()
+    published = Article.objects.filter(status=Article.Status.PUBLISHED)
     found = (
-        kb.search(q, limit=20)
+        kb.search(q, limit=20, language=language)
         if q.strip()
-        else list(
-            Article.objects.filter(status=Article.Status.PUBLISHED).select_related("category")[:20]
+        else kb.reader_first(
+            list(kb.for_reader(published, language).select_related("category")[:20]), language
         )
     )
     return [
-        {"slug": a.slug, "title": a.title, "category": a.category.name, "body": a.body}
+        {
+            "slug": a.slug,
+            "title": a.title,
+            "category": a.category.name,
+            "body": a.body,
+            "language": a.language,
+        }
         for a in found
     ]

@@ -204,7 +204,16 @@ class KbCategoryForm(forms.ModelForm):
 class ArticleForm(forms.ModelForm):
     class Meta:
         model = Article
-        fields = ["category", "product", "title", "slug", "body", "status"]
+        fields = [
+            "category",
+            "product",
+            "language",
+            "translation_key",
+            "title",
+            "slug",
+            "body",
+            "status",
+        ]
 
 
 class BugForm(forms.ModelForm):

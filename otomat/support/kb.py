@@ -8,9 +8,10 @@ import math
 import re
 import unicodedata
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 
 from otomat.accounts.models import Account, User
@@ -113,13 +114,59 @@ def _matching(qs, terms: list[str], fields: tuple[str, ...]):
     return qs.filter(condition)
 
 
-def search(query: str, *, product_id: int | None = None, limit: int = 10) -> list[Article]:
+def reader_language() -> str:
+    """The active language as one of ``settings.LANGUAGES`` ("pl-pl" reads "pl"; an unknown
+    one the default)."""
+    code = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0].lower()
+    known = {c for c, _name in settings.LANGUAGES}
+    return code if code in known else settings.LANGUAGE_CODE.split("-")[0]
+
+
+def for_reader(qs, language: str | None):
+    """``qs`` without the articles a reader of ``language`` should not be shown: an article
+    in another language is left out when its translation group has an article in theirs
+    (among the published ones). Articles with no group, or whose group lacks the reader's
+    language, stay as the fallback. ``None``: every language."""
+    if not language:
+        return qs
+    theirs = Article.objects.filter(status=Article.Status.PUBLISHED, language=language).exclude(
+        translation_key=""
+    )
+    return qs.exclude(
+        Q(translation_key__in=theirs.values("translation_key")) & ~Q(language=language)
+    )
+
+
+def reader_first(articles: list[Article], language: str | None) -> list[Article]:
+    """``articles`` with those in the reader's ``language`` first (each part keeps its
+    order), and one article per translation group: the first met."""
+    seen: set[str] = set()
+    unique = []
+    for article in articles:
+        if article.translation_key:
+            if article.translation_key in seen:
+                continue
+            seen.add(article.translation_key)
+        unique.append(article)
+    if not language:
+        return unique
+    return [a for a in unique if a.language == language] + [
+        a for a in unique if a.language != language
+    ]
+
+
+def search(
+    query: str, *, product_id: int | None = None, limit: int = 10, language: str | None = None
+) -> list[Article]:
     """Published articles ranked by relevance to ``query`` (rare words and title words weigh
-    more; see ``_rank``); none when only stop words or only common words match."""
+    more; see ``_rank``); none when only stop words or only common words match. With a
+    ``language``, the reader's: articles in it first, another language's only where the
+    article has no translation in theirs (``for_reader``)."""
     terms = words(query)
     if not terms:
         return []
     qs = Article.objects.filter(status=Article.Status.PUBLISHED).select_related("category")
+    qs = for_reader(qs, language)
     if product_id:
         qs = qs.filter(Q(product_id=product_id) | Q(product__isnull=True))
     base = qs.count()
@@ -127,14 +174,18 @@ def search(query: str, *, product_id: int | None = None, limit: int = 10) -> lis
     # case-insensitive match would not); a large one is narrowed to rows sharing a word.
     narrowed = qs if base <= CANDIDATES else _matching(qs, terms, ("title", "body"))
     candidates = list(narrowed.order_by("title")[:CANDIDATES])
-    return _rank(terms, [(a, a.title, a.body) for a in candidates], base=base)[:limit]
+    ranked = _rank(terms, [(a, a.title, a.body) for a in candidates], base=base)
+    return reader_first(ranked, language)[:limit]
 
 
-def suggestions(subject: str, *, account: Account | None, limit: int = 5) -> dict:
-    """What to show while a customer types a ticket subject: matching articles and their own
-    account's earlier tickets with the answer staff gave (never another account's), both
-    ranked by relevance (``_rank``)."""
-    articles = search(subject, limit=limit)
+def suggestions(
+    subject: str, *, account: Account | None, limit: int = 5, language: str | None = None
+) -> dict:
+    """What to show while a customer types a ticket subject: matching articles (in the
+    reader's ``language`` first, see ``search``) and their own account's earlier tickets
+    with the answer staff gave (never another account's), both ranked by relevance
+    (``_rank``)."""
+    articles = search(subject, limit=limit, language=language)
     history = []
     terms = words(subject)
     if account is not None and terms:

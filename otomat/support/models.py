@@ -404,6 +404,17 @@ class Article(models.Model):
     slug = models.SlugField(max_length=220, unique=True)
     body = models.TextField(_("text"))  # plain text with blank-line paragraphs; escaped
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # The language the article is written in; readers see theirs first (``kb.for_reader``).
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    # Articles sharing a key are translations of each other (one per language); blank: none.
+    translation_key = models.SlugField(
+        _("translation group"),
+        max_length=100,
+        blank=True,
+        help_text=_("The same key on each translation of this article, e.g. “bot-token”."),
+    )
     from_ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL)
     helpful_yes = models.PositiveIntegerField(default=0)
     helpful_no = models.PositiveIntegerField(default=0)
@@ -411,6 +422,16 @@ class Article(models.Model):
 
     class Meta:
         ordering = ["category__position", "title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["translation_key", "language"],
+                condition=~models.Q(translation_key=""),
+                name="support_article_one_per_language",
+                violation_error_message=_(
+                    "This translation group already has an article in this language."
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

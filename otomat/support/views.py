@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -137,7 +138,7 @@ def suggest(request: HttpRequest) -> HttpResponse:
     """HTMX, while a customer types the subject: matching articles and their own earlier
     tickets (with the answer they got)."""
     query = request.GET.get("subject", "")[:200]
-    found = kb.suggestions(query, account=request.user.account)
+    found = kb.suggestions(query, account=request.user.account, language=kb.reader_language())
     return render(request, "support/_suggestions.html", found)
 
 
@@ -286,8 +287,15 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
 
 def kb_index(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
-    results = kb.search(query, limit=20) if query else []
-    categories = KbCategory.objects.prefetch_related("articles")
+    language = kb.reader_language()
+    results = kb.search(query, limit=20, language=language) if query else []
+    shown = Article.objects.all()
+    if not (request.user.is_authenticated and request.user.is_staff):
+        shown = shown.filter(status=Article.Status.PUBLISHED)
+    shown = kb.for_reader(shown, language)
+    categories = KbCategory.objects.prefetch_related(Prefetch("articles", queryset=shown))
+    for category in categories:
+        category.shown = kb.reader_first(list(category.articles.all()), language)
     return render(
         request,
         "support/kb_index.html",
@@ -311,8 +319,27 @@ def kb_article(request: HttpRequest, slug: str) -> HttpResponse:
         if kb.vote(article, voter=voter, helpful=request.POST.get("helpful") == "yes"):
             messages.success(request, _("Thank you for telling us."))
         return redirect("support:kb_article", slug=article.slug)
-    related = [a for a in kb.search(article.title, limit=4) if a.pk != article.pk][:3]
-    return render(request, "support/kb_article.html", {"article": article, "related": related})
+    language = kb.reader_language()
+    related = [
+        a
+        for a in kb.search(article.title, limit=5, language=language)
+        if a.pk != article.pk
+        and not (article.translation_key and a.translation_key == article.translation_key)
+    ][:3]
+    translations = (
+        Article.objects.filter(
+            translation_key=article.translation_key, status=Article.Status.PUBLISHED
+        )
+        .exclude(pk=article.pk)
+        .order_by("language")
+        if article.translation_key
+        else Article.objects.none()
+    )
+    return render(
+        request,
+        "support/kb_article.html",
+        {"article": article, "related": related, "translations": translations},
+    )
 
 
 # -- announcements and known issues -----------------------------------------------------------
