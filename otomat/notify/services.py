@@ -41,6 +41,14 @@ class NotifyError(Exception):
     """A notification could not be sent; the message says why (no secrets)."""
 
 
+class RateLimited(NotifyError):
+    """Telegram asked to wait ``retry_after`` seconds before sending again (429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # -- composing --------------------------------------------------------------------------------
 
 
@@ -215,8 +223,8 @@ RETRY_AFTER_MAX_SECONDS = 5  # Telegram's per-chat pace: wait this long in line,
 def send_telegram(chat_id: int, text: str, *, reply_markup: dict | None = None) -> None:
     """Send ``text`` to ``chat_id`` from the owner's bot; raises NotifyError. When Telegram asks
     to slow down (429 with a short ``retry_after``, e.g. several messages to one chat within a
-    second), it waits and tries again, twice at most; longer waits are left to the caller's
-    retries."""
+    second), it waits and tries again, twice at most; a longer wait, or a third refusal, raises
+    :class:`RateLimited` with Telegram's ``retry_after`` (``deliver`` tries again then)."""
     if not settings.OWNER_BOT_TOKEN:
         raise NotifyError("No owner bot is configured (OTOMAT_OWNER_BOT_TOKEN).")
     url = f"{settings.BOT_API_URL}/bot{settings.OWNER_BOT_TOKEN}/sendMessage"
@@ -239,7 +247,10 @@ def send_telegram(chat_id: int, text: str, *, reply_markup: dict | None = None) 
         if attempt < 2 and isinstance(wait, int) and 0 < wait <= RETRY_AFTER_MAX_SECONDS:
             time.sleep(wait)
             continue
-        raise NotifyError(f"Bot API refused: {payload.get('description', response.status_code)}")
+        refused = f"Bot API refused: {payload.get('description', response.status_code)}"
+        if isinstance(wait, int) and wait > 0:
+            raise RateLimited(refused, retry_after=wait)
+        raise NotifyError(refused)
 
 
 def _send(notification: Notification) -> None:
@@ -298,6 +309,16 @@ def deliver(notification_id: int, *, now=None) -> bool:
         if not notification.body:
             _render_queued(notification)
         _send(notification)
+    except RateLimited as exc:
+        # Not the message's fault: try again when Telegram said, not minutes later, and do
+        # not count it towards giving up.
+        retry_at = timezone.now() + timedelta(seconds=exc.retry_after)
+        Notification.objects.filter(pk=notification_id).update(
+            last_error=str(exc)[:300], next_attempt_at=retry_at
+        )
+        log.info("notification %s: Telegram asks to wait %s s", notification_id, exc.retry_after)
+        _deliver_at(retry_at)
+        return False
     except Exception as exc:
         attempts = notification.attempts + 1
         Notification.objects.filter(pk=notification_id).update(
@@ -312,6 +333,18 @@ def deliver(notification_id: int, *, now=None) -> bool:
         sent_at=timezone.now(), attempts=notification.attempts + 1, last_error=""
     )
     return True
+
+
+def _deliver_at(when) -> None:
+    """Ask a worker to deliver at ``when`` (a backend that cannot defer: the periodic delivery
+    picks it up)."""
+    try:
+        from otomat.notify.tasks import deliver_pending_task
+
+        if deliver_pending_task.get_backend().supports_defer:
+            deliver_pending_task.using(run_after=when).enqueue()
+    except Exception:
+        log.exception("could not schedule notification delivery")
 
 
 def deliver_pending(*, limit: int = 500, now=None) -> int:

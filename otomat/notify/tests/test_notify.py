@@ -105,6 +105,56 @@ def test_failed_deliveries_are_retried_with_backoff_then_given_up(cast, settings
     assert services.deliver_pending(now=now + timedelta(days=30)) == 1
 
 
+class _Refused:
+    """A Bot API answer: 429 Too Many Requests, retry after ``wait`` seconds."""
+
+    status_code = 429
+
+    def __init__(self, wait: int) -> None:
+        self.wait = wait
+
+    def json(self) -> dict:
+        return {
+            "ok": False,
+            "error_code": 429,
+            "description": f"Too Many Requests: retry after {self.wait}",
+            "parameters": {"retry_after": self.wait},
+        }
+
+
+@pytest.mark.parametrize("wait", [1, 30])
+def test_a_flood_limit_is_retried_after_retry_after_not_minutes_later(
+    cast, settings, monkeypatch, wait
+):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.OWNER_BOT_TOKEN = "123:flooded"
+    TelegramLink.objects.create(user=cast.alice, chat_id=1)
+    services.notify_user(
+        cast.alice, "billing/activated", {"instance": {"name": "x"}, "instance_url": "u"}
+    )
+    telegram = Notification.objects.get(channel="telegram")
+    sent, slept = [], []
+    monkeypatch.setattr(services.httpx, "post", lambda *a, **kw: sent.append(1) or _Refused(wait))
+    monkeypatch.setattr(services.time, "sleep", slept.append)
+    DBTaskResult.objects.all().delete()
+    before = timezone.now()
+    assert services.deliver(telegram.pk) is False
+    # A short wait was waited for twice in line, a long one not at all; then it is queued for
+    # when Telegram said, without counting as a failed attempt.
+    assert slept == ([wait, wait] if wait <= services.RETRY_AFTER_MAX_SECONDS else [])
+    telegram.refresh_from_db()
+    assert telegram.attempts == 0 and not telegram.gave_up
+    assert "Too Many Requests" in telegram.last_error
+    retry = telegram.next_attempt_at - before
+    assert timedelta(seconds=wait) <= retry < timedelta(seconds=wait + 5)
+    [task] = DBTaskResult.objects.filter(task_path="otomat.notify.tasks.deliver_pending_task")
+    assert task.run_after == telegram.next_attempt_at
+    # Telegram lets it through then: sent.
+    monkeypatch.setattr(services, "send_telegram", lambda *a, **kw: None)
+    assert services.deliver(telegram.pk, now=telegram.next_attempt_at) is True
+
+
 def test_notices_are_in_the_persons_language(cast):
     cast.alice.language = "pl"
     cast.alice.save()
