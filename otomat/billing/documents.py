@@ -7,7 +7,7 @@ moment). The PDF is rendered from those snapshots and from fields that do not ch
 payment status (the invoice page shows that), its "amount due" is what was billed after credit,
 and the seller's later changes of name, address or bank reach no issued document. Rendering
 is a task queued when the issuing transaction commits (``store_after_commit``); whatever was not
-stored then (a crash, the bulk renewal path, invoices from before this module stored PDFs) is
+stored then (a crash, the bulk renewal path's PDFs, invoices from before this module) is
 stored on first download or by ``store_missing`` after each billing run, from the same
 snapshots, so the bytes are the same whenever they are rendered. Stored bytes are never
 rewritten: ``stored_pdf`` returns the existing ``IssuedDocument`` if there is one.

@@ -52,6 +52,7 @@ def issue_renewals_in_bulk(
     one block of numbers, one insert each for invoices, lines, actions and notices, one update
     of the subscriptions. Returns the ids handled; on any conflict (a concurrent run got there
     first) it handles none and the caller falls back to ``evaluate`` one by one."""
+    from otomat.billing.documents import seller_snapshot
     from otomat.billing.invoicing import _build_lines, buyer_snapshot
     from otomat.billing.models import InvoiceLine
     from otomat.billing.numbering import take_numbers
@@ -74,6 +75,7 @@ def issue_renewals_in_bulk(
                 rows = _build_lines(lines, plan.currency, plan.tax_rate)
                 planned.append((sub, start, end, rows))
             numbers = take_numbers(config.invoice_series, len(planned), at=ctx.now)
+            seller = seller_snapshot(config)  # frozen at issue, like the buyer
             invoices = []
             for (sub, start, end, rows), number in zip(planned, numbers, strict=True):
                 buyer = buyer_snapshot(sub.account)
@@ -98,6 +100,7 @@ def issue_renewals_in_bulk(
                         due_at=max(start, ctx.now),
                         language=buyer.pop("language"),
                         buyer=buyer,
+                        seller=seller,
                         idempotency_key=f"renewal:{sub.pk}:{start.isoformat()}",
                     )
                 )

@@ -400,8 +400,9 @@ class Invoice(models.Model):
     language = models.CharField(max_length=8, default="en")  # the PDF's and notices' language
     # Snapshots at issue, never modified afterwards: the buyer (name, lines, email, time_zone)
     # and the seller (name, lines, email, bank: from BillingSettings). The stored PDF is
-    # rendered from them, so later changes of either party reach no issued invoice. An empty
-    # seller means "not yet snapshotted" (the bulk renewal path): see documents.stored_pdf.
+    # rendered from them, so later changes of either party reach no issued invoice. Every path
+    # that issues (one by one and in bulk) fills both; an empty seller is only possible for a
+    # row from before snapshots, and storing its PDF fills it: see documents.stored_pdf.
     buyer = models.JSONField(default=dict)
     seller = models.JSONField(default=dict, blank=True)
     related_invoice = models.ForeignKey(

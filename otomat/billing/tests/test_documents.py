@@ -147,8 +147,8 @@ def test_a_credit_note_keeps_the_seller_of_its_issue(client, cast, order, seller
 
 
 def test_a_document_issued_without_a_snapshot_gets_one_when_stored(cast, order, seller):
-    """The bulk renewal path inserts invoices without the seller: the billing run's follow-up
-    snapshots and stores them, and from then on they are fixed like any other."""
+    """A document without a seller snapshot (issued before snapshots existed and missed by
+    the migration): storing it snapshots the seller, and from then on it is fixed."""
     invoice = issue(order)
     IssuedDocument.objects.filter(invoice=invoice).delete()
     Invoice.objects.filter(pk=invoice.pk).update(seller={})
@@ -240,7 +240,7 @@ def test_storing_an_unknown_document_is_refused_and_stores_nothing(db):
     assert IssuedDocument.objects.count() == 0
 
 
-def test_renewals_issued_in_bulk_get_their_seller_and_pdf_after_the_billing_run(
+def test_renewals_issued_in_bulk_have_their_seller_at_issue_and_their_pdf_after_the_run(
     cast, order, seller, monkeypatch
 ):
     from datetime import timedelta
@@ -255,6 +255,11 @@ def test_renewals_issued_in_bulk_get_their_seller_and_pdf_after_the_billing_run(
     def spy(*args):
         handled = real(*args)
         in_bulk.extend(handled)
+        # Frozen in the issuing insert itself, not later by the follow-up.
+        sellers = Invoice.objects.filter(subscription__in=handled, kind=Invoice.Kind.RENEWAL)
+        assert all(
+            v["name"] == "Otomat Old Name Ltd" for v in sellers.values_list("seller", flat=True)
+        )
         return handled
 
     monkeypatch.setattr(dunning_bulk, "issue_renewals_in_bulk", spy)
