@@ -242,6 +242,8 @@ def draft_from_ticket(
         title=ticket.subject,
         slug=unique_slug(ticket.subject),
         body=body,
+        # Written in the customer's language, most likely; staff correct it when editing.
+        language=getattr(ticket.requester, "language", "") or settings.LANGUAGE_CODE,
         from_ticket=ticket,
         updated_at=timezone.now(),
     )

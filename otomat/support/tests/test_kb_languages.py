@@ -179,3 +179,22 @@ def test_the_demo_has_its_articles_in_three_languages_once(db):
     assert len(groups) == 4 and "" not in groups
     assert all(sorted(languages) == ["en", "id", "pl"] for languages in groups.values())
     assert kb.search("token bot", language="id")[0].slug == "bot-token-id"
+
+
+def test_an_article_drafted_from_a_ticket_is_in_the_customers_language(cast, department):
+    from otomat.support import tickets
+
+    ticket = tickets.open_ticket(
+        account=cast.alice.account,
+        requester=_speaking(cast.alice, "pl"),
+        subject="Jak zmienić token?",
+        body="Pytanie.",
+    )
+    article = kb.draft_from_ticket(ticket, actor=cast.staff)
+    assert article.language == "pl" and article.status == Article.Status.DRAFT
+
+
+def test_staff_see_each_articles_language_in_the_list(client, cast, articles):
+    client.force_login(cast.staff)
+    page = client.get(reverse("support:config", args=["articles"])).content.decode()
+    assert "Indonesian (bot-token)" in page and "Polish (bot-token)" in page
