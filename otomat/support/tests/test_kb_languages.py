@@ -145,23 +145,35 @@ def test_staff_write_an_article_in_a_language(client, cast, articles):
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "error"),
     [
-        {"language": "de"},  # not one of the site's languages
-        {"language": ""},
-        {"language": "pl", "translation_key": "bot-token"},  # the group has a Polish one
-        {"translation_key": "not a key!"},
+        ({"language": "de"}, "Select a valid choice"),  # not one of the site's languages
+        ({"language": ""}, "This field is required"),
+        (
+            {"language": "pl", "translation_key": "bot-token"},  # the group has a Polish one
+            "This translation group already has an article in this language.",
+        ),
+        ({"translation_key": "not a key!"}, "Enter a valid"),
     ],
 )
-def test_a_bad_language_is_refused_and_changes_nothing(client, cast, articles, changes):
+def test_a_bad_language_is_refused_and_changes_nothing(client, cast, articles, changes, error):
     client.force_login(cast.staff)
     before = list(Article.objects.values_list("pk", "language", "translation_key"))
     response = client.post(
         reverse("support:config_new", args=["articles"]), _form(articles, **changes)
     )
-    assert response.status_code in (200, 400)
-    assert 'class="errorlist' in response.content.decode() or "error" in response.content.decode()
+    assert response.status_code == 400
+    assert error in response.content.decode()
     assert list(Article.objects.values_list("pk", "language", "translation_key")) == before
+    # Nor on an existing article: a Polish one cannot become a second Indonesian one.
+    polish = Article.objects.get(slug="token-pl")
+    response = client.post(
+        reverse("support:config_edit", args=["articles", polish.pk]),
+        _form(articles, slug="token-pl", language="id", translation_key="bot-token"),
+    )
+    assert response.status_code == 400
+    polish.refresh_from_db()
+    assert polish.language == "pl"
 
 
 def test_the_demo_has_its_articles_in_three_languages_once(db):
