@@ -269,6 +269,15 @@ async def reindex_job(ctx: BotContext, bot: Bot, payload: dict) -> None:
 # ---------------------------------------------------------------------- answering
 
 
+async def first_index_done(ctx: BotContext) -> bool:
+    """Whether any configured site was ever read (indexed, or tried and found unreadable)."""
+
+    def done() -> bool:
+        return any(s.indexed_at or s.checked_at for s in index_of(ctx).sites())
+
+    return await asyncio.to_thread(done)
+
+
 async def answer_search(message: Message, ctx: BotContext, query: str) -> None:
     settings = Settings.of(ctx)
     query = " ".join(query.split())
@@ -278,7 +287,10 @@ async def answer_search(message: Message, ctx: BotContext, query: str) -> None:
         sent = await message.answer(settings.t("too_long"))
     else:
         hits = await search(ctx, query)
-        if not hits:
+        if not hits and not await first_index_done(ctx):
+            # "Nothing found" before the first indexing run ends would be a false answer.
+            sent = await message.answer(settings.t("still_indexing"), parse_mode=None)
+        elif not hits:
             sent = await message.answer(settings.t("nothing", q=query), parse_mode=None)
         else:
             text, markup = render_page(hits, query, 0, new_search_id(ctx, query), settings)

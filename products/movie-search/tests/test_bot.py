@@ -99,6 +99,23 @@ async def test_plain_text_in_private_searches_too(tmp_path: Path, sites: FakeSit
 
 
 @async_test
+async def test_a_search_before_the_first_indexing_says_so(tmp_path: Path, sites: FakeSites) -> None:
+    """Until a site was read once, "nothing found" would be false: the bot says it is still
+    reading; once the first run ended, a miss is a miss."""
+    bot = BotHarness(
+        build_router,
+        {"bot_token": TEST_TOKEN, "sites": [sites.url("wordpress")], "language": "id"},
+        data_dir=tmp_path,
+    )
+    assert bot.texts(await bot.send_text("/search matrix")) == [
+        "Saya masih membaca situs untuk pertama kalinya. Silakan coba lagi sebentar lagi."
+    ]
+    reindex(Index(tmp_path / "index.sqlite3"), [sites.url("wordpress")])
+    [sent] = await bot.send_text("/search godfather")
+    assert sent.text.startswith("Tidak ada hasil untuk")
+
+
+@async_test
 async def test_bad_queries_get_a_clear_answer(tmp_path: Path, sites: FakeSites) -> None:
     bot = harness(tmp_path, sites)
     assert bot.texts(await bot.send_text("/search")) == [
@@ -296,7 +313,8 @@ async def test_two_instances_keep_separate_indexes(tmp_path: Path, sites: FakeSi
     first = harness(tmp_path / "a", sites)
     second = harness(tmp_path / "b")
     assert "The Matrix" in first.texts(await first.send_text("matrix"))[0]
-    assert second.texts(await second.send_text("matrix"))[0].startswith("Nothing found")
+    answer = second.texts(await second.send_text("matrix"))[0]
+    assert "Matrix" not in answer and answer.startswith("I am still reading the sites")
 
 
 def test_a_changed_site_list_is_indexed_at_start_not_at_the_next_period(tmp_path: Path) -> None:
