@@ -82,6 +82,19 @@ def order(cast, greeter, plan):
     return make
 
 
+def plan_in(greeter, policy, currency: str, price_minor: int, *, code: str, name: str) -> Plan:
+    """A plan of the greeter in ``currency`` at ``price_minor`` (minor units), for the payment
+    tests that need a price a gateway takes."""
+    return Plan.objects.create(
+        product=greeter.product,
+        code=code,
+        name=name,
+        currency=currency,
+        price_minor=price_minor,
+        dunning_policy=policy,
+    )
+
+
 def enable_gateway(code: str, fake) -> GatewayConfig:
     """Turn on the ``code`` payment method, talking to the local ``fake`` provider."""
     settings_ = fake.gateway_settings()

@@ -22,7 +22,7 @@ from otomat.billing.gateways.fakes.stripe import FakeStripe
 from otomat.billing.gateways.fakes.xendit import FakeXendit
 from otomat.billing.invoicing import void_invoice
 from otomat.billing.models import BillingProfile, CheckoutSession, GatewayCallback, Plan
-from otomat.billing.tests.conftest import enable_gateway, pay
+from otomat.billing.tests.conftest import enable_gateway, pay, plan_in
 
 GATEWAYS = {
     "midtrans": (FakeMidtrans, "IDR", 150_000),
@@ -124,14 +124,7 @@ def test_a_source_of_forgeries_is_throttled_and_genuine_callbacks_are_not(
     settings.CALLBACK_REJECT_WINDOW_SECONDS = 60
     with FakeMidtrans() as fake:
         enable_gateway("midtrans", fake)
-        plan = Plan.objects.create(
-            product=greeter.product,
-            code="m",
-            name="M",
-            currency="IDR",
-            price_minor=10_000,
-            dunning_policy=policy,
-        )
+        plan = plan_in(greeter, policy, "IDR", 10_000, code="m", name="M")
         _instance, invoice = order(plan_=plan)
         checkout = payments.start_checkout(invoice, "midtrans", return_url="http://x/")
         forged = fake.forged_notification(checkout.reference, "paid")
@@ -156,14 +149,7 @@ def test_callbacks_the_provider_does_not_confirm_count_too(
     settings.CALLBACK_REJECTS_PER_SOURCE = 2
     with FakeXendit() as fake:
         enable_gateway("xendit", fake)
-        plan = Plan.objects.create(
-            product=greeter.product,
-            code="x",
-            name="X",
-            currency="IDR",
-            price_minor=10_000,
-            dunning_policy=policy,
-        )
+        plan = plan_in(greeter, policy, "IDR", 10_000, code="x", name="X")
         _instance, invoice = order(plan_=plan)
         checkout = payments.start_checkout(invoice, "xendit", return_url="http://x/")
         headers, body = fake.notification(checkout.reference, "paid")

@@ -35,7 +35,7 @@ from otomat.billing.models import (
     Plan,
     Subscription,
 )
-from otomat.billing.tests.conftest import enable_gateway
+from otomat.billing.tests.conftest import enable_gateway, plan_in
 from otomat.testing.processes import free_port
 
 PRICE = 150_000  # IDR
@@ -291,14 +291,7 @@ def test_a_second_genuine_payment_of_a_paid_invoice_becomes_credit_once(
 
 
 def test_stripe_refunds_are_read_from_the_charge(client, greeter, policy, order, stripe):
-    plan = Plan.objects.create(
-        product=greeter.product,
-        code="usd",
-        name="USD",
-        currency="USD",
-        price_minor=1_000,
-        dunning_policy=policy,
-    )
+    plan = plan_in(greeter, policy, "USD", 1_000, code="usd", name="USD")
     _instance, invoice = order(plan_=plan)
     checkout = payments.start_checkout(invoice, "stripe", return_url="http://testserver/x/")
     post(client, "stripe", *stripe.notification(checkout.reference, "paid"))
@@ -312,14 +305,7 @@ def test_stripe_refunds_are_read_from_the_charge(client, greeter, policy, order,
 
 
 def test_a_stripe_chargeback_becomes_a_credit_note_once(client, greeter, policy, order, stripe):
-    plan = Plan.objects.create(
-        product=greeter.product,
-        code="usd",
-        name="USD",
-        currency="USD",
-        price_minor=1_000,
-        dunning_policy=policy,
-    )
+    plan = plan_in(greeter, policy, "USD", 1_000, code="usd", name="USD")
     _instance, invoice = order(plan_=plan)
     checkout = payments.start_checkout(invoice, "stripe", return_url="http://testserver/x/")
     post(client, "stripe", *stripe.notification(checkout.reference, "paid"))
@@ -397,14 +383,7 @@ def test_a_stored_xendit_callback_is_retried_without_its_token(client, cast, ord
 def test_a_stored_stripe_refund_is_retried_after_the_signature_tolerance(
     client, greeter, policy, order, stripe
 ):
-    plan = Plan.objects.create(
-        product=greeter.product,
-        code="eur",
-        name="EUR",
-        currency="EUR",
-        price_minor=1_900,
-        dunning_policy=policy,
-    )
+    plan = plan_in(greeter, policy, "EUR", 1_900, code="eur", name="EUR")
     _instance, invoice = order(plan_=plan)
     checkout = payments.start_checkout(invoice, "stripe", return_url="http://testserver/x/")
     post(client, "stripe", *stripe.notification(checkout.reference, "paid"))

@@ -26,7 +26,7 @@ from otomat.billing.models import (
     Plan,
     ProcessedEvent,
 )
-from otomat.billing.tests.conftest import enable_gateway
+from otomat.billing.tests.conftest import enable_gateway, plan_in
 
 pytestmark = pytest.mark.smoke
 
@@ -166,14 +166,7 @@ def test_reordering_never_undoes_a_payment(order_of_arrival, greeter, policy, or
     fake = FakeMidtrans().start()
     try:
         enable_gateway("midtrans", fake)
-        plan = Plan.objects.create(
-            product=greeter.product,
-            code="m",
-            name="M",
-            currency="IDR",
-            price_minor=10_000,
-            dunning_policy=policy,
-        )
+        plan = plan_in(greeter, policy, "IDR", 10_000, code="m", name="M")
         _instance, invoice = order(plan_=plan)
         checkout = payments.start_checkout(invoice, "midtrans", return_url="http://testserver/x/")
         notes = {
@@ -196,14 +189,7 @@ def test_a_failed_callback_is_kept_and_finished_later(greeter, policy, order, cl
     fake = FakePrzelewy24().start()
     try:
         enable_gateway("przelewy24", fake)
-        plan = Plan.objects.create(
-            product=greeter.product,
-            code="p",
-            name="P",
-            currency="PLN",
-            price_minor=4_999,
-            dunning_policy=policy,
-        )
+        plan = plan_in(greeter, policy, "PLN", 4_999, code="p", name="P")
         _instance, invoice = order(plan_=plan)
         checkout = payments.start_checkout(invoice, "przelewy24", return_url="http://testserver/x/")
         fake.refuse_verify = True  # P24 is down when we confirm
@@ -233,14 +219,7 @@ def test_a_refund_at_the_provider_becomes_a_credit_note(greeter, policy, order, 
     fake = FakeStripe().start()
     try:
         enable_gateway("stripe", fake)
-        plan = Plan.objects.create(
-            product=greeter.product,
-            code="s",
-            name="S",
-            currency="USD",
-            price_minor=1_000,
-            dunning_policy=policy,
-        )
+        plan = plan_in(greeter, policy, "USD", 1_000, code="s", name="S")
         _instance, invoice = order(plan_=plan)
         checkout = payments.start_checkout(invoice, "stripe", return_url="http://testserver/x/")
         post(client, "stripe", *fake.notification(checkout.reference, "paid"))
