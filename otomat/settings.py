@@ -85,6 +85,10 @@ INSTALLED_APPS = [
     "otomat.api",
     "otomat.ops",
     "otomat.monitoring",
+    "otomat.projects",
+    "otomat.projects.booking",
+    "otomat.projects.offers",
+    "otomat.projects.board",
     "otomat.web",
 ]
 

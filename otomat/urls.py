@@ -18,6 +18,10 @@ urlpatterns = [
     path("notify/", include("otomat.notify.urls")),
     path("support/", include("otomat.support.urls")),
     path("monitoring/", include("otomat.monitoring.urls")),
+    path("projects/", include("otomat.projects.urls")),
+    path("projects/booking/", include("otomat.projects.booking.urls")),
+    path("projects/offers/", include("otomat.projects.offers.urls")),
+    path("projects/board/", include("otomat.projects.board.urls")),
     path("api/v1/", api.urls),
     # Before Django's own: the switcher also saves a logged-in person's language.
     path("i18n/setlang/", set_language, name="set_language"),

@@ -334,4 +334,14 @@ from otomat.support.api import router as support_router  # noqa: E402
 
 api.add_router("/support", support_router)
 
+from otomat.projects.api import router as projects_router  # noqa: E402
+from otomat.projects.board.api import router as board_router  # noqa: E402
+from otomat.projects.booking.api import router as booking_router  # noqa: E402
+from otomat.projects.offers.api import router as offers_router  # noqa: E402
+
+api.add_router("/projects", projects_router)
+api.add_router("/projects/booking", booking_router)
+api.add_router("/projects/offers", offers_router)
+api.add_router("/projects/board", board_router)
+
 __all__ = ["api", "record_audit"]

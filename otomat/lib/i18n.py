@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+LOCALE_DIR = PACKAGE_DIR / "locale"
 
 
-def compile_catalogs(locale_dir: Path = LOCALE_DIR) -> list[str]:
-    """Compile every ``*.po`` under ``locale_dir`` whose ``.mo`` is missing or older. Returns a
-    line per compiled file. Raises ValueError on a catalog with syntax errors."""
+def compile_catalogs(locale_dir: Path | None = None) -> list[str]:
+    """Compile every ``*.po`` whose ``.mo`` is missing or older: under ``locale_dir``, or by
+    default the package's catalog and every app's own ``locale/`` (apps such as projects keep
+    their texts beside them). Returns a line per compiled file. Raises ValueError on a catalog
+    with syntax errors."""
+    if locale_dir is None:
+        done: list[str] = []
+        for directory in sorted({LOCALE_DIR, *PACKAGE_DIR.glob("**/locale")}):
+            if directory.is_dir() and ".venv" not in directory.parts:
+                done += compile_catalogs(directory)
+        return done
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
