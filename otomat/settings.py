@@ -55,6 +55,9 @@ DEBUG = env_bool("OTOMAT_DEBUG", False)
 ALLOWED_HOSTS = env_list("OTOMAT_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("OTOMAT_CSRF_TRUSTED_ORIGINS", [])
 BASE_URL = env_str("OTOMAT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# otomat.lib.http (every outbound request to an address people type): allow private, loopback and
+# link-local addresses. Only for tests and a demo on one machine; never in production.
+HTTP_ALLOW_PRIVATE = env_bool("OTOMAT_HTTP_ALLOW_PRIVATE", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
