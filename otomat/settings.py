@@ -385,6 +385,13 @@ SHARED_INSTANCES_PER_HOST = env_int("OTOMAT_SHARED_INSTANCES_PER_HOST", 500, min
 INGRESS_LISTEN = env_str("OTOMAT_INGRESS_LISTEN", "127.0.0.1:8443")
 INGRESS_PUBLIC_URL = env_str("OTOMAT_INGRESS_PUBLIC_URL", "").rstrip("/")
 RUNNER_RECONCILE_SECONDS = env_int("OTOMAT_RUNNER_RECONCILE_SECONDS", 10, minimum=1)
+# Between full resyncs (every RUNNER_RESYNC_SECONDS) the runner reads only instances changed since
+# its previous look, less this margin for late commits and other machines' clocks (docs/runtime.md).
+RUNNER_RESYNC_SECONDS = env_int("OTOMAT_RUNNER_RESYNC_SECONDS", 300, minimum=1)
+RUNNER_CHANGE_MARGIN_SECONDS = env_int("OTOMAT_RUNNER_CHANGE_MARGIN_SECONDS", 10, minimum=0)
+# Shared runtime: hosts kept started and imported, not yet given to a product version, so a
+# version's first instance does not wait for a host's imports.
+SHARED_SPARE_HOSTS = env_int("OTOMAT_SHARED_SPARE_HOSTS", 1, minimum=0)
 # Terminated instances keep their data this many days before it is deleted.
 TERMINATED_DATA_GRACE_DAYS = env_int("OTOMAT_TERMINATED_DATA_GRACE_DAYS", 7, minimum=0)
 
