@@ -60,6 +60,10 @@ def jobs() -> list[tuple[str, object, dict]]:
     from otomat.monitoring.tasks import scan_task
 
     found.append(("monitoring-scan", scan_task, {"seconds": settings.MONITORING_SCAN_SECONDS}))
+    from otomat.projects.booking.tasks import refresh_calendars_task
+
+    # External calendars' busy times (each calendar is read when 15 minutes old).
+    found.append(("booking-calendars", refresh_calendars_task, {"minutes": 5}))
     if settings.SUPPORT_IMAP_HOST:
         found.append(("support-imap", poll_imap_task, {"minutes": 1}))
     if settings.OWNER_BOT_TOKEN:
