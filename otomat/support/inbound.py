@@ -26,6 +26,16 @@ log = logging.getLogger("otomat.support.inbound")
 MAX_RAW_BYTES = 10 * 1024 * 1024
 SIGNATURE_TOLERANCE = 300  # seconds between the timestamp and now, either way
 
+# Mail for a higher app, named by a tag in its subject like the ticket's "[T-000123]" (the
+# project board's cards: "[C-42]"): prefix → handler(reference, user=, body=, message_id=)
+# returning (status, detail). Registered in that app's AppConfig.ready(); tried only when the
+# message answers no ticket.
+SUBJECT_HANDLERS: dict = {}
+
+
+def register_subject_handler(prefix: str, handler) -> None:
+    SUBJECT_HANDLERS[prefix] = handler
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The signature a sender puts in X-Otomat-Signature (documented in docs/support.md)."""
@@ -115,6 +125,16 @@ def handle_raw(raw: bytes, *, source: str) -> tuple[int, str]:
         body += f"\n\n[Attachments not accepted: {refused}]"
     uploads = [tickets.Upload(a.filename, a.data) for a in parsed.attachments]
     ticket = _find_ticket(parsed)
+    if ticket is None:
+        from otomat.support.mail_in import ticket_reference
+
+        for prefix, handler in SUBJECT_HANDLERS.items():
+            reference = ticket_reference(parsed.subject, prefix=prefix)
+            if reference:
+                status, detail = handler(reference, user=user, body=body, message_id=message_id)
+                ok = InboundEmail.Status.TICKET if status == 200 else InboundEmail.Status.REJECTED
+                _finish(row, ok, detail)
+                return status, detail
     try:
         if ticket is not None and account is not None and ticket.account_id == account.pk:
             result = tickets.customer_message(
