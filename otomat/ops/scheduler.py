@@ -64,6 +64,10 @@ def jobs() -> list[tuple[str, object, dict]]:
 
     # External calendars' busy times (each calendar is read when 15 minutes old).
     found.append(("booking-calendars", refresh_calendars_task, {"minutes": 5}))
+    from otomat.projects.board.tasks import remind_releases_task
+
+    # Tomorrow's production releases: each client reminded once (claimed by a conditional update).
+    found.append(("board-release-reminders", remind_releases_task, {"minutes": 30}))
     if settings.SUPPORT_IMAP_HOST:
         found.append(("support-imap", poll_imap_task, {"minutes": 1}))
     if settings.OWNER_BOT_TOKEN:
