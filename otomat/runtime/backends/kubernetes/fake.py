@@ -226,6 +226,7 @@ class FakeKubernetes:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.stopping = False
+        self._reconciling = False
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -686,6 +687,15 @@ class FakeKubernetes:
                 self._reconcile(pod["metadata"]["namespace"], ref["name"])
 
     def _reconcile(self, namespace: str, name: str) -> None:
+        if self._reconciling:  # a pod the controller deletes must not re-enter it
+            return
+        self._reconciling = True
+        try:
+            self._reconcile_now(namespace, name)
+        finally:
+            self._reconciling = False
+
+    def _reconcile_now(self, namespace: str, name: str) -> None:
         deployment = self.objects.get(("deployments", namespace, name))
         if deployment is None:
             return
