@@ -385,6 +385,17 @@ SHARED_INSTANCES_PER_HOST = env_int("OTOMAT_SHARED_INSTANCES_PER_HOST", 500, min
 INGRESS_LISTEN = env_str("OTOMAT_INGRESS_LISTEN", "127.0.0.1:8443")
 INGRESS_PUBLIC_URL = env_str("OTOMAT_INGRESS_PUBLIC_URL", "").rstrip("/")
 RUNNER_RECONCILE_SECONDS = env_int("OTOMAT_RUNNER_RECONCILE_SECONDS", 10, minimum=1)
+# Kubernetes runtime (OTOMAT_RUNTIME_BACKEND=kubernetes; docs/kubernetes.md): the namespace the
+# runner applies Secrets and Deployments in, the cluster's credentials (a kubeconfig file and
+# context; empty: the in-cluster service account when the runner runs in a pod, else
+# ~/.kube/config), and the product image, "{slug}" and "{version}" filled in per version.
+K8S_NAMESPACE = env_str("OTOMAT_K8S_NAMESPACE", "otomat")
+K8S_KUBECONFIG = env_str("OTOMAT_K8S_KUBECONFIG", "")
+K8S_CONTEXT = env_str("OTOMAT_K8S_CONTEXT", "")
+K8S_IMAGE = env_str("OTOMAT_K8S_IMAGE", "otomat-product:{slug}-{version}")
+K8S_IMAGE_PULL_SECRET = env_str("OTOMAT_K8S_IMAGE_PULL_SECRET", "")
+K8S_CPU_LIMIT = env_str("OTOMAT_K8S_CPU_LIMIT", "1")
+K8S_HOST_MEMORY_MB = env_int("OTOMAT_K8S_HOST_MEMORY_MB", 2048, minimum=64)
 # Between full resyncs (every RUNNER_RESYNC_SECONDS) the runner reads only instances changed since
 # its previous look, less this margin for late commits and other machines' clocks (docs/runtime.md).
 RUNNER_RESYNC_SECONDS = env_int("OTOMAT_RUNNER_RESYNC_SECONDS", 300, minimum=1)
