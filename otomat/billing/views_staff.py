@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from otomat.accounts.config_pages import ConfigPages
 from otomat.accounts.services import record_audit
 from otomat.billing import dunning, invoicing, payments, reports
 from otomat.billing.forms import (
@@ -44,7 +45,6 @@ from otomat.billing.models import (
 from otomat.billing.money import Money
 from otomat.lib import charts
 from otomat.lib.redirects import safe_next_url
-from otomat.web.config_pages import ConfigPages
 
 
 def staff_required(view):

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from otomat.accounts.config_pages import ConfigPages
 from otomat.accounts.models import Account, User
 from otomat.accounts.services import record_audit
 from otomat.billing.views_staff import staff_required
@@ -55,7 +56,6 @@ from otomat.support.models import (
     Ticket,
     TimeEntry,
 )
-from otomat.web.config_pages import ConfigPages
 
 OPEN = [Ticket.Status.OPEN, Ticket.Status.PENDING, Ticket.Status.AWAITING_PAYMENT]
 

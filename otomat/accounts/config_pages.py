@@ -1,6 +1,7 @@
 """The list and edit pages of the owner's configuration rows (plans, tax rates, SLA policies,
 canned replies…), shared by the apps that have them. Each app keeps a registry
-``{kind: (model, form class, title)}`` and its own templates and URL names."""
+``{kind: (model, form class, title)}`` and its own templates and URL names. It sits in
+accounts, beside the audit log it writes, so that any app's staff pages may use it."""
 
 from __future__ import annotations
 
