@@ -1,0 +1,265 @@
+"""The pieces around the Kubernetes backend: the fake API server's protocol as the official
+client sees it (409s, 404, resource versions, selectors, apply ownership, watch), the manifests
+(secrets only in Secrets), the container's entry point, and the settings factory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("kubernetes", reason="the kubernetes extra is not installed")
+
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from otomat.runtime.backends.base import InstanceSpec
+from otomat.runtime.backends.kubernetes import manifests as m
+from otomat.runtime.backends.kubernetes.fake import FakeKubernetes
+
+NS = "bots"
+TOKEN = "123456:AAE-secret-token-value-0123456789abcdef"
+
+
+@pytest.fixture
+def kube():
+    with FakeKubernetes() as server:
+        yield server
+
+
+def apply_body(name: str, replicas: int = 1, **labels: str) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "bot", "image": "img:1"}]},
+            },
+        },
+    }
+
+
+def test_create_conflicts_stale_updates_and_missing_objects_answer_like_the_api(kube) -> None:
+    core = client.CoreV1Api(kube.client())
+    created = core.create_namespaced_secret(
+        NS, {"metadata": {"name": "s", "labels": {"a": "1"}}, "stringData": {"k": "v"}}
+    )
+    assert created.data == {"k": "dg=="}
+    with pytest.raises(ApiException) as exists:
+        core.create_namespaced_secret(NS, {"metadata": {"name": "s"}})
+    assert exists.value.status == 409
+    assert json.loads(exists.value.body)["reason"] == "AlreadyExists"
+
+    current = core.read_namespaced_secret("s", NS)
+    current.data = {"k": "dzI="}
+    updated = core.replace_namespaced_secret("s", NS, current)
+    assert int(updated.metadata.resource_version) > int(current.metadata.resource_version)
+    with pytest.raises(ApiException) as stale:  # the old resourceVersion again
+        core.replace_namespaced_secret("s", NS, current)
+    assert stale.value.status == 409
+    assert "the object has been modified" in json.loads(stale.value.body)["message"]
+    assert core.read_namespaced_secret("s", NS).data == {"k": "dzI="}  # unchanged by the 409
+
+    with pytest.raises(ApiException) as missing:
+        core.read_namespaced_secret("nope", NS)
+    assert missing.value.status == 404
+    with pytest.raises(ApiException) as invalid:
+        core.create_namespaced_secret(NS, {"metadata": {"name": "Not_A_Name"}})
+    assert invalid.value.status == 422
+    assert kube.get("secrets", NS, "Not_A_Name") is None
+
+
+def test_label_selectors_and_delete_collection(kube) -> None:
+    core = client.CoreV1Api(kube.client())
+    for name, labels in (("a", {"x": "1", "y": "2"}), ("b", {"x": "1"}), ("c", {"x": "2"})):
+        core.create_namespaced_secret(NS, {"metadata": {"name": name, "labels": labels}})
+
+    def names(selector: str) -> list[str]:
+        listed = core.list_namespaced_secret(NS, label_selector=selector)
+        return [item.metadata.name for item in listed.items]
+
+    assert names("x=1") == ["a", "b"]
+    assert names("x==1,y") == ["a"]
+    assert names("x!=1") == ["c"]
+    assert names("!y") == ["b", "c"]
+    core.delete_collection_namespaced_secret(NS, label_selector="x=1")
+    assert names("") == ["c"]
+
+
+def test_server_side_apply_owns_fields_refuses_conflicts_and_prunes(kube) -> None:
+    apps = client.AppsV1Api(kube.client())
+
+    def apply(body: dict, manager: str, force: bool = False):
+        return apps.patch_namespaced_deployment(
+            body["metadata"]["name"],
+            NS,
+            body,
+            field_manager=manager,
+            force=force,
+            _content_type="application/apply-patch+yaml",
+        )
+
+    first = apply(apply_body("d", team="a"), "otomat")
+    again = apply(apply_body("d", team="a"), "otomat")
+    assert again.metadata.resource_version == first.metadata.resource_version  # a no-op
+    assert again.metadata.generation == 1
+
+    scale = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}
+    with pytest.raises(ApiException) as conflict:
+        apply({**scale, "spec": {"replicas": 2}}, "kubectl")
+    assert conflict.value.status == 409
+    status = json.loads(conflict.value.body)
+    assert status["details"]["causes"][0]["field"] == ".spec.replicas"
+    assert kube.get("deployments", NS, "d")["spec"]["replicas"] == 1  # unchanged
+
+    # A field nobody else owns, set to the value it has, is no conflict (shared ownership).
+    apply({**scale, "spec": {"replicas": 1}}, "kubectl")
+    # Dropping a label from our apply removes it; a later apply with a new replica count bumps
+    # the generation.
+    pruned = apply(apply_body("d", replicas=1), "otomat")
+    assert "team" not in (pruned.metadata.labels or {})
+    bumped = apply(apply_body("d", replicas=0), "otomat", force=True)
+    assert bumped.metadata.generation == 2
+    with pytest.raises(ApiException) as no_manager:
+        apps.patch_namespaced_deployment(
+            "d", NS, apply_body("d"), _content_type="application/apply-patch+yaml"
+        )
+    assert no_manager.value.status == 400
+
+
+def test_watch_streams_changes_from_a_resource_version_and_ends_after_its_timeout(kube) -> None:
+    core = client.CoreV1Api(kube.client())
+    listed = core.list_namespaced_secret(NS)
+    seen: list[tuple[str, str]] = []
+
+    def follow() -> None:
+        for event in watch.Watch().stream(
+            core.list_namespaced_secret,
+            NS,
+            label_selector="w=1",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=1,
+        ):
+            seen.append((event["type"], event["object"].metadata.name))
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    core.create_namespaced_secret(NS, {"metadata": {"name": "w1", "labels": {"w": "1"}}})
+    core.create_namespaced_secret(NS, {"metadata": {"name": "other"}})
+    core.delete_namespaced_secret("w1", NS)
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert seen == [("ADDED", "w1"), ("DELETED", "w1")]
+
+
+def spec(tmp_path: Path, **kw) -> InstanceSpec:
+    values = {
+        "instance_id": "0b9c7c5e-3f6a-4c1e-9a63-5b1f2d0c9e11",
+        "product_slug": "greeter",
+        "version": "1.2.0+build.5",
+        "source_dir": tmp_path,
+        "entry": "greeter.bot:build_router",
+        "command": None,
+        "config": {"bot_token": TOKEN},
+        "memory_mb": 200,
+        "generation": 7,
+    }
+    values.update(kw)
+    return InstanceSpec(**values)
+
+
+def test_manifests_keep_secrets_in_secrets_and_names_within_limits(tmp_path: Path) -> None:
+    s = spec(tmp_path)
+    deployment = m.instance_deployment(
+        s, NS, image=m.image_for("reg/p-{slug}:{version}", s), cpu_limit="1", health_check="process"
+    )
+    text = json.dumps(deployment)
+    assert TOKEN not in text
+    assert "env" not in deployment["spec"]["template"]["spec"]["containers"][0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "reg/p-greeter:1.2.0-build.5"
+    assert "livenessProbe" not in container  # "process": the container's exit is the check
+    assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert deployment["spec"]["template"]["metadata"]["labels"][m.GENERATION] == "7"
+    name = m.instance_name(s.instance_id)
+    assert len(name) + len("-0123456789-abcde") <= 63  # the pod name stays a valid hostname
+    secret = m.instance_secret(s, NS, 5.0)
+    assert TOKEN not in json.dumps(secret)  # base64, but there: the Secret is the only place
+    assert "startData" not in secret and list(secret["data"]) == ["start.json"]
+    host = m.host_deployment(
+        m.host_name("greeter", "1.2.0", 0), NS, s, image="i", cpu_limit="1", memory_mb=1024
+    )
+    assert TOKEN not in json.dumps(host)
+    assert host["spec"]["template"]["spec"]["containers"][0]["args"][0] == "host"
+
+
+PROGRAM = """
+import json, os, sys
+start = json.loads(sys.stdin.readline())
+control = os.fdopen(int(os.environ["OTOMAT_CONTROL_FD"]), "w")
+print("token is", start["config"]["bot_token"], flush=True)
+control.write(json.dumps({"event": "ready"}) + "\\n"); control.flush()
+print("data dir", start["data_dir"], flush=True)
+sys.exit(78)
+"""
+
+
+def test_the_pod_entry_point_feeds_the_secret_on_stdin_and_scrubs_the_log(tmp_path: Path) -> None:
+    start_dir, state, product, data = (tmp_path / d for d in ("start", "state", "product", "data"))
+    for folder in (start_dir, state, product, data):
+        folder.mkdir()
+    (product / "main.py").write_text(textwrap.dedent(PROGRAM))
+    payload = m.start_payload(spec(tmp_path), 5.0)
+    (start_dir / "start.json").write_text(json.dumps(payload))
+    env = {
+        **os.environ,
+        "OTOMAT_POD_START_DIR": str(start_dir),
+        "OTOMAT_POD_STATE_DIR": str(state),
+        "OTOMAT_POD_PRODUCT_DIR": str(product),
+        "OTOMAT_POD_DATA_DIR": str(data),
+    }
+    podmain = [sys.executable, "-m", "otomat.runtime.backends.kubernetes.podmain"]
+    assert subprocess.run([*podmain, "ready"], env=env, check=False).returncode == 1
+    done = subprocess.run(
+        [*podmain, "product", "--", sys.executable, "main.py"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78, done.stderr
+    assert "token is ***" in done.stdout and TOKEN not in done.stdout
+    assert "data dir /data" in done.stdout
+    assert subprocess.run([*podmain, "ready"], env=env, check=False).returncode == 0
+    alive = subprocess.run([*podmain, "alive", "--max-age", "60"], env=env, check=False)
+    assert alive.returncode == 0
+
+
+def test_the_runner_factory_builds_both_runtimes_from_settings(settings, kube) -> None:
+    from otomat.runtime.backends.kubernetes import make_backends
+
+    settings.K8S_NAMESPACE = "tenant-bots"
+    settings.K8S_IMAGE = "registry.example/otomat-{slug}:{version}"
+    backends = make_backends(None, api_client=kube.client())
+    assert set(backends) == {"process", "shared"}
+    assert backends["process"].runtime == "process" and backends["shared"].runtime == "shared"
+    assert backends["shared"].namespace == "tenant-bots"
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from otomat.runtime.backends.kubernetes import api_client_from_settings
+
+    settings.K8S_KUBECONFIG = str(Path("/nonexistent/kubeconfig"))
+    with pytest.raises(ImproperlyConfigured, match="cannot configure the Kubernetes client"):
+        api_client_from_settings()
