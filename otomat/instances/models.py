@@ -18,6 +18,21 @@ from otomat.accounts.models import Account
 from otomat.catalog.models import ProductVersion
 from otomat.instances.crypto import EncryptedJSONField
 
+# What the runner acts on: a write to any of these marks the row changed (``changed_at``), and the
+# runner's incremental reconcile reads only rows changed since its last look.
+RUNNER_FIELDS = frozenset(
+    {"desired", "state", "generation", "version", "version_id", "config", "secrets", "kind"}
+)
+
+
+class InstanceQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """``QuerySet.update`` that marks rows changed for the runner when it writes one of
+        ``RUNNER_FIELDS`` (observations — pid, heartbeats, counters — do not)."""
+        if "changed_at" not in kwargs and not RUNNER_FIELDS.isdisjoint(kwargs):
+            kwargs["changed_at"] = timezone.now()
+        return super().update(**kwargs)
+
 
 class Instance(models.Model):
     class State(models.TextChoices):
@@ -93,6 +108,11 @@ class Instance(models.Model):
     state_changed_at = models.DateTimeField(default=timezone.now)
     terminated_at = models.DateTimeField(null=True, blank=True)
     data_deleted_at = models.DateTimeField(null=True, blank=True)
+    # When one of RUNNER_FIELDS last changed (set by save() and InstanceQuerySet.update()): the
+    # runner reads rows changed since its previous look through this index (docs/runtime.md).
+    changed_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = InstanceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -102,6 +122,8 @@ class Instance(models.Model):
             # Staff "All instances" (newest first, paginated) and a customer's "My instances".
             models.Index(fields=["-created_at", "-id"], name="instances_created"),
             models.Index(fields=["account", "-created_at"], name="instances_acct_created"),
+            # The runner's incremental reconcile: rows changed since its previous look.
+            models.Index(fields=["changed_at"], name="instances_changed"),
         ]
         constraints = [
             # A plain unique constraint on a nullable column rather than a partial unique index
@@ -116,6 +138,14 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or not RUNNER_FIELDS.isdisjoint(update_fields):
+            self.changed_at = timezone.now()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "changed_at"}
+        super().save(*args, **kwargs)
 
     @property
     def product(self):

@@ -16,11 +16,14 @@ import logging
 import os
 import signal
 import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from otomat.ops import heartbeats
 from otomat.runtime.backends.base import ActualState, Backend, InstanceSpec, Phase
@@ -85,20 +88,111 @@ def make_shared_backend(on_change) -> Backend | None:
             ingress=ingress,
             store=settings.SHARED_STORE,
             sandbox=settings.RUNTIME_SANDBOX,
+            spare_hosts=settings.SHARED_SPARE_HOSTS,
         )
     except Exception:  # the runner must keep running process products whatever happens here
         log.exception("the shared runtime is not available")
         return None
 
 
+def keep_connection() -> None:
+    """The runner keeps its database connection from one reconcile to the next (connecting
+    costs more than a quiet poke); only one that failed is replaced."""
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred and conn.connection is not None and not conn.is_usable():
+            conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What the runner reads of an instance to decide: a handful of columns, no JSON, no secret."""
+
+    instance_id: str
+    wants_running: bool
+    generation: int
+    pid: int | None
+
+
+RUNNING_STATES = ("provisioning", "running")
+
+
+def read_rows(since: datetime | None) -> tuple[list[Row], datetime]:
+    """Rows to reconcile and the time the read started: with ``since``, only instances whose
+    runner fields changed at or after it (``Instance.changed_at``, an index range); without,
+    every instance that is not terminated or still has a recorded pid (a full resync)."""
+    from django.utils import timezone
+
+    from otomat.instances.models import Instance
+
+    keep_connection()
+    started = timezone.now()
+    if since is None:
+        rows = Instance.objects.exclude(state=Instance.State.TERMINATED, pid__isnull=True)
+    else:
+        rows = Instance.objects.filter(changed_at__gte=since)
+    columns = rows.order_by().values_list("id", "desired", "state", "generation", "pid")
+    found = [
+        Row(str(iid), desired == "running" and state in RUNNING_STATES, generation, pid)
+        for iid, desired, state, generation, pid in columns.iterator(chunk_size=2000)
+    ]
+    return found, started
+
+
+def load_specs(instance_ids: list[str]) -> list[InstanceSpec]:
+    """Specs of the named instances that still want to run: the only place the runner loads
+    configurations and decrypts secrets. Each product version is read (and its schema parsed)
+    once, not once per instance."""
+    from otomat.catalog.models import ProductVersion
+    from otomat.instances.models import Instance
+
+    keep_connection()
+    specs: list[InstanceSpec] = []
+    versions: dict[int, ProductVersion] = {}
+    fields = ("id", "version_id", "config", "secrets", "kind", "desired", "state", "generation")
+    for i in range(0, len(instance_ids), 500):
+        chunk = instance_ids[i : i + 500]
+        instances = list(Instance.objects.filter(pk__in=chunk).order_by().only(*fields))
+        missing = {x.version_id for x in instances} - versions.keys()
+        if missing:
+            for version in (
+                ProductVersion.objects.filter(pk__in=missing)
+                .select_related("product")
+                .defer("manifest")
+            ):
+                versions[version.pk] = version
+        for instance in instances:
+            if instance.desired == "running" and instance.state in RUNNING_STATES:
+                specs.append(build_spec(instance, versions[instance.version_id]))
+    return specs
+
+
+def load_warm() -> list[InstanceSpec]:
+    """Specs of product versions worth keeping a warm spare for: the latest version of each
+    listed product (two queries, whatever the number of products)."""
+    from otomat.catalog.models import ProductVersion
+
+    keep_connection()
+    latest: dict[int, object] = {}
+    versions = (
+        ProductVersion.objects.filter(product__is_listed=True)
+        .select_related("product")
+        .defer("manifest", "config_schema")
+        .order_by("product_id", "-created_at", "-id")
+    )
+    for version in versions:
+        latest.setdefault(version.product_id, version)
+    return [spec_for_version(v) for v in latest.values() if v.entry]
+
+
 def load_plan() -> tuple[list[InstanceSpec], dict[str, int | None], list[InstanceSpec]]:
-    """Read the database: specs that should run, ids that should not (with the pid recorded
-    for them), and specs of product versions worth keeping a warm spare for (one per version
-    in the catalog's latest versions)."""
+    """The whole plan at once — specs of everything that should run (every configuration
+    decrypted), ids that should not (with their recorded pid) and warm-spare templates. The
+    runner no longer reconciles this way (see :meth:`Runner.reconcile`); kept for tools and
+    tests that want the complete picture, and as the "before" of ``bench/runner_reconcile.py``."""
     from otomat.catalog.models import Product
     from otomat.instances.models import Instance
 
-    close_old_connections()
+    keep_connection()
     to_run: list[InstanceSpec] = []
     to_stop: dict[str, int | None] = {}
     rows = (
@@ -124,9 +218,14 @@ def load_plan() -> tuple[list[InstanceSpec], dict[str, int | None], list[Instanc
 
 
 def spec_for(instance) -> InstanceSpec:
+    return build_spec(instance, instance.version)
+
+
+def build_spec(instance, version) -> InstanceSpec:
+    """``instance``'s spec with ``version`` (its product version, product loaded): decrypts the
+    instance's secrets."""
     from otomat.catalog.schema_form import apply_defaults
 
-    version = instance.version
     return InstanceSpec(
         instance_id=str(instance.id),
         product_slug=version.product.slug,
@@ -162,6 +261,13 @@ def spec_for_version(version) -> InstanceSpec:
 
 
 class Runner:
+    """See the module docstring and docs/runtime.md ("The runner's cost model").
+
+    Between full resyncs it keeps, in memory, the last row it read of every instance
+    (``plan``) and the last state every backend reported (``observed``, from ``on_change``), so a
+    reconcile reads only the rows changed since the previous one and touches only instances
+    whose row changed or whose observation disagrees with the row (``due``)."""
+
     def __init__(self, backend_name: str | None = None) -> None:
         self.backend_name = backend_name or settings.RUNTIME_BACKEND
         self._wake = asyncio.Event()
@@ -170,6 +276,12 @@ class Runner:
         self._lock_file = None
         self._sock: socket.socket | None = None
         self.backend: Backend | None = None
+        self.plan: dict[str, Row] = {}
+        self.observed: dict[str, ActualState] = {}
+        self.due: set[str] = set()
+        self._since: datetime | None = None  # None: the next reconcile is a full resync
+        self._synced_at = 0.0
+        self._warm_at: float | None = None
 
     def _acquire_lock(self) -> None:
         run_dir = Path(settings.RUN_DIR)
@@ -203,7 +315,17 @@ class Runner:
         loop.add_reader(self._sock.fileno(), on_readable)
 
     def _on_change(self, state: ActualState) -> None:
+        self.observe(state)
         self._observations.put_nowait(state)
+
+    def observe(self, state: ActualState) -> None:
+        """Note what a backend reports; an instance whose report disagrees with its row (a
+        wanted instance stopped, an unwanted one running) is due at the next reconcile."""
+        self.observed[state.instance_id] = state
+        row = self.plan.get(state.instance_id)
+        wanted = row is not None and row.wants_running
+        if wanted == (state.phase == Phase.STOPPED):
+            self.due.add(state.instance_id)
 
     async def _write_observations(self) -> None:
         from otomat.runtime.observe import record_observations
@@ -233,31 +355,51 @@ class Runner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), settings.HEARTBEAT_SECONDS)
 
-    async def reconcile(self) -> None:
+    def resync_soon(self) -> None:
+        """Make the next reconcile a full resync (every row, every backend state)."""
+        self._since = None
+
+    async def reconcile(self, *, poked: bool = False) -> int:
+        """Converge. A full resync (the first reconcile, then every ``RUNNER_RESYNC_SECONDS``)
+        reads every live row's few columns and the backends' whole state; any other reads
+        only rows changed since the previous read (minus ``RUNNER_CHANGE_MARGIN_SECONDS``, for
+        transactions committed late and clocks of other machines) plus the instances ``due``.
+        Specs (configurations, decrypted secrets) are built only for instances to be started.
+        Warm-spare templates are refreshed on timed reconciles, not on pokes. Returns how many
+        instances it looked at."""
         assert self.backend is not None
-        to_run, to_stop, warm = await sync_to_async(load_plan, thread_sensitive=True)()
-        known = self.backend.actual()
-        wanted = {spec.instance_id for spec in to_run}
-        for spec in to_run:
-            current = known.get(spec.instance_id)
-            # A crash-looping instance stays FAILED until a person starts it again (which bumps
-            # the generation); without this check the runner would restart it forever.
-            if current and current.phase == Phase.FAILED and current.generation == spec.generation:
-                continue
-            try:
-                await self.backend.ensure_running(spec)
-            except Exception:
-                log.exception("could not start instance %s", spec.instance_id)
-        for instance_id in set(known) - wanted:
-            if known[instance_id].phase != Phase.STOPPED or instance_id in to_stop:
+        now = time.monotonic()
+        full = self._since is None or now - self._synced_at >= settings.RUNNER_RESYNC_SECONDS
+        rows, read_at = await sync_to_async(read_rows, thread_sensitive=True)(
+            None if full else self._since
+        )
+        self._since = read_at - timedelta(seconds=settings.RUNNER_CHANGE_MARGIN_SECONDS)
+        if full:
+            self._synced_at = now
+            self.plan = {row.instance_id: row for row in rows}
+            self.observed = self.backend.actual()
+            todo = set(self.plan) | set(self.observed)
+            self.due.clear()
+        else:
+            for row in rows:
+                self.plan[row.instance_id] = row
+            todo = {row.instance_id for row in rows} | self.due
+            self.due = set()
+        to_start, to_stop, gone = self._decide(todo)
+        if to_start:
+            specs = await sync_to_async(load_specs, thread_sensitive=True)(to_start)
+            for spec in specs:
                 try:
-                    await self.backend.ensure_stopped(instance_id)
+                    await self.backend.ensure_running(spec)
                 except Exception:
-                    log.exception("could not stop instance %s", instance_id)
-        # A pid recorded for an instance that should not run and that the backend does not
-        # run (its process ended while no runner was there to report it; a new runner kills
-        # every leftover when it opens) belongs to no process any more.
-        gone = {iid: pid for iid, pid in to_stop.items() if pid is not None and iid not in known}
+                    log.exception("could not start instance %s", spec.instance_id)
+                    self.due.add(spec.instance_id)  # tried again at the next reconcile
+        for instance_id in to_stop:
+            try:
+                await self.backend.ensure_stopped(instance_id)
+            except Exception:
+                log.exception("could not stop instance %s", instance_id)
+                self.due.add(instance_id)
         if gone:
             from otomat.runtime.observe import forget_pids
 
@@ -265,8 +407,47 @@ class Runner:
                 await sync_to_async(forget_pids, thread_sensitive=True)(gone)
             except Exception:
                 log.exception("could not clear the pids of stopped instances")
-        with contextlib.suppress(Exception):
-            await self.backend.prepare(warm)
+            for instance_id in gone:  # its row's pid is cleared (or owned by someone else now)
+                row = self.plan.get(instance_id)
+                if row is not None:
+                    self.plan[instance_id] = Row(
+                        instance_id, row.wants_running, row.generation, None
+                    )
+        if full or not poked or self._warm_at is None:
+            self._warm_at = now
+            with contextlib.suppress(Exception):
+                warm = await sync_to_async(load_warm, thread_sensitive=True)()
+                await self.backend.prepare(warm)
+        return len(todo)
+
+    def _decide(self, todo: set[str]) -> tuple[list[str], list[str], dict[str, int]]:
+        """(ids to start, ids to stop, id → pid to forget) among ``todo``, from the rows and the
+        backends' reports alone (no database, no backend call)."""
+        to_start: list[str] = []
+        to_stop: list[str] = []
+        gone: dict[str, int] = {}
+        for instance_id in todo:
+            row = self.plan.get(instance_id)
+            current = self.observed.get(instance_id)
+            if row is not None and row.wants_running:
+                # Running, starting or backing off at this generation: the backend is on it.
+                # A crash-looping instance stays FAILED until a person starts it again (which
+                # bumps the generation); without this the runner would restart it forever.
+                if (
+                    current is not None
+                    and current.generation == row.generation
+                    and current.phase != Phase.STOPPED
+                ):
+                    continue
+                to_start.append(instance_id)
+            elif current is not None and current.phase != Phase.STOPPED:
+                to_stop.append(instance_id)
+            elif current is None and row is not None and row.pid is not None:
+                # A pid recorded for an instance that should not run and that no backend runs
+                # (its process ended while no runner was there to report it; a new runner kills
+                # every leftover when it opens) belongs to no process any more.
+                gone[instance_id] = row.pid
+        return to_start, to_stop, gone
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT. Raises RunnerAlreadyRunning if another runner holds the lock."""
@@ -282,12 +463,14 @@ class Runner:
         beating = asyncio.create_task(self._beat())
         log.info("runner started (backend %s, data %s)", self.backend_name, settings.DATA_DIR)
         try:
+            poked = False
             while not self._stopping.is_set():
                 self._wake.clear()
                 try:
-                    await self.reconcile()
+                    await self.reconcile(poked=poked)
                 except Exception:
-                    log.exception("reconcile failed; retrying")
+                    log.exception("reconcile failed; retrying with a full resync")
+                    self.resync_soon()
                 waiters = [
                     asyncio.create_task(self._wake.wait()),
                     asyncio.create_task(self._stopping.wait()),
@@ -299,6 +482,7 @@ class Runner:
                 )
                 for waiter in waiters:
                     waiter.cancel()
+                poked = self._wake.is_set()
         finally:
             log.info("runner stopping")
             with contextlib.suppress(Exception):
