@@ -399,7 +399,7 @@ K8S_HOST_MEMORY_MB = env_int("OTOMAT_K8S_HOST_MEMORY_MB", 2048, minimum=64)
 # Between full resyncs (every RUNNER_RESYNC_SECONDS) the runner reads only instances changed since
 # its previous look, less this margin for late commits and other machines' clocks (docs/runtime.md).
 RUNNER_RESYNC_SECONDS = env_int("OTOMAT_RUNNER_RESYNC_SECONDS", 300, minimum=1)
-RUNNER_CHANGE_MARGIN_SECONDS = env_int("OTOMAT_RUNNER_CHANGE_MARGIN_SECONDS", 10, minimum=0)
+RUNNER_CHANGE_MARGIN_SECONDS = env_int("OTOMAT_RUNNER_CHANGE_MARGIN_SECONDS", 30, minimum=0)
 # Shared runtime: hosts kept started and imported, not yet given to a product version, so a
 # version's first instance does not wait for a host's imports.
 SHARED_SPARE_HOSTS = env_int("OTOMAT_SHARED_SPARE_HOSTS", 1, minimum=0)
