@@ -3,6 +3,10 @@
 Product code is not platform code: it runs in a short-lived sandboxed process (the same sandbox as
 the product's instances, with a scratch data directory), with a timeout, never inside the web
 server. See docs/products.md.
+
+The sandbox is the runtime's (``otomat.runtime.backends.sandbox``); the catalog sits below the
+runtime and does not import it: the runtime hands it over when Django starts
+(:func:`use_sandbox`, called from ``otomat.runtime.apps``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -22,6 +27,15 @@ from otomat.catalog.errors import CheckError
 
 PRODUCT_CHECK_RE = re.compile(r"^product:([A-Za-z_][\w.]*):([A-Za-z_]\w*)$")
 TIMEOUT = 15.0  # seconds: the customer is waiting on the form
+_sandbox: ModuleType | None = None
+
+
+def use_sandbox(sandbox: ModuleType) -> None:
+    """Run product checks with ``sandbox`` (``resolve_mode``, ``build_launch``,
+    ``make_preexec``, ``Limits``: the runtime's sandbox module)."""
+    global _sandbox
+    _sandbox = sandbox
+    _sandbox_mode.cache_clear()
 
 
 def is_product_check(name: str) -> bool:
@@ -30,8 +44,9 @@ def is_product_check(name: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _sandbox_mode() -> tuple[str, str | None]:
-    from otomat.runtime.backends import sandbox
-
+    sandbox = _sandbox
+    if sandbox is None:
+        raise CheckError(_("The sandbox for product checks is not available."))
     try:
         mode, bwrap, _reason = sandbox.resolve_mode(
             settings.RUNTIME_SANDBOX, scratch=Path(tempfile.mkdtemp(prefix="otomat-selftest-"))
@@ -47,9 +62,8 @@ def run_product_check(name: str, value: str, *, source_dir: Path | None) -> str:
     match = PRODUCT_CHECK_RE.match(name)
     if match is None or source_dir is None:
         raise CheckError(_("This check cannot run here."))
-    from otomat.runtime.backends import sandbox
-
     mode, bwrap = _sandbox_mode()
+    sandbox = _sandbox
     with tempfile.TemporaryDirectory(prefix="otomat-check-") as scratch:
         launch = sandbox.build_launch(
             mode=mode,

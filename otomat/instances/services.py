@@ -30,9 +30,15 @@ from otomat.catalog.schema_form import (
     validate_config,
 )
 from otomat.instances.models import TRANSITIONS, Instance, InstanceEvent
-from otomat.runtime.notify import poke_runner
+from otomat.instances.signals import runner_needed
 
 S = Instance.State
+
+
+def poke_runner() -> None:
+    """After a commit that changed what should run: the runtime (which listens, see
+    ``otomat.runtime.apps``) wakes its runner at once instead of at its next periodic look."""
+    runner_needed.send(sender=Instance)
 
 
 class InstanceError(Exception):

@@ -1,6 +1,11 @@
-"""Signals other apps listen to, so that instances never import them (billing listens)."""
+"""Signals other apps listen to, so that instances never import them (billing and the runtime
+listen)."""
 
 from django.dispatch import Signal
 
 # Sent inside the transaction that terminates an instance; kwargs: instance, cause.
 instance_terminated = Signal()
+
+# Sent after a commit that changed what should run (a desired state, a configuration); no
+# kwargs. The runtime wakes its runner (otomat.runtime.apps).
+runner_needed = Signal()

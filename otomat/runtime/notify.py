@@ -25,3 +25,8 @@ def poke_runner() -> None:
             sock.sendto(b"reconcile", str(path))
     except OSError:
         pass  # no runner, or its queue is full: it is already awake then
+
+
+def on_runner_needed(**_kwargs) -> None:
+    """Receiver of ``otomat.instances.signals.runner_needed`` (connected in ``apps.py``)."""
+    poke_runner()
