@@ -90,7 +90,11 @@ class EstimatorOption(models.Model):
         _("most units"), default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)]
     )
     requires = models.ManyToManyField(
-        "self", symmetrical=False, blank=True, related_name="required_by", verbose_name=_("requires")
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="required_by",
+        verbose_name=_("requires"),
     )
     position = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(_("offered"), default=True)
@@ -190,3 +194,18 @@ class Estimate(models.Model):
 
     def __str__(self) -> str:
         return f"Estimate {self.pk} ({self.weeks_min}–{self.weeks_max} weeks)"
+
+
+class LeadNote(models.Model):
+    """A note staff wrote on a lead (a call, what was agreed), shown newest first with its
+    author; the lead's status changes are in the audit log."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="lead_notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(_("note"))
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]

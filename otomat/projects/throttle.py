@@ -1,0 +1,44 @@
+"""A small per-address limit on what the public pages store (estimates, leads), counted in
+Django's cache like payment callbacks are (per process unless a shared cache is configured).
+Over the limit a person gets a translated page, HTTP 429, that says when to try again."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from otomat.accounts.throttle import client_ip
+
+WINDOW_SECONDS = 3600
+DEFAULT_LIMITS = {"lead": 5, "estimate": 30}  # per address and hour
+
+
+def limit(kind: str) -> int:
+    """``PROJECTS_LEADS_PER_HOUR`` / ``PROJECTS_ESTIMATES_PER_HOUR``; 0 turns the limit off."""
+    name = "PROJECTS_LEADS_PER_HOUR" if kind == "lead" else "PROJECTS_ESTIMATES_PER_HOUR"
+    return int(getattr(settings, name, DEFAULT_LIMITS[kind]))
+
+
+def _key(kind: str, ip: str | None) -> str:
+    return f"otomat:projects:{kind}:{ip or 'unknown'}"
+
+
+def over_limit(request: HttpRequest, kind: str) -> bool:
+    most = limit(kind)
+    return most > 0 and (cache.get(_key(kind, client_ip(request))) or 0) >= most
+
+
+def count(request: HttpRequest, kind: str) -> None:
+    key = _key(kind, client_ip(request))
+    # add() starts the window on the first one; incr() keeps its expiry.
+    cache.add(key, 0, timeout=WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=WINDOW_SECONDS)
+
+
+def too_many(request: HttpRequest) -> HttpResponse:
+    return render(request, "projects/throttled.html", {"minutes": WINDOW_SECONDS // 60}, status=429)
