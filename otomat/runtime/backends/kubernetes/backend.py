@@ -54,6 +54,7 @@ log = logging.getLogger("otomat.runtime.kubernetes")
 APPLY = "application/apply-patch+yaml"
 PERMANENT_EXIT_CODES = {78: "the bot token was refused", 3: "the entry point cannot be loaded"}
 FAILED_LOG_LINES = 20
+FATAL_MARK = "[otomat] fatal:"  # podmain's line for a shared host's per-instance fatal event
 
 
 def _now() -> datetime:
@@ -751,7 +752,25 @@ class KubernetesBackend:
                     continue
                 lines = await self._read_log(name)
                 for inst in insts:
-                    self._write(inst, f"{name}#{restarts}", lines)
+                    written = self._write(inst, f"{name}#{restarts}", lines)
+                    fatal = [t for t in written if t.startswith(FATAL_MARK)]
+                    if fatal and self.runtime == "shared":
+                        await self._fail_member(inst, fatal[-1].removeprefix(FATAL_MARK).strip())
+
+    async def _fail_member(self, inst: _Inst, reason: str) -> None:
+        """A shared host dropped one instance (``fatal``: a refused token, a broken router):
+        FAILED for it alone, and out of the host's Secret so a host restart does not retry it."""
+        host = self._hosts.get(inst.host or "")
+        inst.given_up = True
+        why = {"invalid_token": PERMANENT_EXIT_CODES[78]}.get(reason, reason or "fatal")
+        self._set(inst, phase=Phase.FAILED, message=why)
+        if host is not None:
+            async with self._lock(host.name):
+                if host.members.pop(inst.instance_id, None) is not None and host.members:
+                    await self._apply_host(host)
+                elif not host.members:
+                    await self._delete_by_label(f"{m.HOST}={host.name}")
+                    self._hosts.pop(host.name, None)
 
 
 def _stamp_key(stamp: str) -> str:

@@ -342,3 +342,29 @@ async def test_the_watch_recovers_from_410_gone(tmp_path: Path) -> None:
             await until(lambda: phase_of(backend, "i-1") == Phase.RUNNING, "running", 10)
         finally:
             await backend.close()
+
+
+@async_test
+async def test_a_shared_instance_whose_token_is_refused_fails_alone(tmp_path: Path) -> None:
+    with FakeKubernetes(auto_start=True) as kube:
+        backend = make(kube, [], runtime="shared")
+        await backend.open()
+        try:
+            for n in range(2):
+                await backend.ensure_running(spec(tmp_path, f"s-{n}", runtime="shared"))
+            await until(lambda: phase_of(backend, "s-1") == Phase.RUNNING, "running")
+            (host,) = kube.list("deployments", NS, "otomat.io/runtime=shared")
+            name = host["metadata"]["name"]
+            (pod,) = kube.pods_of(NS, f"otomat.io/host={name}")
+            kube.write_log(NS, pod, "[s-1] [otomat] fatal: invalid_token")
+            await backend.poll_logs_once()
+            assert phase_of(backend, "s-1") == Phase.FAILED
+            assert "token was refused" in backend.actual()["s-1"].message
+            assert phase_of(backend, "s-0") == Phase.RUNNING
+            assert sorted(kube.get("secrets", NS, name)["data"]) == ["s-0.json"]
+            # Started again by a person (a new generation): back in the host.
+            await backend.ensure_running(spec(tmp_path, "s-1", generation=2, runtime="shared"))
+            assert sorted(kube.get("secrets", NS, name)["data"]) == ["s-0.json", "s-1.json"]
+            assert phase_of(backend, "s-1") == Phase.RUNNING
+        finally:
+            await backend.close()

@@ -263,3 +263,20 @@ def test_the_runner_factory_builds_both_runtimes_from_settings(settings, kube) -
     settings.K8S_KUBECONFIG = str(Path("/nonexistent/kubeconfig"))
     with pytest.raises(ImproperlyConfigured, match="cannot configure the Kubernetes client"):
         api_client_from_settings()
+
+
+def test_the_dockerfile_matches_what_the_manifests_and_the_entry_point_expect() -> None:
+    import importlib.util
+    import re
+
+    from otomat.runtime.backends.kubernetes import podmain
+
+    root = Path(__file__).resolve().parents[5]
+    text = (root / "deploy" / "images" / "Dockerfile").read_text()
+    targets = re.findall(r"^FROM \S+ AS (\S+)$", text, flags=re.MULTILINE)
+    assert {"product", "shared-host"} <= set(targets)
+    assert f"USER {m.UID}:{m.UID}" in text and f"--uid {m.UID}" in text
+    entry = re.search(r'^ENTRYPOINT \["python", "-m", "([\w.]+)"\]$', text, flags=re.MULTILINE)
+    assert entry and importlib.util.find_spec(entry.group(1)) is not None
+    assert f"COPY ${{PRODUCT}} {podmain.PRODUCT_DIR}" in text
+    assert str(podmain.START_DIR) == m.START_FILE_DIR and str(podmain.DATA_DIR) == m.DATA_DIR
