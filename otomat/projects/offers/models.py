@@ -231,6 +231,10 @@ class Contract(models.Model):
     )
     title = models.CharField(max_length=200)
     body = models.TextField()
+    # Both parties as printed, frozen at creation, so the signed PDF's pages are the unsigned
+    # ones whatever changes later: {"name", "lines"} and {"name", "email", "company"}.
+    seller = models.JSONField(default=dict)
+    client = models.JSONField(default=dict)
     document = models.BinaryField()  # the PDF to sign
     document_sha256 = models.CharField(max_length=64)
     signed_document = models.BinaryField(null=True, blank=True)
