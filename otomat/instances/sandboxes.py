@@ -142,7 +142,9 @@ def start_trial(version: ProductVersion, *, actor: User | None) -> Instance:
     trial = version.manifest.get("try", {})
     try:
         # The chat's title: the product's name in the visitor's language.
-        username, token = emulator.create_bot("try", product_text(version, "name"))
+        username, token = emulator.create_bot(
+            "try", product_text(version, "name"), welcome=trial_welcome(version)
+        )
     except emulator.EmulatorUnavailable as exc:
         raise InstanceError("Trying products is not available on this installation.") from exc
     config = apply_defaults(version.config_schema, _with_base_url(trial.get("config", {})))
@@ -167,6 +169,24 @@ def start_trial(version: ProductVersion, *, actor: User | None) -> Instance:
             "This product needs setting up before it can run; install it instead."
         ) from exc
     return instance
+
+
+def trial_welcome(version: ProductVersion) -> dict:
+    """What a trial's chat page greets the visitor with, in every language of the platform:
+    what to say first and the way back to the product. The emulator keeps it with the trial's
+    bot, so the chat shows only these words, whatever its link says."""
+    from django.urls import reverse
+    from django.utils import translation
+    from django.utils.translation import gettext as _
+
+    hint, back_label = {}, {}
+    for lang, _name in settings.LANGUAGES:
+        with translation.override(lang):
+            name = {"product": product_text(version, "name", lang)}
+            hint[lang] = _("Say /start to try %(product)s.") % name
+            back_label[lang] = _("Back to %(product)s") % name
+    back = settings.BASE_URL.rstrip("/") + reverse("catalog:detail", args=[version.product.slug])
+    return {"hint": hint, "back": back, "back_label": back_label}
 
 
 def _with_base_url(value):

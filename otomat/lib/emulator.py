@@ -18,14 +18,17 @@ def _client() -> httpx.Client:
     return httpx.Client(base_url=settings.EMULATOR_URL, timeout=5)
 
 
-def create_bot(prefix: str, first_name: str) -> tuple[str, str]:
-    """Create a bot with a fresh username; returns (username, token). Raises EmulatorUnavailable."""
+def create_bot(prefix: str, first_name: str, *, welcome: dict | None = None) -> tuple[str, str]:
+    """Create a bot with a fresh username; returns (username, token). Raises EmulatorUnavailable.
+    ``welcome``: what the bot's chat page greets people with (``{"hint": {lang: text}, "back":
+    url, "back_label": {lang: text}}``, see docs/tgemu.md): only set here, never by a link."""
     username = f"{prefix}{secrets.token_hex(4)}_bot"
+    body = {"username": username, "first_name": first_name[:64]}
+    if welcome:
+        body["welcome"] = welcome
     try:
         with _client() as client:
-            response = client.post(
-                "/control/bots", json={"username": username, "first_name": first_name[:64]}
-            )
+            response = client.post("/control/bots", json=body)
             response.raise_for_status()
             return username, response.json()["token"]
     except (httpx.HTTPError, KeyError, ValueError) as exc:

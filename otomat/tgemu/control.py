@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 from typing import Any
 
@@ -124,6 +125,7 @@ def bot_view(state: EmulatorState, bot: BotRecord, *, token: bool = True) -> dic
         "commands": bot.commands.get('{"type": "default"}|', []),
         "supports_inline_queries": bot.supports_inline_queries,
         "inline_feedback": bot.inline_feedback,
+        "welcome": bot.welcome,
     }
 
 
@@ -175,6 +177,42 @@ async def list_bots(request: web.Request) -> web.Response:
     return _json([bot_view(state, b) for b in bots])
 
 
+WELCOME_TEXT_LIMITS = {"hint": 200, "back_label": 120}
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+def _welcome(params: Params) -> dict[str, Any]:
+    """The optional ``welcome`` of a new bot: what its chat page says first and the way back
+    (``{"hint": {lang: text}, "back": "/catalog/x/", "back_label": {lang: text}}``). Only staff
+    (the platform) create bots, so a chat link cannot put words in the page. 400 on anything
+    else than that shape."""
+    raw = params.json_object("welcome", error='field "welcome" must be a JSON object')
+    if not raw:
+        return {}
+    unknown = sorted(set(raw) - {"hint", "back", "back_label"})
+    if unknown:
+        raise bad_request(f'welcome: unknown field "{unknown[0]}"')
+    welcome: dict[str, Any] = {}
+    for name, limit in WELCOME_TEXT_LIMITS.items():
+        texts = raw.get(name)
+        if texts is None:
+            continue
+        if not isinstance(texts, dict):
+            raise bad_request(f"welcome.{name} must be an object of language codes and texts")
+        for lang, text in texts.items():
+            if not _LANGUAGE_CODE.match(lang):
+                raise bad_request(f'welcome.{name}: "{lang}" is not a language code')
+            if not isinstance(text, str) or not text.strip() or len(text) > limit:
+                raise bad_request(f"welcome.{name}.{lang} must be a text of 1-{limit} characters")
+        welcome[name] = {lang: text.strip() for lang, text in texts.items()}
+    back = raw.get("back")
+    if back is not None:
+        if not isinstance(back, str) or not back.strip() or len(back) > 2000:
+            raise bad_request("welcome.back must be an address of at most 2000 characters")
+        welcome["back"] = back.strip()
+    return welcome
+
+
 @routes.post("/control/bots")
 async def create_bot(request: web.Request) -> web.Response:
     require_staff(request)
@@ -183,11 +221,13 @@ async def create_bot(request: web.Request) -> web.Response:
     username = params.string("username", max_len=64)
     if not username:
         raise bad_request('field "username" is required')
+    welcome = _welcome(params)
     bot = state.create_bot(
         username,
         params.string("first_name", max_len=64) or username,
         token=params.string("token", max_len=160),
         can_read_all_group_messages=params.boolean("can_read_all_group_messages"),
+        welcome=welcome,
     )
     return _json(bot_view(state, bot), status=201)
 

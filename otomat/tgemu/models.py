@@ -290,6 +290,9 @@ class BotRecord:
     blocked_by: set[int] = field(default_factory=set)  # users who blocked the bot
     # setChatMenuButton: "default" and str(chat_id) keys, MenuButton objects as values.
     menu_buttons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What its chat page greets people with, set by whoever created the bot (the platform, for
+    # a trial): {"hint": {lang: text}, "back": url, "back_label": {lang: text}}; see control.py.
+    welcome: dict[str, Any] = field(default_factory=dict)
     # Runtime only, never persisted:
     poller: Poller | None = None
     callbacks: OrderedDict[str, CallbackRecord] = field(default_factory=OrderedDict)
@@ -339,6 +342,7 @@ class BotRecord:
             "inline_feedback": self.inline_feedback,
             "blocked_by": sorted(self.blocked_by),
             "menu_buttons": self.menu_buttons,
+            "welcome": self.welcome,
         }
 
     @classmethod
@@ -360,6 +364,7 @@ class BotRecord:
             inline_feedback=bool(data.get("inline_feedback", False)),
             blocked_by={int(x) for x in data.get("blocked_by", [])},
             menu_buttons={str(k): dict(v) for k, v in (data.get("menu_buttons") or {}).items()},
+            welcome=dict(data.get("welcome") or {}),
         )
 
 

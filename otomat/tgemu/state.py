@@ -255,8 +255,10 @@ class EmulatorState:
         *,
         token: str | None = None,
         can_read_all_group_messages: bool = False,
+        welcome: dict[str, Any] | None = None,
     ) -> BotRecord:
-        """Register a bot like BotFather does. Raises 400 on a bad or taken username/token."""
+        """Register a bot like BotFather does. Raises 400 on a bad or taken username/token.
+        ``welcome``: what its chat page greets people with (checked by the control API)."""
         username = username.removeprefix("@")
         if not BOT_USERNAME_RE.match(username):
             raise bad_request(
@@ -286,6 +288,7 @@ class EmulatorState:
             username=username,
             first_name=first_name.strip(),
             can_read_all_group_messages=can_read_all_group_messages,
+            welcome=dict(welcome or {}),
             # Telegram's update ids do not start at 1; bots must not assume they do.
             next_update_id=100_000_000 + secrets.randbelow(800_000_000),
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import i18n
 from .control import STATE_KEY
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -26,8 +27,10 @@ SECURITY_HEADERS = {
 }
 
 
-def _page(name: str, status: int = 200) -> web.Response:
+def _page(name: str, status: int = 200, *, lang: str | None = None) -> web.Response:
     body = (STATIC_DIR / name).read_text(encoding="utf-8")
+    if lang is not None:
+        body = i18n.localise(body, lang)
     return web.Response(
         text=body,
         status=status,
@@ -42,17 +45,27 @@ async def index(request: web.Request) -> web.Response:
     return _page("index.html")
 
 
+def page_language(request: web.Request) -> str:
+    """The chat page's language: ``?lang=``, else the browser's ``Accept-Language``."""
+    return i18n.choose_language(request.query, request.headers.get("Accept-Language", ""))
+
+
 async def chat(request: web.Request) -> web.Response:
-    """``GET /chat/<username>``: the chat page, or a 404 page for an unknown bot."""
+    """``GET /chat/<username>``: the chat page in the reader's language, or a 404 page for an
+    unknown bot."""
     username = request.match_info["username"]
+    lang = page_language(request)
     if request.app[STATE_KEY].bot_by_username(username) is None:
+        texts = i18n.texts(lang)
+        name = f"<strong>@{html.escape(username)}</strong>"
         body = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<title>Bot not found</title><link rel="stylesheet" href="/static/style.css"></head>'
-            '<body><main class="page"><h1>Bot not found</h1>'
-            f"<p>There is no bot <strong>@{html.escape(username)}</strong> in this emulator.</p>"
-            '<p><a href="/">Back to the bot list</a></p></main></body></html>'
+            f"<title>{html.escape(texts['not_found_title'])}</title>"
+            '<link rel="stylesheet" href="/static/style.css"></head>'
+            f'<body><main class="page"><h1>{html.escape(texts["not_found_title"])}</h1>'
+            f"<p>{html.escape(texts['not_found_text']).replace('{name}', name)}</p>"
+            f'<p><a href="/">{html.escape(texts["back_to_list"])}</a></p></main></body></html>'
         )
         return web.Response(
             text=body,
@@ -61,7 +74,7 @@ async def chat(request: web.Request) -> web.Response:
             charset="utf-8",
             headers=SECURITY_HEADERS,
         )
-    return _page("chat.html")
+    return _page("chat.html", lang=lang)
 
 
 async def static_file(request: web.Request) -> web.StreamResponse:

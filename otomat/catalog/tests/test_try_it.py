@@ -58,3 +58,26 @@ def test_a_product_that_does_not_exist_is_not_tried(client, greeter, emulator, d
     assert client.post(reverse("catalog:try", args=["no-such-product"])).status_code == 404
     assert client.get(reverse("catalog:try", args=["greeter"])).status_code == 405
     assert not Instance.objects.exists()
+
+
+@pytest.mark.slow
+def test_the_trials_bot_carries_the_platforms_welcome_in_every_language(
+    client, greeter, emulator, settings
+):
+    """The chat page shows only what the platform gave the trial's bot (never a link's
+    ``?hint=``): what to say first and the way back, in English, Indonesian and Polish."""
+    settings.BASE_URL = "https://otomat.example"
+    client.post(reverse("catalog:try", args=["greeter"]))
+    trial = Instance.objects.get(kind=Instance.Kind.TRIAL)
+    bot = httpx.get(f"{emulator.url}/control/bots/{trial.emulator_bot}").json()
+    welcome = bot["welcome"]
+    assert welcome["back"] == "https://otomat.example" + reverse("catalog:detail", args=["greeter"])
+    assert welcome["hint"]["en"] == "Say /start to try Greeter Bot."
+    assert welcome["hint"]["pl"] == "Napisz /start, aby wypróbować: Bot powitalny."
+    assert "Bot Penyambut" in welcome["hint"]["id"] and "/start" in welcome["hint"]["id"]
+    assert welcome["back_label"] == {
+        "en": "Back to Greeter Bot",
+        "id": welcome["back_label"]["id"],
+        "pl": "Wróć do: Bot powitalny",
+    }
+    assert "Bot Penyambut" in welcome["back_label"]["id"]

@@ -15,10 +15,13 @@ const chatSelect = document.getElementById("chat-select");
 const inlineResults = document.getElementById("inline-results");
 const attachInput = document.getElementById("attach");
 
-/* A page that sends people here (the platform's "Try it now") may pass ?hint= (a line shown
-   above the conversation), ?back= and ?back_label= (the way back to it) and ?lang=. The back link
-   is only followed when it is a relative path (resolved against the platform's address, when the
-   emulator knows it, else this page's) or an address on the platform itself: never elsewhere. */
+/* A trial's chat (the platform's "Try it now") shows the welcome its bot was created with: what
+   to say first and the way back to the product, in the page's language. Only the platform sets
+   it (creating a bot needs the control token), so no link can make this page say anything else:
+   there is no ?hint= to read. A bot without a welcome may still be given ?back= (a sandbox's chat
+   link). Either way the back link is only followed when it is a relative path (resolved against
+   the platform's address, when the emulator knows it, else this page's) or an address on the
+   platform itself: never elsewhere. */
 const pageParams = new URLSearchParams(window.location.search);
 
 function backTarget(raw, platformUrl) {
@@ -44,31 +47,39 @@ function backTarget(raw, platformUrl) {
   return /^https?:$/.test(target.protocol) ? target.href : "";
 }
 
-function pageText(name, limit) {
-  const value = (pageParams.get(name) || "").trim();
-  return value.length <= limit ? value : value.slice(0, limit - 1) + "…";
+function clip(value, limit) {
+  const text = typeof value === "string" ? value.trim() : "";
+  return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
 }
 
-if (/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$/.test(pageParams.get("lang") || "")) {
-  document.documentElement.lang = pageParams.get("lang");
+/** The welcome's text in the page's language (else English, else none). */
+function welcomeText(texts) {
+  if (!texts || typeof texts !== "object") return "";
+  const lang = document.documentElement.lang || "en";
+  return texts[lang] || texts.en || "";
 }
 
 // The bot list is for staff: others get no link to it, only the way back they were given.
-api("GET", "/control/access").then((access) => {
+async function showWelcome(bot) {
+  let access = {};
+  try {
+    access = await api("GET", "/control/access");
+  } catch (_) {
+    access = {};
+  }
+  const welcome = bot.welcome || {};
   const back = document.querySelector(".chat-header a.back");
-  const target = backTarget(pageParams.get("back"), access.platform_url || "");
-  const label = pageText("back_label", 120);
+  const target = backTarget(welcome.back || pageParams.get("back"), access.platform_url || "");
+  const label = clip(welcomeText(welcome.back_label), 120) || t("back");
   if (target && back) {
     back.href = target;
-    if (label) {
-      back.setAttribute("aria-label", label);
-      back.title = label;
-    }
+    back.setAttribute("aria-label", label);
+    back.title = label;
     back.hidden = false;
   } else if (back && !access.staff) {
     back.hidden = true;
   }
-  const hint = pageText("hint", 200);
+  const hint = clip(welcomeText(welcome.hint), 200);
   const banner = document.getElementById("chat-hint");
   if (banner && (hint || target)) {
     const parts = [];
@@ -78,11 +89,12 @@ api("GET", "/control/access").then((access) => {
         type: "button", className: "small primary", onclick: () => sendText("/start"),
       }, "/start"));
     }
-    if (target) parts.push(el("a", { href: target, className: "hint-back" }, "← " + (label || target)));
+    if (target) parts.push(el("a", { href: target, className: "hint-back" }, "← " + label));
     banner.replaceChildren(...parts);
     banner.hidden = false;
   }
-}).catch(() => {});
+  banner.dataset.ready = "1";
+}
 
 let identity = loadIdentity();
 let chatId = identity.userId;
@@ -162,7 +174,7 @@ function inlineKeyboard(message) {
   if (!markup || !Array.isArray(markup.inline_keyboard) || !markup.inline_keyboard.length) return null;
   const rows = markup.inline_keyboard.map((row) =>
     el("div", { className: "kb-row" }, ...row.map((button) => inlineButton(message, button))));
-  return el("div", { className: "inline-keyboard", role: "group", "aria-label": "Message buttons" }, ...rows);
+  return el("div", { className: "inline-keyboard", role: "group", "aria-label": t("message_buttons") }, ...rows);
 }
 
 function inlineButton(message, button) {
@@ -180,7 +192,7 @@ function inlineButton(message, button) {
   }
   return el("button", {
     type: "button", className: "kb-button", disabled: true,
-    title: "This kind of button is not supported by the emulator",
+    title: t("unsupported_button"),
   }, label);
 }
 
@@ -193,22 +205,22 @@ function mediaNode(message) {
   }
   if (message.audio || message.voice) {
     const file = message.audio || message.voice;
-    const label = message.audio ? [file.performer, file.title].filter(Boolean).join(" – ") || file.file_name || "Audio" : "Voice message";
+    const label = message.audio ? [file.performer, file.title].filter(Boolean).join(" – ") || file.file_name || t("audio") : t("voice");
     return el("div", { className: "audio" }, el("span", {}, label),
       el("audio", { src: fileUrl(file), controls: true, preload: "metadata" }));
   }
   if (message.sticker) {
     const sticker = message.sticker;
     if (!sticker.is_animated && !sticker.is_video) {
-      return el("img", { className: "sticker", src: fileUrl(sticker), alt: "Sticker", width: 160, loading: "lazy" });
+      return el("img", { className: "sticker", src: fileUrl(sticker), alt: t("sticker"), width: 160, loading: "lazy" });
     }
-    return el("span", { className: "badge" }, sticker.is_video ? "Video sticker" : "Animated sticker");
+    return el("span", { className: "badge" }, sticker.is_video ? t("video_sticker") : t("animated_sticker"));
   }
   if (Array.isArray(message.photo) && message.photo.length) {
     const size = message.photo[message.photo.length - 1];
     const src = "/control/files/" + encodeURIComponent(size.file_id);
     return el("a", { className: "photo", href: src, target: "_blank", rel: "noopener" },
-      el("img", { src, alt: message.caption || "Photo", width: size.width, height: size.height, loading: "lazy" }));
+      el("img", { src, alt: message.caption || t("photo"), width: size.width, height: size.height, loading: "lazy" }));
   }
   if (message.document) {
     const doc = message.document;
@@ -252,13 +264,13 @@ function messageNode(message) {
       el("span", {}, (quoted.text || "").slice(0, 120))));
   }
   if (message.via_bot) {
-    bubble.append(el("div", { className: "via" }, "via @" + message.via_bot.username));
+    bubble.append(el("div", { className: "via" }, t("via", { name: message.via_bot.username })));
   }
   if (message.forward_origin) {
     const origin = message.forward_origin;
     const who = origin.sender_user ? origin.sender_user.first_name
       : origin.chat ? origin.chat.title : origin.sender_user_name || "";
-    bubble.append(el("div", { className: "via" }, "Forwarded from " + who));
+    bubble.append(el("div", { className: "via" }, t("forwarded_from", { name: who })));
   }
   const media = mediaNode(message);
   if (media) bubble.append(media);
@@ -266,15 +278,15 @@ function messageNode(message) {
   const entities = media ? message.caption_entities : message.entities;
   if (body) bubble.append(el("div", { className: "text" }, renderText(body, entities)));
   bubble.append(el("div", { className: "meta" },
-    message.edited ? "edited " : "", el("time", { datetime: new Date(message.date * 1000).toISOString() },
+    message.edited ? t("edited") + " " : "", el("time", { datetime: new Date(message.date * 1000).toISOString() },
       formatTime(message.edit_date || message.date))));
   const keyboard = inlineKeyboard(message);
   const mine = !fromBot && message.from && message.from.id === identity.userId;
   if (mine && !media && message.text) {
     bubble.append(el("button", {
-      type: "button", className: "small edit-message", "aria-label": "Edit this message",
+      type: "button", className: "small edit-message", "aria-label": t("edit_this"),
       onclick: () => editMessage(message),
-    }, "Edit"));
+    }, t("edit")));
   }
   return el("li", {
     className: "message " + (mine ? "mine" : "theirs") + (fromBot ? " from-bot" : ""),
@@ -284,7 +296,7 @@ function messageNode(message) {
 
 /** Edit one of your own messages; the bot gets an edited_message update. */
 async function editMessage(message) {
-  const text = window.prompt("Edit your message", message.text);
+  const text = window.prompt(t("edit_prompt"), message.text);
   if (text === null || text === message.text) return;
   try {
     const chatPath = botPath + "/chats/" + encodeURIComponent(message.chat.id);
@@ -292,7 +304,7 @@ async function editMessage(message) {
       user_id: identity.userId, text,
     }));
   } catch (error) {
-    setStatus(error.message);
+    setStatus(t("not_edited", { error: error.message }));
   }
 }
 
@@ -369,7 +381,7 @@ async function sendText(text) {
     render(await api("POST", botPath + "/messages", body));
     setStatus("");
   } catch (error) {
-    setStatus("Not sent: " + error.message);
+    setStatus(t("not_sent", { error: error.message }));
   }
 }
 
@@ -383,7 +395,7 @@ async function pressButton(message, data, button) {
     });
     const status = await api("GET", botPath + "/callbacks/" + encodeURIComponent(query.id) + "?wait=15");
     if (!status.answered) {
-      showToast("The bot did not answer the button press.");
+      showToast(t("no_answer_press"));
     } else if (status.answer.text) {
       if (status.answer.show_alert) showAlert(status.answer.text);
       else showToast(status.answer.text);
@@ -419,21 +431,21 @@ document.getElementById("alert-ok").addEventListener("click", () => {
 async function postInChannel(text) {
   const channel = channels.get(chatId);
   if (channel.owner_user_id !== identity.userId) {
-    setStatus("Only the channel's owner (user " + channel.owner_user_id + ") can post here.");
+    setStatus(t("channel_owner_only", { id: channel.owner_user_id }));
     return;
   }
   try {
     render(await api("POST", "/control/channels/" + chatId + "/posts", { text }));
     setStatus("");
   } catch (error) {
-    setStatus("Not sent: " + error.message);
+    setStatus(t("not_sent", { error: error.message }));
   }
 }
 
 /** Send a photo (images) or a document (anything else) from the attach button. */
 async function sendFile(file) {
   if (channels.has(chatId)) {
-    setStatus("Files cannot be posted in channels from the web chat yet.");
+    setStatus(t("no_files_in_channels"));
     return;
   }
   const form = new FormData();
@@ -447,7 +459,7 @@ async function sendFile(file) {
     textBox.value = "";
   }
   form.append("file", file, file.name);
-  setStatus("Uploading " + file.name + "…");
+  setStatus(t("uploading", { name: file.name }));
   try {
     const response = await fetch(botPath + "/files", { method: "POST", body: form });
     const data = await response.json().catch(() => null);
@@ -455,7 +467,7 @@ async function sendFile(file) {
     render(data);
     setStatus("");
   } catch (error) {
-    setStatus("Not sent: " + error.message);
+    setStatus(t("not_sent", { error: error.message }));
   }
 }
 
@@ -492,7 +504,7 @@ function scheduleInlineQuery() {
 async function runInlineQuery(query) {
   const generation = ++inlineGeneration;
   inlineResults.hidden = false;
-  inlineResults.replaceChildren(el("div", { className: "inline-note" }, "Asking @" + username + "…"));
+  inlineResults.replaceChildren(el("div", { className: "inline-note" }, t("asking", { name: username })));
   try {
     const body = { user_id: identity.userId, first_name: identity.firstName, query };
     if (chatId !== identity.userId) body.chat_id = chatId;
@@ -500,12 +512,12 @@ async function runInlineQuery(query) {
     const status = await api("GET", botPath + "/inline_queries/" + encodeURIComponent(started.id) + "?wait=10");
     if (generation !== inlineGeneration) return;
     if (!status.answered) {
-      inlineResults.replaceChildren(el("div", { className: "inline-note" }, "The bot did not answer."));
+      inlineResults.replaceChildren(el("div", { className: "inline-note" }, t("no_answer")));
       return;
     }
     const results = status.answer.results || [];
     if (!results.length) {
-      inlineResults.replaceChildren(el("div", { className: "inline-note" }, "No results."));
+      inlineResults.replaceChildren(el("div", { className: "inline-note" }, t("no_results")));
       return;
     }
     inlineResults.replaceChildren(...results.map((result) => inlineResultNode(started.id, result)));
@@ -517,7 +529,7 @@ async function runInlineQuery(query) {
 }
 
 function inlineResultNode(queryId, result) {
-  const title = result.title || (result.type === "photo" ? "Photo" : result.type);
+  const title = result.title || (result.type === "photo" ? t("photo") : result.type);
   const description = result.description || result.caption ||
     (result.input_message_content && result.input_message_content.message_text) || "";
   let thumb = null;
@@ -543,7 +555,7 @@ async function chooseInlineResult(queryId, resultId) {
     hideInlineResults();
     setStatus("");
   } catch (error) {
-    setStatus("Not sent: " + error.message);
+    setStatus(t("not_sent", { error: error.message }));
   }
 }
 
@@ -559,7 +571,7 @@ async function poll(generation) {
       setStatus("");
     } catch (error) {
       if (generation !== pollGeneration) return;
-      setStatus(error.status === 404 ? "This bot was deleted." : "Connection problem, retrying…");
+      setStatus(error.status === 404 ? t("bot_deleted") : t("retrying"));
       if (error.status === 404) return;
       await sleep(2000);
     }
@@ -569,7 +581,7 @@ async function poll(generation) {
 /** The header's subtitle names the chat being shown (private chat or a group's title). */
 function showChatName() {
   const option = [...chatSelect.options].find((o) => o.value === String(chatId));
-  const name = chatId === identity.userId || !option ? "private chat" : option.textContent;
+  const name = chatId === identity.userId || !option ? t("private_chat_lower") : option.textContent;
   document.getElementById("bot-subtitle").textContent = "@" + username + " · " + name;
 }
 
@@ -587,7 +599,7 @@ function restart() {
 const channels = new Map(); // chat id -> channel view, for the channels this bot is in
 
 async function loadChats() {
-  const options = [el("option", { value: identity.userId }, "Private chat")];
+  const options = [el("option", { value: identity.userId }, t("private_chat"))];
   channels.clear();
   try {
     const groups = await api("GET", "/control/groups");
@@ -595,9 +607,9 @@ async function loadChats() {
       if (!group.bot_usernames.some((u) => u.toLowerCase() === username.toLowerCase())) continue;
       if (group.type === "channel") {
         channels.set(group.id, group);
-        options.push(el("option", { value: group.id }, "Channel: " + group.title));
+        options.push(el("option", { value: group.id }, t("channel", { title: group.title })));
       } else {
-        options.push(el("option", { value: group.id }, "Group: " + group.title));
+        options.push(el("option", { value: group.id }, t("group", { title: group.title })));
       }
     }
   } catch (_) {
@@ -613,7 +625,8 @@ async function init() {
     const bot = await api("GET", botPath);
     document.getElementById("bot-title").textContent = bot.first_name;
     document.getElementById("bot-subtitle").textContent = "@" + bot.username;
-    document.title = bot.first_name + " · Telegram emulator";
+    document.title = bot.first_name + " · " + t("emulator");
+    showWelcome(bot);
   } catch (error) {
     setStatus(error.message);
     return;
@@ -630,7 +643,7 @@ document.getElementById("identity-form").addEventListener("submit", async (event
   const userId = Number(document.getElementById("user-id").value);
   const firstName = document.getElementById("user-name").value.trim();
   if (!Number.isInteger(userId) || userId <= 0 || !firstName) {
-    setStatus("Enter a positive user id and a name.");
+    setStatus(t("bad_identity"));
     return;
   }
   const selected = Number(chatSelect.value);
@@ -686,10 +699,10 @@ document.getElementById("group-form").addEventListener("submit", async (event) =
     await loadChats();
     restart();
     setStatus(asChannel
-      ? "Created channel " + group.title + ": you post, the bot (an administrator) sees every post."
-      : "Created group " + group.title + ". Bots see commands and replies to them here.");
+      ? t("created_channel", { title: group.title })
+      : t("created_group", { title: group.title }));
   } catch (error) {
-    setStatus("Group not created: " + error.message);
+    setStatus(t("group_not_created", { error: error.message }));
   }
 });
 

@@ -4,6 +4,26 @@
 
 const CONTROL_TOKEN_KEY = "tgemu.controlToken";
 
+/* The page's texts in its language, handed over by the server (otomat/tgemu/i18n.py) in
+   <meta name="tgemu-texts">; pages without it (the staff's bot list) stay in English. */
+const PAGE_TEXTS = (() => {
+  const meta = document.querySelector('meta[name="tgemu-texts"]');
+  try {
+    return meta ? JSON.parse(meta.getAttribute("content") || "{}") : {};
+  } catch (_) {
+    return {};
+  }
+})();
+
+/** The text ``key`` with its {name} values filled in: t("not_sent", {error: "..."}). */
+function t(key, values, fallback) {
+  let text = typeof PAGE_TEXTS[key] === "string" ? PAGE_TEXTS[key] : (fallback || key);
+  for (const [name, value] of Object.entries(values || {})) {
+    text = text.split("{" + name + "}").join(String(value));
+  }
+  return text;
+}
+
 /** The staff control token typed on the bot list page (kept for this browser tab only). */
 function controlToken() {
   try {
