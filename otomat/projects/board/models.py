@@ -216,6 +216,10 @@ class CardEvent(models.Model):
     def internal(self) -> bool:
         return self.kind == self.Kind.NOTE
 
+    @property
+    def to_status_label(self) -> str:
+        return Card.Status(self.to_status).label if self.to_status in Card.Status.values else ""
+
 
 class TimeEntry(models.Model):
     card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="time_entries")

@@ -1,5 +1,5 @@
 """Board fixtures: a project of Alice's account (2 revision rounds, 40–60 hours) with a few
-cards, started by staff at T0 (Monday 7 December 2026, 09:00 UTC)."""
+cards, started by staff at T0 (Monday 30 November 2026, 09:00 UTC)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +20,9 @@ def _immediate_tasks(settings):
 def project(cast):
     from otomat.projects.board import services
 
+    account = cast.alice.account
+    account.currency = "PLN"  # a Polish software house's client
+    account.save()
     with time_machine.travel(T0, tick=False):
         return services.start_project(
             account=cast.alice.account,
