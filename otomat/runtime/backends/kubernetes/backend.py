@@ -57,6 +57,10 @@ FAILED_LOG_LINES = 20
 FATAL_MARK = "[otomat] fatal:"  # podmain's line for a shared host's per-instance fatal event
 
 
+class KubernetesError(RuntimeError):
+    """An API call failed; the message carries no response body."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -113,6 +117,8 @@ class KubernetesBackend:
         log_poll_seconds: float = 10.0,
         watch_timeout: int = 30,
         stop_on_close: bool = False,
+        data_size: str = "1Gi",
+        storage_class: str = "",
         health_check: Callable[[InstanceSpec], str] | None = None,
     ) -> None:
         if runtime not in ("process", "shared"):
@@ -134,6 +140,9 @@ class KubernetesBackend:
         self.log_poll_seconds = log_poll_seconds
         self.watch_timeout = watch_timeout
         self.stop_on_close = stop_on_close
+        self.data_size = data_size
+        self.storage_class = storage_class
+        self._claimed: set[str] = set()  # instances whose data claim this backend applied
         self.health_check = health_check or manifest_health_check
         self._on_change = on_change
         self._instances: dict[str, _Inst] = {}
@@ -174,17 +183,21 @@ class KubernetesBackend:
         what and apply again with ``force``."""
         from kubernetes.client.rest import ApiException
 
-        patch = (
-            self.core.patch_namespaced_secret
-            if kind == "Secret"
-            else self.apps.patch_namespaced_deployment
-        )
+        patch = {
+            "Secret": self.core.patch_namespaced_secret,
+            "PersistentVolumeClaim": self.core.patch_namespaced_persistent_volume_claim,
+            "Deployment": self.apps.patch_namespaced_deployment,
+        }[kind]
         name = body["metadata"]["name"]
         kwargs = {"field_manager": m.MANAGER, "_content_type": APPLY}
         try:
             return await self._call(patch, name, self.namespace, body, **kwargs)
         except ApiException as error:
             if error.status != 409:
+                if kind == "Secret":  # never let an error body that may echo it reach a log
+                    raise KubernetesError(
+                        f"applying Secret/{name} failed: {error.status} {error.reason}"
+                    ) from None
                 raise
             message = _status_message(error)
             self.conflicts.append(f"{kind}/{name}: {message}")
@@ -319,21 +332,11 @@ class KubernetesBackend:
                 self._remember(inst, spec)  # the same generation runs: nothing to apply
                 return
             restarted = _now().isoformat() if inst is not None and inst.given_up else ""
+            await self._claim_data(spec)
             await self._apply(
                 "Secret", m.instance_secret(spec, self.namespace, self.heartbeat_seconds)
             )
-            await self._apply(
-                "Deployment",
-                m.instance_deployment(
-                    spec,
-                    self.namespace,
-                    image=m.image_for(self.image, spec),
-                    cpu_limit=self.cpu_limit,
-                    health_check=self.health_check(spec),
-                    restarted_at=restarted,
-                    image_pull_secret=self.image_pull_secret,
-                ),
-            )
+            await self._apply("Deployment", self._deployment(spec, restarted_at=restarted))
             if inst is None:
                 inst = _Inst(spec.instance_id, ActualState(spec.instance_id, Phase.STARTING))
                 self._instances[spec.instance_id] = inst
@@ -350,6 +353,47 @@ class KubernetesBackend:
                 message="",
             )
             self._observe(spec.instance_id)
+
+    def _deployment(
+        self, spec: InstanceSpec, *, replicas: int = 1, restarted_at: str = ""
+    ) -> dict[str, Any]:
+        return m.instance_deployment(
+            spec,
+            self.namespace,
+            image=m.image_for(self.image, spec),
+            cpu_limit=self.cpu_limit,
+            health_check=self.health_check(spec),
+            replicas=replicas,
+            restarted_at=restarted_at,
+            image_pull_secret=self.image_pull_secret,
+            data_claim=m.data_claim_name(spec.instance_id) if self.data_size else "",
+        )
+
+    async def _claim_data(self, spec: InstanceSpec) -> None:
+        """Apply the instance's data volume claim once per runner (its spec is immutable once
+        bound: a changed size setting is logged, not forced)."""
+        from kubernetes.client.rest import ApiException
+
+        if not self.data_size or spec.instance_id in self._claimed:
+            return
+        claim = m.data_claim(spec, self.namespace, self.data_size, self.storage_class)
+        try:
+            await self._apply("PersistentVolumeClaim", claim)
+        except ApiException as error:
+            if error.status != 422:
+                raise
+            log.warning("the data claim of %s was not changed: %s", spec.instance_id, error.reason)
+        self._claimed.add(spec.instance_id)
+
+    async def delete_data(self, instance_id: str) -> None:
+        """Delete the instance's data volume (for the end of a terminated instance's grace
+        period; ``ensure_stopped`` keeps it)."""
+        await self._call(
+            self.core.delete_collection_namespaced_persistent_volume_claim,
+            self.namespace,
+            label_selector=f"{m.DATA_OF}={m.label_value(instance_id)}",
+        )
+        self._claimed.discard(instance_id)
 
     def _remember(self, inst: _Inst, spec: InstanceSpec) -> None:
         inst.spec = spec
@@ -659,19 +703,7 @@ class KubernetesBackend:
                 if host.template is not None:
                     await self._apply_host(host, replicas=0)
             elif targets[0].spec is not None:
-                spec = targets[0].spec
-                await self._apply(
-                    "Deployment",
-                    m.instance_deployment(
-                        spec,
-                        self.namespace,
-                        image=m.image_for(self.image, spec),
-                        cpu_limit=self.cpu_limit,
-                        health_check=self.health_check(spec),
-                        replicas=0,
-                        image_pull_secret=self.image_pull_secret,
-                    ),
-                )
+                await self._apply("Deployment", self._deployment(targets[0].spec, replicas=0))
         except Exception:
             log.exception("scaling the failed %s down did not work", targets[0].instance_id)
 

@@ -1,7 +1,7 @@
 """A small fake Kubernetes API server that speaks the real REST protocol, for tests.
 
 It serves, over plain HTTP on 127.0.0.1, the part of the API the Kubernetes backend uses —
-Secrets, Pods (with ``/log``) in ``/api/v1`` and Deployments in ``/apis/apps/v1`` — so the
+Secrets, Pods (with ``/log``) and PersistentVolumeClaims in ``/api/v1`` and Deployments in ``/apis/apps/v1`` — so the
 official ``kubernetes`` client talks to it exactly as it would to a cluster:
 
 * **create** (POST; 409 ``AlreadyExists``), **read** (GET; 404 ``NotFound`` as a ``Status``),
@@ -58,10 +58,11 @@ RESOURCES = {
     # plural: (apiVersion, kind, path prefix)
     "secrets": ("v1", "Secret", "/api/v1"),
     "pods": ("v1", "Pod", "/api/v1"),
+    "persistentvolumeclaims": ("v1", "PersistentVolumeClaim", "/api/v1"),
     "deployments": ("apps/v1", "Deployment", "/apis/apps/v1"),
 }
 _PATH = re.compile(
-    r"^(?P<prefix>/api/v1|/apis/apps/v1)/namespaces/(?P<ns>[a-z0-9-]+)/(?P<res>secrets|pods|deployments)"
+    r"^(?P<prefix>/api/v1|/apis/apps/v1)/namespaces/(?P<ns>[a-z0-9-]+)/(?P<res>secrets|pods|persistentvolumeclaims|deployments)"
     r"(?:/(?P<name>[a-z0-9.-]+)(?:/(?P<sub>log))?)?$"
 )
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -221,6 +222,7 @@ class FakeKubernetes:
         self.events: list[tuple[int, str, str, str, dict[str, Any]]] = []
         self.compacted_before = 0  # watch from an older resourceVersion → 410
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
+        self.bodies: list[tuple[str, str, bytes]] = []  # (method, path, raw request body)
         self.rv = 0
         self.cond = threading.Condition(threading.RLock())
         self._server: ThreadingHTTPServer | None = None
@@ -870,6 +872,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        self.kube.bodies.append((self.command, urlsplit(self.path).path, raw))
         if not raw:
             return None
         try:

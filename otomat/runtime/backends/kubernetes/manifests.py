@@ -23,6 +23,7 @@ INSTANCE = "otomat.io/instance"
 HOST = "otomat.io/host"
 RUNTIME = "otomat.io/runtime"
 GENERATION = "otomat.io/generation"
+DATA_OF = "otomat.io/data-of"  # an instance's data volume: kept when it stops
 PRODUCT = "otomat.io/product"
 RESTARTED_AT = "otomat.io/restarted-at"
 MEMBER_PREFIX = "instance.otomat.io/"  # a host Secret carries one such label per instance
@@ -35,6 +36,10 @@ UID = 10001
 
 def instance_name(instance_id: str) -> str:
     return f"otomat-i-{_dns(instance_id)}"
+
+
+def data_claim_name(instance_id: str) -> str:
+    return f"otomat-d-{_dns(instance_id)}"
 
 
 def host_name(product_slug: str, version: str, index: int) -> str:
@@ -129,6 +134,31 @@ def host_secret(
     }
 
 
+def data_claim(spec: InstanceSpec, namespace: str, size: str, storage_class: str) -> dict:
+    """The instance's data volume (``/data``), labelled ``otomat.io/data-of`` rather than
+    ``otomat.io/instance``: stopping an instance removes what runs, not its data — as on one
+    machine, the data goes when the terminated instance's grace period ends
+    (``KubernetesBackend.delete_data``)."""
+    labels = {
+        MANAGED_BY: MANAGER,
+        RUNTIME: "process",
+        DATA_OF: label_value(spec.instance_id),
+        PRODUCT: label_value(spec.product_slug),
+    }
+    claim_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if storage_class:
+        claim_spec["storageClassName"] = storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(data_claim_name(spec.instance_id), namespace, labels),
+        "spec": claim_spec,
+    }
+
+
 def _probes(health_check: str) -> dict[str, Any]:
     """Readiness: the program said it is ready (podmain writes ``/tmp/otomat-ready``).
     Liveness from the manifest's ``[health].check``: ``process`` is the container's own
@@ -162,6 +192,7 @@ def _pod_spec(
     cpu_limit: str,
     health_check: str,
     image_pull_secret: str = "",
+    data_claim: str = "",
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -198,7 +229,9 @@ def _pod_spec(
         "containers": [container],
         "volumes": [
             {"name": "start", "secret": {"secretName": secret, "defaultMode": 0o440}},
-            {"name": "data", "emptyDir": {}},
+            {"name": "data", "persistentVolumeClaim": {"claimName": data_claim}}
+            if data_claim
+            else {"name": "data", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         ],
     }
@@ -249,6 +282,7 @@ def instance_deployment(
     replicas: int = 1,
     restarted_at: str = "",
     image_pull_secret: str = "",
+    data_claim: str = "",
 ) -> dict[str, Any]:
     name = instance_name(spec.instance_id)
     labels = instance_labels(spec)
@@ -272,6 +306,7 @@ def instance_deployment(
             cpu_limit=cpu_limit,
             health_check=health_check,
             image_pull_secret=image_pull_secret,
+            data_claim=data_claim,
         ),
         replicas,
     )

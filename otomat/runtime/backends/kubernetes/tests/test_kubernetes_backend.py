@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,10 @@ def only_pod(kube: FakeKubernetes, iid: str) -> str:
 
 
 @async_test
-async def test_install_config_change_crash_conflict_and_removal(tmp_path: Path) -> None:
+async def test_install_config_change_crash_conflict_and_removal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     states: list[ActualState] = []
     with FakeKubernetes() as kube:
         backend = make(kube, states)
@@ -100,6 +104,15 @@ async def test_install_config_change_crash_conflict_and_removal(tmp_path: Path) 
             # The secrets are in the Secret only: not in the Deployment, nor in any request
             # to a path that is not the Secret's.
             assert TOKEN not in json.dumps(deployment)
+            # The data volume is a claim of its own, labelled apart from what runs.
+            claim = kube.get("persistentvolumeclaims", NS, "otomat-d-i-1")
+            assert claim["metadata"]["labels"]["otomat.io/data-of"] == "i-1"
+            assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+            volumes = deployment["spec"]["template"]["spec"]["volumes"]
+            assert {
+                "name": "data",
+                "persistentVolumeClaim": {"claimName": "otomat-d-i-1"},
+            } in volumes
 
             first = only_pod(kube, "i-1")
             kube.start_pod(NS, first)
@@ -187,13 +200,24 @@ async def test_install_config_change_crash_conflict_and_removal(tmp_path: Path) 
             assert "kubectl" not in owners
             assert len(kube.pods_of(NS, "otomat.io/instance=i-1")) == 1
 
-            # Stop and removal: clean-up by label, nothing is left with it.
+            # Stop and removal: clean-up by label, nothing is left with it; the data volume
+            # stays until the terminated instance's grace period ends.
             await backend.ensure_stopped("i-1")
             assert kube.everything(NS, "otomat.io/instance=i-1") == []
             await until(lambda: phase_of(backend, "i-1") == Phase.STOPPED, "stopped")
             await backend.ensure_stopped("i-1")  # idempotent
+            assert kube.everything(NS, "otomat.io/data-of=i-1") == [
+                "PersistentVolumeClaim/otomat-d-i-1"
+            ]
+            await backend.delete_data("i-1")
+            assert kube.everything(NS, "otomat.io/data-of=i-1") == []
         finally:
             await backend.close()
+    leaks = [path for _, path, body in kube.bodies if TOKEN.encode() in body]
+    assert leaks == []  # base64 in the Secret's body: the token itself travels nowhere
+    secret_bodies = [path for _, path, body in kube.bodies if b"start.json" in body]
+    assert secret_bodies and all("/secrets/" in path for path in secret_bodies)
+    assert TOKEN not in caplog.text
     phases = [s.phase for s in states if s.instance_id == "i-1"]
     assert phases[0] == Phase.STARTING and phases[-1] == Phase.STOPPED
     assert Phase.RUNNING in phases and Phase.BACKOFF in phases
@@ -262,8 +286,11 @@ async def test_a_new_runner_adopts_what_runs_and_close_leaves_it_running(tmp_pat
             await second.ensure_running(spec(tmp_path, generation=4))
             assert len(kube.requests) == before  # adopted, not replaced
             assert kube.pods_of(NS, "otomat.io/instance=i-1") == [pod]
-            await second.purge()
-            assert kube.everything(NS, "otomat.io/managed-by=otomat") == []
+            await second.purge()  # what runs goes; the data stays for delete_data
+            assert kube.everything(NS, "otomat.io/managed-by=otomat,!otomat.io/data-of") == []
+            assert kube.everything(NS, "otomat.io/data-of") == [
+                "PersistentVolumeClaim/otomat-d-i-1"
+            ]
         finally:
             await second.close()
 
