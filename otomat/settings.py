@@ -396,6 +396,10 @@ K8S_IMAGE = env_str("OTOMAT_K8S_IMAGE", "otomat-product:{slug}-{version}")
 K8S_IMAGE_PULL_SECRET = env_str("OTOMAT_K8S_IMAGE_PULL_SECRET", "")
 K8S_CPU_LIMIT = env_str("OTOMAT_K8S_CPU_LIMIT", "1")
 K8S_HOST_MEMORY_MB = env_int("OTOMAT_K8S_HOST_MEMORY_MB", 2048, minimum=64)
+# Each process instance's /data: a PersistentVolumeClaim of this size (the cluster's default
+# storage class unless named); empty: an emptyDir, lost whenever the pod is replaced.
+K8S_DATA_SIZE = env_str("OTOMAT_K8S_DATA_SIZE", "1Gi")
+K8S_STORAGE_CLASS = env_str("OTOMAT_K8S_STORAGE_CLASS", "")
 # Between full resyncs (every RUNNER_RESYNC_SECONDS) the runner reads only instances changed since
 # its previous look, less this margin for late commits and other machines' clocks (docs/runtime.md).
 RUNNER_RESYNC_SECONDS = env_int("OTOMAT_RUNNER_RESYNC_SECONDS", 300, minimum=1)
