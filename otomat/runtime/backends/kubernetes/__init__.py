@@ -63,7 +63,12 @@ def make_backends(on_change: OnChange | None, api_client: Any = None) -> dict[st
         "crash_loop_restarts": settings.RUNTIME_CRASH_LOOP_EXITS,
     }
     return {
-        "process": KubernetesBackend(runtime="process", **common),
+        "process": KubernetesBackend(
+            runtime="process",
+            data_size=settings.K8S_DATA_SIZE,
+            storage_class=settings.K8S_STORAGE_CLASS,
+            **common,
+        ),
         "shared": KubernetesBackend(
             runtime="shared",
             instances_per_host=settings.SHARED_INSTANCES_PER_HOST,

@@ -32,7 +32,7 @@ START_DIR = Path(os.environ.get("OTOMAT_POD_START_DIR", "/run/otomat"))
 STATE_DIR = Path(os.environ.get("OTOMAT_POD_STATE_DIR", "/tmp"))  # noqa: S108 - the pod's tmpfs
 PRODUCT_DIR = Path(os.environ.get("OTOMAT_POD_PRODUCT_DIR", "/opt/product"))
 DATA_DIR = Path(os.environ.get("OTOMAT_POD_DATA_DIR", "/data"))
-SCAN_SECONDS = 2.0
+SCAN_SECONDS = float(os.environ.get("OTOMAT_POD_SCAN_SECONDS", "2"))  # the Secret's files
 COMMAND_READY_AFTER = 1.0
 
 
@@ -190,7 +190,7 @@ def run_host(entry: str, scans: int | None = None) -> int:
         elif kind == "log" and iid:
             for line in event.get("lines") or []:
                 pump.line(f"[{iid}] {line}")
-        elif kind in ("fatal", "error", "ready") and iid:
+        elif kind in ("fatal", "error", "ready", "removed", "rejected") and iid:
             pump.line(f"[{iid}] [otomat] {kind}: {event.get('reason') or event.get('message', '')}")
 
     threading.Thread(target=_events, args=(read_fd, handle), daemon=True).start()

@@ -25,6 +25,7 @@ from otomat.runtime.backends.kubernetes.fake import FakeKubernetes
 
 NS = "bots"
 TOKEN = "123456:AAE-secret-token-value-0123456789abcdef"
+PODMAIN = (sys.executable, "-m", "otomat.runtime.backends.kubernetes.podmain")
 
 
 @pytest.fixture
@@ -228,7 +229,7 @@ def test_the_pod_entry_point_feeds_the_secret_on_stdin_and_scrubs_the_log(tmp_pa
         "OTOMAT_POD_PRODUCT_DIR": str(product),
         "OTOMAT_POD_DATA_DIR": str(data),
     }
-    podmain = [sys.executable, "-m", "otomat.runtime.backends.kubernetes.podmain"]
+    podmain = PODMAIN
     assert subprocess.run([*podmain, "ready"], env=env, check=False).returncode == 1
     done = subprocess.run(
         [*podmain, "product", "--", sys.executable, "main.py"],
@@ -280,3 +281,60 @@ def test_the_dockerfile_matches_what_the_manifests_and_the_entry_point_expect() 
     assert entry and importlib.util.find_spec(entry.group(1)) is not None
     assert f"COPY ${{PRODUCT}} {podmain.PRODUCT_DIR}" in text
     assert str(podmain.START_DIR) == m.START_FILE_DIR and str(podmain.DATA_DIR) == m.DATA_DIR
+
+
+@pytest.mark.slow
+def test_the_host_entry_point_follows_the_secret_files(tmp_path: Path) -> None:
+    """Instances join and leave a running shared host as the mounted Secret's files come and
+    go (the kubelet's part — updating the files — is played by the test)."""
+    import signal
+    import time
+
+    start_dir, state, product, data = (tmp_path / d for d in ("start", "state", "product", "data"))
+    for folder in (start_dir, state, product / "p", data):
+        folder.mkdir(parents=True)
+    (product / "p" / "__init__.py").write_text("")
+    (product / "p" / "bot.py").write_text(
+        "from aiogram import Router\n\n\ndef build_router(ctx):\n    return Router()\n"
+    )
+    env = {
+        **os.environ,
+        "OTOMAT_POD_START_DIR": str(start_dir),
+        "OTOMAT_POD_STATE_DIR": str(state),
+        "OTOMAT_POD_PRODUCT_DIR": str(product),
+        "OTOMAT_POD_DATA_DIR": str(data),
+        "OTOMAT_POD_SCAN_SECONDS": "0.1",
+    }
+    proc = subprocess.Popen(
+        [*PODMAIN, "host", "--entry", "p.bot:build_router"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(proc.stdout.readline, "")))
+    reader.start()
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not predicate():
+            assert proc.poll() is None, "".join(output)
+            assert time.monotonic() < deadline, f"{what}: {''.join(output)}"
+            time.sleep(0.05)
+
+    try:
+        wait_for(lambda: (state / "otomat-ready").exists(), "host ready")
+        s = spec(tmp_path, instance_id="alice", runtime="shared")
+        command = m.add_command(s) | {"api_url": "http://127.0.0.1:9"}
+        (start_dir / "alice.json").write_text(json.dumps(command))
+        (start_dir / "bob.json").write_text(json.dumps({"cmd": "add", "instance_id": "bob"}))
+        wait_for(lambda: any("[bob] [otomat] rejected" in line for line in output), "bob")
+        wait_for(lambda: (data / "alice").is_dir(), "alice's data directory")
+        (start_dir / "alice.json").unlink()
+        wait_for(lambda: any("[alice] [otomat] removed" in line for line in output), "removed")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=5)
+    assert TOKEN not in "".join(output)
