@@ -37,16 +37,21 @@ class RunnerAlreadyRunning(RuntimeError):
 
 
 def make_backend(name: str, on_change) -> Backend:
-    """The backends for every runtime, behind one composite: ``name`` (``OTOMAT_RUNTIME_BACKEND``)
-    runs ``process`` products; the ``shared`` backend runs ``shared`` products. Raises
-    ImproperlyConfigured on an unknown name."""
+    """The backends for every runtime, behind one composite: with ``name``
+    (``OTOMAT_RUNTIME_BACKEND``) ``process``, the process backend runs ``process`` products and
+    the ``shared`` backend ``shared`` ones on this machine; with ``kubernetes`` both run in a
+    cluster (docs/kubernetes.md). Raises ImproperlyConfigured on an unknown name."""
     from django.core.exceptions import ImproperlyConfigured
 
     from otomat.runtime.backends.composite import CompositeBackend
 
+    if name == "kubernetes":
+        from otomat.runtime.backends.kubernetes import make_backends
+
+        return CompositeBackend(make_backends(on_change))
     if name != "process":
         raise ImproperlyConfigured(
-            f"OTOMAT_RUNTIME_BACKEND={name!r} is not a known backend (process)"
+            f"OTOMAT_RUNTIME_BACKEND={name!r} is not a known backend (process, kubernetes)"
         )
     from otomat.runtime.backends.process import ProcessBackend, RestartPolicy
 
