@@ -45,6 +45,9 @@ MAX_BUSY = 20_000
 MAX_EVENT_DAYS = 31  # one event longer than this is cut to it
 READ_SECONDS = 20.0
 PRODID = "-//Otomat//Booking//EN"
+# The properties that say when an event is busy: one of them unreadable refuses the calendar
+# (guessing could free a busy time).
+TIMING = {"DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID"}
 OWN_UID = re.compile(r"^booking-[0-9a-f-]{36}@otomat$")
 
 
@@ -218,6 +221,11 @@ def busy_times(
             events.append((uid, event))
         found: list[tuple[datetime, datetime]] = []
         for uid, event in events:
+            broken = [name for name, _msg in getattr(event, "errors", []) if name in TIMING]
+            if broken:
+                raise CalendarRefused(
+                    f"An event's {broken[0]} cannot be read; the calendar was not read."
+                )
             if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
                 continue
             if str(event.get("STATUS", "")).upper() == "CANCELLED":
