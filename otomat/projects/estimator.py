@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from babel import Locale
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import get_language, gettext, ngettext, pgettext
 
 from otomat.billing.money import Money
@@ -217,8 +218,6 @@ def compute(
 
 
 def base_title(language: str) -> str:
-    from django.utils import translation
-
     with translation.override(language):
         return gettext("Project foundation (every project)")
 
@@ -264,14 +263,16 @@ def _number(value: Decimal, loc: Locale, decimals: int) -> str:
 
 
 def format_weeks(weeks_min: Decimal, weeks_max: Decimal, language: str | None = None) -> str:
-    """``4–7 weeks`` (``2 weeks`` when both ends agree), numbers in the reader's locale."""
+    """``4–7 weeks`` (``2 weeks`` when both ends agree), in ``language`` (the active one by
+    default), numbers in its locale."""
     loc = _locale(language)
     whole = weeks_min == weeks_min.to_integral() and weeks_max == weeks_max.to_integral()
     low, high = (_number(w, loc, 0 if w == w.to_integral() else 1) for w in (weeks_min, weeks_max))
     span = low if low == high else f"{low}–{high}"
-    if whole:
-        return ngettext("%(range)s week", "%(range)s weeks", int(weeks_max)) % {"range": span}
-    return pgettext("a fractional number of weeks", "%(range)s weeks") % {"range": span}
+    with translation.override(_language(language)):
+        if whole:
+            return ngettext("%(range)s week", "%(range)s weeks", int(weeks_max)) % {"range": span}
+        return pgettext("a fractional number of weeks", "%(range)s weeks") % {"range": span}
 
 
 def format_money_range(
@@ -304,7 +305,9 @@ def _spaced(text: str) -> str:
 
 def summary(estimate: Estimate | Result, language: str | None = None) -> str:
     """``4–7 weeks, PLN 18,000–31,000`` in the reader's language (the active one by default)."""
-    return gettext("%(weeks)s, %(cost)s") % {
+    with translation.override(_language(language)):
+        pattern = gettext("%(weeks)s, %(cost)s")
+    return pattern % {
         "weeks": format_weeks(Decimal(estimate.weeks_min), Decimal(estimate.weeks_max), language),
         "cost": format_money_range(
             estimate.cost_min_minor, estimate.cost_max_minor, estimate.currency, language
