@@ -16,3 +16,16 @@ def weeks(value) -> str:
         return str(value)
     text = format(number.normalize(), "f")
     return text
+
+
+@register.filter
+def minor(amount_minor, currency) -> str:
+    """``{{ line.unit_price_minor|minor:offer.currency }}``: minor units formatted in the
+    active language ("18 000,00 zł" in Polish)."""
+    from django.utils.translation import get_language
+
+    from otomat.billing.money import Money
+
+    if amount_minor is None or amount_minor == "":
+        return ""
+    return Money(int(amount_minor), currency).format(get_language() or "en")
