@@ -435,7 +435,14 @@ def _apply_status(
 
 
 def _locked(card: Card) -> Card:
-    return Card.objects.select_for_update().select_related("project__account").get(pk=card.pk)
+    """The card's row locked FOR UPDATE — only the card's: the project and account are joined
+    for reading (MariaDB has no OF, and locks them too)."""
+    from django.db import connection
+
+    cards = Card.objects.select_related("project__account")
+    if connection.features.has_select_for_update_of:
+        return cards.select_for_update(of=("self",)).get(pk=card.pk)
+    return cards.select_for_update().get(pk=card.pk)
 
 
 def set_status(
