@@ -12,8 +12,8 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("otomat.web.urls")),
     path("accounts/", include("otomat.accounts.urls")),
-    path("catalog/", include("otomat.catalog.urls")),
-    path("instances/", include("otomat.instances.urls")),
+    path("catalog/", include("otomat.web.catalog_urls")),  # catalog's pages and composed ones
+    path("instances/", include("otomat.web.instance_urls")),  # the same for instances
     path("billing/", include("otomat.billing.urls")),
     path("notify/", include("otomat.notify.urls")),
     path("support/", include("otomat.support.urls")),

@@ -21,6 +21,9 @@ from otomat.accounts.models import ApiToken
 from otomat.accounts.services import record_audit
 from otomat.api.lists import narrowed, ranged
 from otomat.api.schemas import Line, answers, line
+from otomat.billing.invoicing import BillingError
+from otomat.billing.ordering import order_product
+from otomat.billing.subscriptions import plans_for
 from otomat.catalog.models import Product
 from otomat.catalog.schema_form import (
     ConfigError,
@@ -201,44 +204,29 @@ def create_instance(request, body: InstanceIn):
     version = product.latest_version()
     if version is None:
         raise HttpError(400, "This product has no version to install.")
-    from otomat.billing.invoicing import BillingError
-    from otomat.billing.subscriptions import place_order, plans_for
-
     plans = plans_for(product, account)
     plan = next((p for p in plans if p.code == body.plan), None)
     if plans and plan is None:
         codes = ", ".join(sorted({p.code for p in plans}))
         return Status(400, {"detail": f"Choose a plan: {codes}."})
-    invoice = None
     try:
-        validate_config(version.config_schema, body.config)
-        run_live_checks(version.config_schema, body.config, source_dir=version.source_path)
-        if plan is not None:
-            instance, invoice = place_order(
-                account=account,
-                version=version,
-                plan=plan,
-                name=body.name,
-                config=body.config,
-                actor=request.user,
-                coupon_code=body.coupon,
-            )
-        else:
-            instance = services.install_instance(
-                account=account,
-                version=version,
-                name=body.name,
-                config=body.config,
-                actor=request.user,
-            )
+        order = order_product(
+            account=account,
+            version=version,
+            plan=plan,
+            name=body.name,
+            config=body.config,
+            actor=request.user,
+            coupon_code=body.coupon,
+        )
     except ConfigError as exc:
         return Status(400, {"detail": exc.as_paths()})
     except (services.InstanceError, BillingError) as exc:
         return Status(400, {"detail": str(exc)})
-    out = _instance_out(instance)
-    if invoice is not None:
-        out["invoice_id"] = invoice.id
-        out["pay_url"] = invoice.pay_url() if invoice.status == "open" else None
+    out = _instance_out(order.instance)
+    if order.invoice is not None:  # sold by subscription: the order invoice, paid or to pay
+        out["invoice_id"] = order.invoice.id
+        out["pay_url"] = order.to_pay.pay_url() if order.to_pay else None
     return Status(201, out)
 
 

@@ -2,14 +2,14 @@ from django.urls import path
 
 from otomat.instances import views
 
+# The instances' own pages. The order form, the instance page and its logs also show billing and
+# the runtime: they are composed in otomat.web and added to this namespace there
+# (otomat/web/instance_urls.py, which the project's URLs include at /instances/).
 app_name = "instances"
 urlpatterns = [
     path("", views.instance_list, name="list"),
     path("manage/", views.manage, name="manage"),
-    path("install/<slug:slug>/", views.install, name="install"),
-    path("<uuid:instance_id>/", views.detail, name="detail"),
     path("<uuid:instance_id>/status/", views.status_partial, name="status"),
-    path("<uuid:instance_id>/logs/", views.logs_partial, name="logs"),
     path("<uuid:instance_id>/edit/", views.edit, name="edit"),
     path("<uuid:instance_id>/remove/", views.remove, name="remove"),
     path("<uuid:instance_id>/sandbox/", views.open_sandbox, name="sandbox"),

@@ -1,4 +1,8 @@
-"""Customer and staff pages for instances. Thin: scope, parse, call a service, render."""
+"""Customer and staff pages for instances. Thin: scope, parse, call a service, render.
+
+The instance page (with its plan, invoices and logs), its logs fragment and the order form also
+show billing and the runtime: they are composed in ``otomat.web.instance_pages`` from what this
+module exposes (:func:`get_instance`, :func:`instance_context`)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ from otomat.instances import sandboxes, services
 from otomat.instances.exports import ExportUnavailable, build_export
 from otomat.instances.models import Instance
 from otomat.lib import emulator
-from otomat.runtime.logs import tail
 
 ACTIONS = {
     "start": services.start_instance,
@@ -89,128 +92,40 @@ def manage(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def install(request: HttpRequest, slug: str) -> HttpResponse:
-    product = get_object_or_404(Product, slug=slug, is_listed=True)
-    version = product.latest_version()
-    account = request.user.account
-    if version is None:
-        raise Http404
-    if account is None:
-        messages.error(request, _("Staff accounts cannot install; log in as a customer."))
-        return redirect("catalog:detail", slug=slug)
-    form_class = schema_form.build_form_class(
-        version.config_schema, product_slug=product.slug, source_dir=version.source_path
-    )
-    from otomat.billing import subscriptions
-    from otomat.billing.invoicing import BillingError
-
-    plans = subscriptions.plans_for(product, account)
-    form = form_class(request.POST or None)
-    name = request.POST.get("instance_name", "").strip() if request.method == "POST" else ""
-    coupon = request.POST.get("coupon", "").strip() if request.method == "POST" else ""
-    chosen = next((p for p in plans if str(p.pk) == request.POST.get("plan", "")), None)
-    if request.method == "POST" and plans and chosen is None:
-        form.add_error(None, _("Choose a plan."))
-    if request.method == "POST" and form.is_valid():
-        config = form.config
-        try:
-            if plans:
-                instance, invoice = subscriptions.place_order(
-                    account=account,
-                    version=version,
-                    plan=chosen,
-                    name=name,
-                    config=config,
-                    actor=request.user,
-                    coupon_code=coupon,
-                )
-            else:
-                instance, invoice = (
-                    services.install_instance(
-                        account=account,
-                        version=version,
-                        name=name,
-                        config=config,
-                        actor=request.user,
-                    ),
-                    None,
-                )
-        except schema_form.ConfigError as exc:
-            schema_form.add_config_errors(form, exc)
-        except (services.InstanceError, BillingError) as exc:
-            form.add_error(None, str(exc))
-        else:
-            if invoice is not None and invoice.status == invoice.Status.OPEN:
-                messages.success(
-                    request,
-                    _("Ordered. %(name)s starts as soon as it is paid.")
-                    % {"name": name or product.name},
-                )
-                return redirect("billing:pay", token=invoice.token)
-            messages.success(request, _("%(name)s is being installed.") % {"name": instance.name})
-            return redirect("instances:detail", instance_id=instance.id)
-    return render(
-        request,
-        "instances/install.html",
-        {
-            "product": product,
-            "version": version,
-            "form": form,
-            "instance_name": name,
-            "plans": plans,
-            "chosen": chosen or (plans[0] if plans else None),
-            "coupon": coupon,
-            "trial_used": bool(plans) and subscriptions.had_trial(account, plans[0]),
-        },
-        status=400 if form.errors else 200,
-    )
+def instance_context(request: HttpRequest, instance: Instance) -> dict:
+    """What instances know for an instance's page (``instances/detail.html``): a newer version
+    and the bugs it fixes, the history in the reader's language, whether it is restarting, its
+    emulator chat, and for staff its sandboxes. The page itself, with the plan, the invoices to
+    pay and the logs, is composed above (``otomat.web.instance_pages``)."""
+    newer = newer_version(instance)
+    is_staff = request.user.is_staff
+    return {
+        "instance": instance,
+        "newer_version": newer,
+        "fixes": list(newer.fixes.all()) if newer else [],
+        "events": _labelled(instance.events.select_related("actor")[:30]),
+        "restarting": restarting(instance),
+        "chat_url": emulator.chat_url(instance.emulator_bot) if instance.emulator_bot else "",
+        "sandboxes": (
+            list(instance.sandboxes.exclude(state=Instance.State.TERMINATED)) if is_staff else []
+        ),
+        "can_sandbox": is_staff
+        and instance.kind == Instance.Kind.CUSTOMER
+        and instance.state != Instance.State.TERMINATED
+        and bool(settings.EMULATOR_URL),
+    }
 
 
-@login_required
-def detail(request: HttpRequest, instance_id) -> HttpResponse:
-    instance = get_instance(request, instance_id)
-    from otomat.billing.models import Invoice, Subscription
-
-    subscription = Subscription.objects.filter(instance=instance).select_related("plan").first()
-    open_invoices = (
-        subscription.invoices.filter(status=Invoice.Status.OPEN).order_by("due_at")
-        if subscription
-        else []
-    )
+def newer_version(instance: Instance):
+    """The product's latest version when it is newer than the one the instance runs."""
     latest = instance.version.product.latest_version()
-    newer = (
+    if (
         latest
-        if latest
         and latest.pk != instance.version_id
         and latest.created_at > instance.version.created_at
-        else None
-    )
-    fixes = list(newer.fixes.all()) if newer else []
-    return render(
-        request,
-        "instances/detail.html",
-        {
-            "instance": instance,
-            "newer_version": newer,
-            "fixes": fixes,
-            "subscription": subscription,
-            "open_invoices": open_invoices,
-            "events": _labelled(instance.events.select_related("actor")[:30]),
-            "logs": tail(instance.log_path, 100),
-            "restarting": restarting(instance),
-            "chat_url": emulator.chat_url(instance.emulator_bot) if instance.emulator_bot else "",
-            "sandboxes": (
-                instance.sandboxes.exclude(state=Instance.State.TERMINATED)
-                if request.user.is_staff
-                else []
-            ),
-            "can_sandbox": request.user.is_staff
-            and instance.kind == Instance.Kind.CUSTOMER
-            and instance.state != Instance.State.TERMINATED
-            and bool(settings.EMULATOR_URL),
-        },
-    )
+    ):
+        return latest
+    return None
 
 
 _PROCESS_ANSWERS = re.compile(r"^process \d+ is answering$")
@@ -296,16 +211,6 @@ def status_partial(request: HttpRequest, instance_id) -> HttpResponse:
         request,
         "instances/_status.html",
         {"instance": instance, "restarting": restarting(instance)},
-    )
-
-
-@login_required
-def logs_partial(request: HttpRequest, instance_id) -> HttpResponse:
-    instance = get_instance(request, instance_id)
-    return render(
-        request,
-        "instances/_logs.html",
-        {"instance": instance, "logs": tail(instance.log_path, 100)},
     )
 
 
