@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from otomat.accounts.models import User
 from otomat.catalog.models import ProductVersion
 from otomat.instances.models import Instance
 from otomat.support.models import ProductBug, Ticket, TicketEvent, TicketMessage
+from otomat.support.people import ticket_language
 from otomat.support.tickets import TicketError
 
 
@@ -52,12 +53,12 @@ def link_tickets(
             TicketEvent.objects.create(
                 ticket=ticket, kind="bug", detail=f"linked to product bug #{bug.pk}", actor=actor
             )
-            TicketMessage.objects.create(
-                ticket=ticket,
-                kind=TicketMessage.Kind.SYSTEM,
-                body="This is a known problem of the product; we are working on it and will tell "
-                "you when a fixed version is out.",
-            )
+            with translation.override(ticket_language(ticket)):
+                body = _(
+                    "This is a known problem of the product; we are working on it and will "
+                    "tell you when a fixed version is out."
+                )
+            TicketMessage.objects.create(ticket=ticket, kind=TicketMessage.Kind.SYSTEM, body=body)
     return bug
 
 
@@ -119,11 +120,11 @@ def release_fix(bug: ProductBug, version: ProductVersion, *, actor: User) -> int
             notices.fix_released(bug, account, instances)
             told += 1
         for ticket in bug.tickets.exclude(status__in=[Ticket.Status.CLOSED, Ticket.Status.MERGED]):
-            TicketMessage.objects.create(
-                ticket=ticket,
-                kind=TicketMessage.Kind.SYSTEM,
-                body=f"Fixed in version {version.version}. Upgrade from your instance's page.",
-            )
+            with translation.override(ticket_language(ticket)):
+                body = _("Fixed in version %(version)s. Upgrade from your instance's page.") % {
+                    "version": version.version
+                }
+            TicketMessage.objects.create(ticket=ticket, kind=TicketMessage.Kind.SYSTEM, body=body)
             TicketEvent.objects.create(
                 ticket=ticket, kind="bug", detail=f"fix released in {version.version}", actor=actor
             )

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from otomat.accounts.models import User
+from otomat.billing.invoicing import account_language
 from otomat.billing.models import BillingSettings
-from otomat.support.models import TicketMessage
+from otomat.support.models import Ticket, TicketMessage
 
 
 def seller_name() -> str:
@@ -23,6 +24,23 @@ def display_name(user: User | None, *, seller: str | None = None) -> str:
     if not user.is_staff:
         return str(user)
     return user.get_full_name().strip() or user.first_name.strip() or seller or seller_name()
+
+
+def staff_name(user: User) -> str:
+    """A staff member as colleagues name them: their name, else the part of their login before
+    the "@" (staff pages only; customers see :func:`display_name`)."""
+    return user.get_full_name().strip() or user.first_name.strip() or user.email.split("@")[0]
+
+
+def workload_per_person(rows: Iterable[dict]) -> list[dict]:
+    """``rows`` of ``{"assignee": id or None, "n": count}`` with each person's ``name`` ("" when
+    unassigned), the people read in one query."""
+    rows = list(rows)
+    users = User.objects.in_bulk([r["assignee"] for r in rows if r["assignee"]])
+    return [
+        {**r, "name": staff_name(users[r["assignee"]]) if r["assignee"] in users else ""}
+        for r in rows
+    ]
 
 
 def signature(message: TicketMessage, *, seller: str | None = None) -> str:
@@ -48,3 +66,10 @@ def sign(messages: Iterable[TicketMessage]) -> list[TicketMessage]:
     for m in rows:
         m.signature = signature(m, seller=seller)
     return rows
+
+
+def ticket_language(ticket: Ticket) -> str:
+    """The language the platform's own messages on ``ticket`` are written in (at the time they
+    are written): its requester's, else the account's."""
+    person = ticket.requester
+    return (person.language if person else "") or account_language(ticket.account)

@@ -13,11 +13,12 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from otomat.accounts.models import User
-from otomat.billing.invoicing import LineSpec, issue_invoice
+from otomat.billing.invoicing import LineSpec, account_language, issue_invoice
 from otomat.billing.models import BillingSettings, Invoice, Subscription
 from otomat.billing.money import Money
 from otomat.support import entitlements
@@ -29,6 +30,7 @@ from otomat.support.models import (
     TicketMessage,
     locked_tickets,
 )
+from otomat.support.people import ticket_language
 from otomat.support.tickets import TicketError, _set_status, staff_reply
 
 DEFAULT_OUT_OF_SCOPE = (
@@ -136,6 +138,15 @@ def currency_for(ticket: Ticket) -> str:
     return sub.plan.currency if sub else ticket.account.currency
 
 
+def support_line(ticket: Ticket, quote: Quote, lang: str) -> str:
+    """The invoice line of an accepted quote, in ``lang`` (the account's, at issue)."""
+    with translation.override(lang):
+        return _("Paid support %(ticket)s: %(description)s") % {
+            "ticket": ticket.number,
+            "description": quote.description,
+        }
+
+
 def payment_due(now: datetime) -> datetime:
     """When a quote's invoice falls due: the billing's payment terms for an order (at least a
     day), so an accepted quote is never overdue the second it is issued."""
@@ -213,7 +224,9 @@ def accept_quote(quote: Quote, *, user: User, now: datetime | None = None) -> In
         invoice, _created = issue_invoice(
             account=ticket.account,
             currency=quote.currency,
-            lines=[LineSpec(f"Paid support {ticket.number}: {quote.description}", quote.price)],
+            lines=[
+                LineSpec(support_line(ticket, quote, account_language(ticket.account)), quote.price)
+            ],
             kind=Invoice.Kind.SUPPORT,
             due_at=payment_due(now),
             tax_rate=sub.plan.tax_rate if sub and sub.plan.currency == quote.currency else None,
@@ -271,11 +284,14 @@ def on_invoice_paid(sender, invoice: Invoice, **kwargs) -> None:
     _set_status(ticket, Ticket.Status.OPEN, now, actor=None)
     ticket.updated_at = now
     ticket.save()
+    with translation.override(ticket_language(ticket)):
+        body = ngettext(
+            "Invoice %(number)s paid: the work (%(days)s day estimated) continues.",
+            "Invoice %(number)s paid: the work (%(days)s days estimated) continues.",
+            quote.days,
+        ) % {"number": invoice.number, "days": quote.days}
     TicketMessage.objects.create(
-        ticket=ticket,
-        kind=TicketMessage.Kind.SYSTEM,
-        body=f"Invoice {invoice.number} paid: the work ({quote.days} days estimated) continues.",
-        created_at=now,
+        ticket=ticket, kind=TicketMessage.Kind.SYSTEM, body=body, created_at=now
     )
     TicketEvent.objects.create(
         ticket=ticket,

@@ -27,6 +27,7 @@ from otomat.support import (
     bugs,
     entitlements,
     kb,
+    people,
     quotes,
     relationships,
     tickets,
@@ -110,9 +111,9 @@ def workload(request: HttpRequest) -> HttpResponse:
     ).order_by("response_due", "resolution_due")[:20]
     ours = qs.filter(status=Ticket.Status.OPEN).order_by("response_due", "created_at")
     theirs = qs.exclude(status=Ticket.Status.OPEN).order_by("-updated_at")
-    per_person = (
+    per_person = people.workload_per_person(
         Ticket.objects.filter(status=Ticket.Status.OPEN)
-        .values("assignee__email")
+        .values("assignee")
         .annotate(n=Count("id"))
         .order_by("-n")
     )

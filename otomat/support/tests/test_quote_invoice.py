@@ -58,3 +58,31 @@ def test_it_is_due_at_least_a_day_after_issue(cast, department, sla_policy, inst
     with time_machine.travel(at, tick=False):
         invoice = quotes.accept_quote(_quote(cast, instance), user=cast.alice)
     assert invoice.due_at == at + timedelta(days=max(days, 1))
+
+
+@pytest.mark.parametrize(
+    ("lang", "line", "paid"),
+    [
+        ("id", "Dukungan berbayar", "Faktur"),
+        ("pl", "Płatne wsparcie", "Faktura"),
+        ("en", "Paid support", "Invoice"),
+    ],
+)
+def test_the_quotes_invoice_line_and_notes_are_in_the_customers_language_at_issue(
+    cast, department, sla_policy, installed, lang, line, paid
+):
+    from otomat.support.models import TicketMessage
+
+    cast.alice.language = lang
+    cast.alice.save(update_fields=["language"])
+    with time_machine.travel(T0 + timedelta(days=40), tick=False):  # free support is over
+        quote = _quote(cast, installed())
+        invoice = quotes.accept_quote(quote, user=cast.alice)
+    quotes.on_invoice_paid(None, invoice)
+    note = quote.ticket.messages.filter(kind=TicketMessage.Kind.SYSTEM).last()
+    assert note.body.startswith(paid) and invoice.number in note.body
+    cast.alice.language = "en"  # a later change of language leaves the issued lines alone
+    cast.alice.save(update_fields=["language"])
+    description = invoice.lines.get().description
+    assert description.startswith(line) and quote.ticket.number in description
+    assert description.endswith(": Menu")

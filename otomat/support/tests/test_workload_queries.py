@@ -65,3 +65,33 @@ def test_the_staff_ticket_page_fills_canned_replies_without_a_query_each(
     for n in range(1, 10):
         CannedReply.objects.create(title=f"R{n}", body="{revisions_left} left, {minutes_left}")
     assert queries() == one
+
+
+def test_the_per_person_count_names_staff_not_their_emails(client, cast, department, sla_policy):
+    from otomat.accounts.models import User
+
+    named = User.objects.create_user(
+        email="dina@example.com",
+        password=cast.password,
+        is_staff=True,
+        first_name="Dina",
+        last_name="Dewi",
+    )
+    _open(cast, 3)
+    first, second, _unassigned = cast.alice.account.tickets.order_by("created_at")
+    tickets.assign(first, named, actor=cast.staff)
+    tickets.assign(second, cast.staff, actor=cast.staff)  # no name: the login before the @
+    client.force_login(cast.staff)
+    page = client.get(reverse("support:workload")).content.decode()
+    section = page.split("Per person", 1)[1].split("</section>", 1)[0]
+    assert "Dina Dewi: 1" in section and "staff: 1" in section and "unassigned: 1" in section
+    assert "@example.com" not in section
+
+
+def test_the_deadline_column_is_named_as_a_deadline_in_polish(client, cast, department, sla_policy):
+    cast.staff.language = "pl"
+    cast.staff.save(update_fields=["language"])
+    _open(cast, 1)
+    client.force_login(cast.staff)
+    page = client.get(reverse("support:workload")).content.decode()
+    assert "<th>Termin</th>" in page and "Termin płatności" not in page  # not a payment's due
