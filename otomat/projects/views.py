@@ -137,7 +137,9 @@ def _submit(request: HttpRequest, form, *, source: str, estimate=None) -> Lead:
 
 @require_POST
 def estimate_preview(request: HttpRequest) -> HttpResponse:
-    """The range of what the form picks, as the partial the page swaps in (nothing stored)."""
+    """The range of what the form picks, as the partial the page swaps in (nothing stored). A
+    refused selection is a 200 too, with the refusal in the partial: HTMX swaps in only
+    successful answers, and the visitor must read why."""
     picked = _selections(request.POST)
     try:
         result, error = estimator.compute(picked, language=_language()), ""
@@ -147,7 +149,6 @@ def estimate_preview(request: HttpRequest) -> HttpResponse:
         request,
         "projects/_range.html",
         {"result": result, "error": error, "language": _language()},
-        status=200 if result else 400,
     )
 
 
