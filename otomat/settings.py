@@ -258,6 +258,10 @@ BILLING_RUN_SECONDS = env_int("OTOMAT_BILLING_RUN_SECONDS", 60, minimum=5)
 # that address is answered 429 (nothing stored) until the window ends; 0 turns it off.
 CALLBACK_REJECTS_PER_SOURCE = env_int("OTOMAT_CALLBACK_REJECTS_PER_SOURCE", 20, minimum=0)
 CALLBACK_REJECT_WINDOW_SECONDS = env_int("OTOMAT_CALLBACK_REJECT_WINDOW_SECONDS", 600, minimum=1)
+# The public estimator and contact form: leads and saved estimates one address may send an hour
+# (a 429 page past it); 0 turns a limit off.
+PROJECTS_LEADS_PER_HOUR = env_int("OTOMAT_PROJECTS_LEADS_PER_HOUR", 5, minimum=0)
+PROJECTS_ESTIMATES_PER_HOUR = env_int("OTOMAT_PROJECTS_ESTIMATES_PER_HOUR", 30, minimum=0)
 
 # "default" is each process's own memory; "shared" is one cache for every process of this
 # machine (the web server's workers, the task worker), in files under the data directory: the
