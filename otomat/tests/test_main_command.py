@@ -20,7 +20,13 @@ import pytest
 
 from otomat.testing.processes import free_port, processes_in, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(os.environ.get("OTOMAT_DATABASE_URL")),
+        reason="runs the main command on its own SQLite data directory: the SQLite run covers it",
+    ),
+]
 
 BANNER_END = "Stop with Ctrl-C."
 # After the banner, within this many seconds (a minute's worth of the scheduler's five-second
