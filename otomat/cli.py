@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def _setup_django() -> None:
@@ -151,6 +152,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    _setup_django()
+    from otomat.ops.backup import BackupError, backup
+
+    try:
+        result = backup(Path(args.path), with_keys=not args.without_keys)
+    except BackupError as exc:
+        print(f"otomat backup: {exc}", file=sys.stderr)
+        return 2
+    for line in result.lines:
+        print(line)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    # Not _setup_django() first: the target must be seen empty before settings write keys to it.
+    from otomat.ops.backup import BackupError, restore
+
+    def migrate() -> None:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+    try:
+        lines = restore(Path(args.path), migrate=migrate)
+    except BackupError as exc:
+        print(f"otomat restore: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    print("restored: start it with `otomat run` (or the services) on this data directory")
+    return 0
+
+
 def cmd_compilemessages(args: argparse.Namespace) -> int:
     from otomat.lib.i18n import compile_catalogs
 
@@ -238,6 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("compilemessages", help="compile translations (no gettext needed)").set_defaults(
         func=cmd_compilemessages
     )
+    backup = sub.add_parser(
+        "backup",
+        help="back up the database, keys, products and instance data into one archive",
+    )
+    backup.add_argument("path", help="the archive to write (a new .tar.gz file)")
+    backup.add_argument(
+        "--without-keys",
+        action="store_true",
+        help="leave the secret and encryption keys out (restoring then needs them in the "
+        "environment)",
+    )
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore", help="restore an archive of `otomat backup` into an empty data directory"
+    )
+    restore.add_argument("path", help="the archive to read")
+    restore.set_defaults(func=cmd_restore)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
