@@ -1,6 +1,9 @@
 """Dates and times as a reader reads them: the active language's medium date format ("Dec 5,
 2026", "5 Des 2026", "5 gru 2026", never "12/05/2026") and, where a deadline is meant, the
-time in the active time zone with that zone named ("Dec 5, 2026, 2:00 PM WIB")."""
+time in the active time zone with that zone named ("Dec 5, 2026, 2:00 PM WIB").
+
+The one place pages format dates: support's ``zoned``/``medium_date`` filters and billing's
+``local_date``/``local_datetime``/``local_moment`` filters are thin wrappers of these."""
 
 from __future__ import annotations
 
@@ -46,3 +49,24 @@ def zoned_datetime(value: datetime | None) -> str:
     separator = " " if locale.startswith("id") else ", "
     label = zone_label(local) if timezone.is_aware(local) else ""
     return f"{day}{separator}{time} {label}".strip()
+
+
+def local_moment(value: datetime | None) -> str:
+    """A moment in the active time zone without the zone, for timelines on a page that names
+    it elsewhere: "Dec 3, 2026 5:00 PM", "3 Des 2026 17.00"; "" for None."""
+    if not value:
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    locale = _locale()
+    day = format_date(local.date(), "medium", locale=locale)
+    return f"{day} {format_time(local.time(), 'short', locale=locale)}"
+
+
+def named_zone_datetime(value: datetime | None) -> str:
+    """A moment in the active time zone with the zone's IANA name, as invoices give a due
+    time: "Dec 3, 2026 5:00 PM (Asia/Jakarta)"; "" for None."""
+    if not value:
+        return ""
+    zone = timezone.get_current_timezone()
+    local = timezone.localtime(value, zone) if timezone.is_aware(value) else value
+    return f"{local_moment(local)} ({getattr(zone, 'key', str(zone))})"

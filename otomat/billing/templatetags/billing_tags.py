@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from babel.dates import format_date, format_time
 from django import template
-from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from otomat.billing.totals import Totals, invoice_totals
+from otomat.lib import dates
 
 register = template.Library()
-
-
-def _locale() -> str:
-    return (translation.get_language() or "en").replace("-", "_")
 
 
 @register.simple_tag
@@ -25,25 +20,15 @@ def totals_of(invoice, lines) -> Totals:
 @register.filter
 def local_date(value) -> str:
     """A date (or the date of a moment, in the active time zone) in the locale's medium
-    format: "Dec 3, 2026", "3 Des 2026", "3 gru 2026"."""
-    if not value:
-        return ""
-    if hasattr(value, "astimezone"):
-        value = timezone.localtime(value).date()
-    return format_date(value, "medium", locale=_locale())
+    format: "Dec 3, 2026", "3 Des 2026", "3 gru 2026" (``otomat.lib.dates.medium_date``)."""
+    return dates.medium_date(value)
 
 
 @register.filter
 def local_datetime(value) -> str:
     """A moment in the active time zone, in the locale's format, with the zone named:
-    "Dec 3, 2026 5:00 PM (Asia/Jakarta)"."""
-    if not value:
-        return ""
-    zone = timezone.get_current_timezone()
-    local = timezone.localtime(value, zone)
-    day = format_date(local.date(), "medium", locale=_locale())
-    time = format_time(local.time(), "short", locale=_locale())
-    return f"{day} {time} ({getattr(zone, 'key', str(zone))})"
+    "Dec 3, 2026 5:00 PM (Asia/Jakarta)" (``otomat.lib.dates.named_zone_datetime``)."""
+    return dates.named_zone_datetime(value)
 
 
 @register.filter
@@ -80,9 +65,5 @@ def load_subscription(invoice) -> str:
 @register.filter
 def local_moment(value) -> str:
     """A moment in the active time zone in the locale's format, without the zone (timelines
-    on a page whose due time names it): "Dec 3, 2026 5:00 PM"."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    day = format_date(local.date(), "medium", locale=_locale())
-    return f"{day} {format_time(local.time(), 'short', locale=_locale())}"
+    on a page whose due time names it): "Dec 3, 2026 5:00 PM" (``otomat.lib.dates``)."""
+    return dates.local_moment(value)
