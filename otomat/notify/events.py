@@ -5,7 +5,8 @@ them too. The list is short on purpose:
 - an instance starts running, stops, fails, is suspended or terminated;
 - an invoice is paid;
 - a customer account signs up;
-- a support ticket is opened.
+- a support ticket is opened;
+- a lead arrives (the estimator, the contact form).
 
 The receivers watch models of other apps by name (no imports upward) and never let a logging
 problem reach the business action that saved the row."""
@@ -70,11 +71,18 @@ def ticket_saved(ticket, *, created: bool, **kwargs) -> None:
         log.info("ticket %s opened by %s: %s", ticket.number, ticket.account, ticket.subject)
 
 
+@_safely
+def lead_saved(lead, *, created: bool, **kwargs) -> None:
+    if created and lead.source != "manual":
+        log.info("new lead (%s): %s", lead.source, lead.company or lead.name)
+
+
 def connect() -> None:
     for receiver, model in (
         (instance_event, "instances.InstanceEvent"),
         (invoice_saved, "billing.Invoice"),
         (audit_event, "accounts.AuditEvent"),
         (ticket_saved, "support.Ticket"),
+        (lead_saved, "projects.Lead"),
     ):
         post_save.connect(receiver, sender=model, dispatch_uid=f"otomat.events.{receiver.__name__}")
