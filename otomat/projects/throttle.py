@@ -12,13 +12,14 @@ from django.shortcuts import render
 from otomat.accounts.throttle import client_ip
 
 WINDOW_SECONDS = 3600
-DEFAULT_LIMITS = {"lead": 5, "estimate": 30}  # per address and hour
 
 
 def limit(kind: str) -> int:
-    """``PROJECTS_LEADS_PER_HOUR`` / ``PROJECTS_ESTIMATES_PER_HOUR``; 0 turns the limit off."""
-    name = "PROJECTS_LEADS_PER_HOUR" if kind == "lead" else "PROJECTS_ESTIMATES_PER_HOUR"
-    return int(getattr(settings, name, DEFAULT_LIMITS[kind]))
+    """Per address and hour: ``PROJECTS_LEADS_PER_HOUR`` for "lead",
+    ``PROJECTS_ESTIMATES_PER_HOUR`` for "estimate"; 0 turns the limit off."""
+    if kind == "lead":
+        return settings.PROJECTS_LEADS_PER_HOUR
+    return settings.PROJECTS_ESTIMATES_PER_HOUR
 
 
 def _key(kind: str, ip: str | None) -> str:

@@ -245,3 +245,12 @@ def test_no_options_yet_says_so(client, db):
 def test_private_pages_need_a_login(client, db, path):
     answer = client.get(path)
     assert answer.status_code == 302 and "/accounts/login/" in answer["Location"]
+
+
+def test_a_new_lead_is_an_event_line_on_the_console(client, options, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="otomat.events")
+    client.post(ESTIMATOR, {"opt-shop": "1", **contact(), "action": "send"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "otomat.events"]
+    assert lines == ["new lead (estimator): Domki nad jeziorem"]
