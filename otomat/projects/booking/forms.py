@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -20,8 +22,25 @@ WEEKDAYS = [
 ]
 
 
+class OfferedTime(forms.DateTimeField):
+    """One of the offered slots as the page writes it: ISO 8601 with its offset. A time without
+    an offset is refused rather than read in some zone the visitor never saw."""
+
+    def to_python(self, value):
+        raw = (value or "").strip() if isinstance(value, str) else value
+        if isinstance(raw, str) and raw:
+            try:
+                parsed = datetime.fromisoformat(raw)
+            except ValueError:
+                raise forms.ValidationError(_("Pick one of the offered times.")) from None
+            if parsed.tzinfo is None:
+                raise forms.ValidationError(_("Pick one of the offered times."))
+            return parsed
+        return super().to_python(value)
+
+
 class BookForm(forms.Form):
-    start = forms.DateTimeField(widget=forms.HiddenInput)
+    start = OfferedTime(widget=forms.HiddenInput)
     name = forms.CharField(label=_("Your name"), max_length=200)
     email = forms.EmailField(label=_("Your email"), max_length=254)
     message = forms.CharField(
@@ -32,15 +51,9 @@ class BookForm(forms.Form):
     )
     tz = forms.ChoiceField(choices=TIMEZONE_CHOICES, widget=forms.HiddenInput)
 
-    def clean_start(self):
-        value = self.cleaned_data["start"]
-        if value.tzinfo is None:
-            raise forms.ValidationError(_("Pick one of the offered times."))
-        return value
-
 
 class RescheduleForm(forms.Form):
-    start = forms.DateTimeField(widget=forms.HiddenInput)
+    start = OfferedTime(widget=forms.HiddenInput)
 
 
 class CancelForm(forms.Form):

@@ -228,7 +228,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
                 )
                 return redirect("booking:manage", token=token)
             if request.POST.get("action") == "reschedule":
-                if not move_form.is_valid() or move_form.cleaned_data["start"].tzinfo is None:
+                if not move_form.is_valid():
                     raise services.BookingError(_("Pick one of the offered times."))
                 services.reschedule(booking, move_form.cleaned_data["start"], ip=client_ip(request))
                 messages.success(

@@ -37,9 +37,9 @@ def no_throttle(settings):
     settings.PROJECTS_LEADS_PER_HOUR = 0
 
 
-def post_booking(client, call, start, **data):
+def post_booking(client, call, when, **data):
     form = {
-        "start": start.isoformat(),
+        "start": when.isoformat(),
         "name": "Ann",
         "email": "ann@example.com",
         "tz": "Asia/Jakarta",
