@@ -197,20 +197,32 @@ def english_left(text: str) -> list[str]:
     return [phrase for phrase in ENGLISH if re.search(rf"\b{re.escape(phrase)}\b", text)]
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("lang", "expected"),
-    [
-        ("id", ["Bot Gema", "Nada bicara", "Sopan dan resmi", "Paket standar", "/ bulan"]),
-        ("pl", ["Bot Echo", "Ton wypowiedzi", "Uprzejmy i oficjalny", "Plan standardowy"]),
-    ],
-)
-def test_it_shows_no_english_text_of_the_product_in_the_readers_language(
-    client, cast, echo, lang, expected
-):
-    cast.alice.language = lang
+READERS = {
+    "id": {
+        "name": "Bot Gema",
+        "detail": ["Bot Gema", "Nada bicara", "Sopan dan resmi", "Paket standar", "/ bulan"],
+        "install": ["Jam mulai", "Film", "Musik", "Santai"],
+    },
+    "pl": {
+        "name": "Bot Echo",
+        "detail": ["Bot Echo", "Ton wypowiedzi", "Uprzejmy i oficjalny", "Plan standardowy"],
+        "install": ["Godzina rozpoczęcia", "Filmy", "Muzyka", "Swobodny"],
+    },
+}
+
+
+@pytest.fixture(params=sorted(READERS))
+def reader(request, client, cast):
+    """Alice, logged in, reading in one of the languages the product ships."""
+    cast.alice.language = request.param
     cast.alice.save(update_fields=["language"])
     client.force_login(cast.alice)
+    return request.param
+
+
+@pytest.mark.django_db
+def test_it_shows_no_english_text_of_the_product_in_the_readers_language(client, echo, reader):
+    texts = READERS[reader]
     pages = {
         "catalog": visible_text(client.get(reverse("catalog:list"))),
         "detail": visible_text(client.get(reverse("catalog:detail", args=["echo"]))),
@@ -218,14 +230,34 @@ def test_it_shows_no_english_text_of_the_product_in_the_readers_language(
     }
     for name, text in pages.items():
         assert english_left(text) == [], name
-    assert ("Bot Gema" if lang == "id" else "Bot Echo") in pages["catalog"]
-    for phrase in expected:
+    assert texts["name"] in pages["catalog"]
+    for phrase in texts["detail"]:
         assert phrase in pages["detail"] + pages["install"], phrase
-    # The install form's own labels, help texts and choices.
-    install = pages["install"]
-    labels = {"id": ["Jam mulai", "Film", "Musik", "Santai"], "pl": ["Godzina rozpoczęcia"]}
-    for phrase in labels[lang]:
-        assert phrase in install
+    for phrase in texts["install"]:  # the install form's own labels, help texts and choices
+        assert phrase in pages["install"], phrase
+
+
+@pytest.mark.django_db
+def test_its_invoice_shows_no_english_text_of_the_product(client, cast, echo, reader):
+    """Ordered in the reader's language, the invoice names the product and plan as the
+    manifest translates them, on the page and as issued."""
+    from otomat.billing.models import Plan
+    from otomat.billing.subscriptions import place_order
+
+    _instance, invoice = place_order(
+        account=cast.alice.account,
+        version=echo,
+        plan=Plan.objects.get(code="standard"),
+        name="",
+        config={"bot_token": "123456:" + "A" * 35},
+        actor=cast.alice,
+    )
+    assert invoice is not None
+    page = visible_text(client.get(reverse("billing:invoice", args=[invoice.pk])))
+    assert english_left(page) == []
+    lines = " ".join(invoice.lines.values_list("description", flat=True))
+    assert READERS[reader]["name"] in lines and READERS[reader]["name"] in page
+    assert english_left(lines) == []
 
 
 @pytest.mark.django_db
