@@ -152,6 +152,7 @@ class KubernetesBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
         self._watch_thread: threading.Thread | None = None
+        self._watch_response: Any = None
         self._tasks: set[asyncio.Task] = set()
         self._opened = False
         self.conflicts: list[str] = []  # the conflicts the backend forced through (for people)
@@ -289,6 +290,10 @@ class KubernetesBackend:
         if self.stop_on_close and self._opened:
             await self.purge()
         self._stopping.set()
+        response = self._watch_response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -517,38 +522,43 @@ class KubernetesBackend:
     # -- observing --------------------------------------------------------------------------
 
     def _watch_loop(self, resource_version: str) -> None:
-        """Runs in its own thread: watch the pods, hand every event to the event loop."""
-        from kubernetes import watch
+        """Runs in its own thread: watch the pods (the client's ``watch=true`` list, read line
+        by line), hand every event to the event loop; re-list on 410 Gone or a broken stream.
+        ``close()`` shuts the open response down, so it never waits for the server's timeout."""
         from kubernetes.client.rest import ApiException
 
         rv = resource_version
         while not self._stopping.is_set():
-            watcher = watch.Watch()
             try:
-                for event in watcher.stream(
-                    self.core.list_namespaced_pod,
+                response = self.core.list_namespaced_pod(
                     self.namespace,
                     label_selector=self.selector,
-                    resource_version=rv,
+                    resource_version=rv or None,
                     timeout_seconds=self.watch_timeout,
-                ):
-                    raw = event.get("raw_object") or {}
-                    if event.get("type") == "ERROR":
-                        raise ApiException(status=raw.get("code", 500), reason=raw.get("reason"))
-                    rv = raw.get("metadata", {}).get("resourceVersion", rv)
-                    self._hand_over(self._pod_event, event["type"], raw)
-                    if self._stopping.is_set():
-                        watcher.stop()
-                        return
+                    watch=True,
+                    _preload_content=False,
+                )
+                self._watch_response = response
+                try:
+                    for event in _json_lines(response):
+                        raw = event.get("object") or {}
+                        if event.get("type") == "ERROR":
+                            raise ApiException(
+                                status=raw.get("code", 500), reason=raw.get("reason")
+                            )
+                        rv = raw.get("metadata", {}).get("resourceVersion", rv)
+                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                            self._hand_over(self._pod_event, event["type"], raw)
+                finally:
+                    self._watch_response = None
+                    response.release_conn()
             except ApiException as error:
                 if self._stopping.is_set():
                     return
-                if error.status == 410:  # too old: list again and go on from there
-                    rv = self._relist()
-                else:
+                if error.status != 410:  # 410: too old; list again and go on from there
                     log.warning("watching pods failed (%s); retrying", error.status)
                     self._stopping.wait(1.0)
-                    rv = self._relist()
+                rv = self._relist()
             except Exception:
                 if self._stopping.is_set():
                     return
@@ -803,6 +813,19 @@ class KubernetesBackend:
                 elif not host.members:
                     await self._delete_by_label(f"{m.HOST}={host.name}")
                     self._hosts.pop(host.name, None)
+
+
+def _json_lines(response: Any):
+    """The JSON objects of a streamed watch response, one per line."""
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield json.loads(line)
+    if buffer.strip():
+        yield json.loads(buffer)
 
 
 def _stamp_key(stamp: str) -> str:
