@@ -119,12 +119,17 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
+    from django.conf import settings
     from django.core.management import call_command
 
     from otomat.ops import heartbeats
 
     heartbeats.start(heartbeats.Service.WORKER)  # at once, not only at its first task
-    call_command("db_worker", interval=1)
+    if settings.TASKS_USE_RQ:
+        # RQ: each job is taken by exactly one worker; the scheduler part runs deferred tasks.
+        call_command("rqworker", "default", job_class="django_tasks_rq.Job", with_scheduler=True)
+    else:
+        call_command("db_worker", interval=1)
     return 0
 
 

@@ -278,11 +278,21 @@ CACHES = {
 # one core. Each worker is a process of its own, with its own heartbeat (otomat.ops.heartbeats).
 WEB_WORKERS = env_int("OTOMAT_WEB_WORKERS", os.cpu_count() or 1, minimum=1)
 
-TASKS = {
-    "default": {
-        "BACKEND": env_str("OTOMAT_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
-    }
+# Background tasks: the database queue by default (nothing else to run); RQ on Redis to scale
+# out over several workers and machines (OTOMAT_TASK_BACKEND=redis, OTOMAT_REDIS_URL).
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "redis": "django_tasks_rq.RQBackend",
 }
+TASK_BACKEND = env_str("OTOMAT_TASK_BACKEND", "database")
+TASK_BACKEND = _TASK_BACKENDS.get(TASK_BACKEND, TASK_BACKEND)
+REDIS_URL = env_str("OTOMAT_REDIS_URL", "redis://127.0.0.1:6379/0")
+TASKS = {"default": {"BACKEND": TASK_BACKEND}}
+TASKS_USE_RQ = TASK_BACKEND == "django_tasks_rq.RQBackend"
+if TASKS_USE_RQ:
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    TASKS["default"]["QUEUES"] = ["default"]
+RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 # A task whose worker died mid-run is queued again, then failed (otomat.ops.stale).
 TASK_HEARTBEAT_SECONDS = env_float("OTOMAT_TASK_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
 TASK_HEARTBEAT_TIMEOUT_SECONDS = env_int("OTOMAT_TASK_HEARTBEAT_TIMEOUT_SECONDS", 60, minimum=1)
