@@ -31,8 +31,8 @@ from otomat.billing.documents import seller_snapshot
 from otomat.billing.models import BillingSettings
 from otomat.billing.money import Money
 from otomat.projects.models import Lead
+from otomat.projects.offers import notices, schedule
 from otomat.projects.offers import pdf as contract_pdf
-from otomat.projects.offers import schedule
 from otomat.projects.offers.models import Contract, ContractTemplate, Offer, Signature
 from otomat.projects.offers.services import LANGUAGES, OfferError, accepted_content
 
@@ -387,4 +387,5 @@ def sign_contract(
             data={"before": locked.document_sha256, "after": digest, "name": name},
         )
         schedule.issue_on_signing(locked, now=now)
+        notices.contract_signed(locked)
     return locked

@@ -4,13 +4,15 @@ certificate of completion as the last page.
 Built on billing's PDF setup (``otomat.billing.pdf``: the vendored DejaVu fonts that carry
 Polish and Indonesian letters, the running title and the "Page X of Y" footer), so fonts and
 Unicode handling live in one place. Like invoices, the output is deterministic: the same
-contract gives the same bytes, and the signed PDF's contract pages are the unsigned ones.
+contract gives the same bytes. The signed PDF repeats the contract's pages with their text
+unchanged (only the footer's page count now includes the certificate page).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from fpdf.enums import XPos, YPos
 
@@ -29,6 +31,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "quantity": "Qty",
         "price": "Price",
         "weeks": "Weeks",
+        "weeks_unit": "weeks",
         "total": "Total",
         "range": "Price range",
         "agreed": "Agreed price",
@@ -71,6 +74,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "quantity": "Jml.",
         "price": "Harga",
         "weeks": "Minggu",
+        "weeks_unit": "minggu",
         "total": "Total",
         "range": "Kisaran harga",
         "agreed": "Harga yang disepakati",
@@ -113,6 +117,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "quantity": "Ilość",
         "price": "Cena",
         "weeks": "Tygodnie",
+        "weeks_unit": "tyg.",
         "total": "Razem",
         "range": "Widełki cenowe",
         "agreed": "Uzgodniona cena",
@@ -198,7 +203,7 @@ def render_contract(doc: ContractPdf) -> bytes:
     _heading(pdf, doc, labels, language)
     _parties(pdf, doc, labels)
     pdf.set_font(_FONT, size=9.5)
-    pdf.multi_cell(0, 5, doc.body, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5, doc.body, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(6)
     _signature_block(pdf, doc, labels)
     _annex(pdf, doc, labels, language)
@@ -215,7 +220,7 @@ def _page_label(language: str) -> str:
 
 def _heading(pdf, doc: ContractPdf, labels, language) -> None:
     pdf.set_font(_FONT, "B", 15)
-    pdf.multi_cell(0, 8, doc.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 8, doc.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_font(_FONT, size=9)
     pdf.set_text_color(*_MUTED)
     pdf.cell(
@@ -245,10 +250,10 @@ def _parties(pdf, doc: ContractPdf, labels) -> None:
         pdf.cell(width, 5, heading.upper(), new_x=XPos.LEFT, new_y=YPos.NEXT)
         pdf.set_text_color(*_TEXT)
         pdf.set_font(_FONT, "B", 10)
-        pdf.multi_cell(width, 5, name or "—", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.multi_cell(width, 5, name or "—", new_x=XPos.LEFT, new_y=YPos.NEXT, align="L")
         pdf.set_font(_FONT, size=9)
         for line in lines:
-            pdf.multi_cell(width, 4.5, line, new_x=XPos.LEFT, new_y=YPos.NEXT)
+            pdf.multi_cell(width, 4.5, line, new_x=XPos.LEFT, new_y=YPos.NEXT, align="L")
         bottom = max(bottom, pdf.get_y())
     pdf.set_xy(pdf.l_margin, bottom + 6)
 
@@ -257,7 +262,7 @@ def _signature_block(pdf, doc: ContractPdf, labels) -> None:
     pdf.set_font(_FONT, "B", 10)
     pdf.cell(0, 6, labels["signature"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(_FONT, size=9)
-    pdf.multi_cell(0, 5, labels["signature_note"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5, labels["signature_note"], new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
 
 
 def _money(minor: int | None, currency: str, language: str) -> str:
@@ -277,12 +282,13 @@ def _annex(pdf, doc: ContractPdf, labels, language) -> None:
         labels["annex"].format(number=offer["number"], version=offer["version"]),
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
+        align="L",
     )
     pdf.set_font(_FONT, "B", 11)
-    pdf.multi_cell(0, 6, offer["title"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 6, offer["title"], new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     if offer.get("summary"):
         pdf.set_font(_FONT, size=9)
-        pdf.multi_cell(0, 5, offer["summary"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, offer["summary"], new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.ln(3)
     pdf.set_font(_FONT, size=8.5)
     with pdf.table(
@@ -341,7 +347,7 @@ def _annex(pdf, doc: ContractPdf, labels, language) -> None:
     pdf.cell(
         0,
         5,
-        f"{labels['duration']}: {weeks} ({labels['weeks'].lower()})",
+        f"{labels['duration']}: {weeks} {labels['weeks_unit']}",
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
     )
@@ -368,7 +374,12 @@ def _annex(pdf, doc: ContractPdf, labels, language) -> None:
             )
             suffix = f" ({', '.join(when)})" if when else ""
             pdf.multi_cell(
-                0, 5, f"{n}. {m['title']}{suffix}{amount}", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+                0,
+                5,
+                f"{n}. {m['title']}{suffix}{amount}",
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+                align="L",
             )
     if offer["schedule"]:
         pdf.ln(3)
@@ -388,12 +399,18 @@ def _annex(pdf, doc: ContractPdf, labels, language) -> None:
                 f"{_money(step['amount_minor'], cur, language)}{share}, {when}",
                 new_x=XPos.LMARGIN,
                 new_y=YPos.NEXT,
+                align="L",
             )
     pdf.ln(3)
     pdf.set_text_color(*_MUTED)
     pdf.set_font(_FONT, size=8)
     pdf.multi_cell(
-        0, 4.5, f"{labels['offer_sha256']}: {doc.offer_sha256}", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        0,
+        4.5,
+        f"{labels['offer_sha256']}: {doc.offer_sha256}",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+        align="L",
     )
     pdf.set_text_color(*_TEXT)
 
@@ -420,18 +437,22 @@ def _certificate(pdf, doc: ContractPdf, labels) -> None:
     for label, value in rows:
         pdf.set_font(_FONT, "B", 8.5)
         pdf.set_text_color(*_MUTED)
-        pdf.multi_cell(0, 4.5, label, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 4.5, label, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         pdf.set_text_color(*_TEXT)
         pdf.set_font(_FONT, size=9)
-        pdf.multi_cell(0, 5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         pdf.ln(1.5)
     pdf.ln(2)
     pdf.set_font(_FONT, size=8)
     pdf.set_text_color(*_MUTED)
-    pdf.multi_cell(0, 4.5, labels["hash_note"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 4.5, labels["hash_note"], new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_text_color(*_TEXT)
 
 
 def _num(value) -> str:
-    text = str(value)
-    return text[:-2] if text.endswith(".0") else text
+    """A decimal as printed: no trailing zeros ("2", "2.5", "30")."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    return format(number.normalize(), "f") if number.is_finite() else str(value)

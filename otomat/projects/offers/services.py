@@ -30,6 +30,7 @@ from otomat.accounts.models import Account, User
 from otomat.accounts.services import AccountError, record_audit, send_password_link, sign_up
 from otomat.billing.money import Money
 from otomat.projects.models import Estimate, Lead
+from otomat.projects.offers import notices
 from otomat.projects.offers.models import (
     Milestone,
     Offer,
@@ -583,6 +584,7 @@ def accept_offer(
             data={"version": locked.version, "sha256": frozen.sha256},
         )
         contract = create_contract(locked, now=now)
+        notices.offer_decided(locked)
     offer.refresh_from_db()
     return contract
 
@@ -619,5 +621,6 @@ def decline_offer(
             ip=ip,
             data={"version": locked.version, "reason": reason[:500]},
         )
+        notices.offer_decided(locked)
     offer.refresh_from_db()
     return offer

@@ -201,3 +201,15 @@ def test_the_board_finds_the_signed_offer(contract):
     assert found == contract.offer
     assert found.revision_rounds == 3 and found.currency == "PLN"
     assert [m.title for m in found.milestones.all()] == ["Makiety", "Wdrożenie"]
+
+
+def test_the_owner_hears_of_each_decision(cast, contract):
+    from otomat.notify.models import Notification
+
+    sign(contract)
+    kinds = set(Notification.objects.filter(user=cast.owner).values_list("kind", flat=True))
+    assert {"offers/accepted", "offers/signed"} <= kinds
+    signed = Notification.objects.filter(user=cast.owner, kind="offers/signed").first()
+    assert contract.number in signed.subject and "Jan Kowalski" in signed.body
+    sign(contract)  # a retried signature tells nobody twice
+    assert Notification.objects.filter(user=cast.owner, kind="offers/signed").count() == 1
