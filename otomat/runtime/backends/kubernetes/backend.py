@@ -90,8 +90,9 @@ class _Inst:
 class _Host:
     name: str
     key: tuple[str, str, str]  # product slug, version, entry
-    members: dict[str, InstanceSpec] = field(default_factory=dict)
-    template: InstanceSpec | None = None  # any member's spec: image, entry, product
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → its add command
+    template: InstanceSpec | None = None  # the last member's spec: image, entry, product
+    labels: dict[str, str] = field(default_factory=dict)  # an adopted host's, until a template
     given_up: bool = False
 
 
@@ -259,7 +260,8 @@ class KubernetesBackend:
             return
         name = deployment["metadata"]["name"]
         secret = await self._call_quiet(self.core.read_namespaced_secret, name, self.namespace)
-        host = _Host(name, ("", "", ""))
+        host = _Host(name, ("", "", ""), labels=m.host_labels_of(labels))
+        host.given_up = replicas == 0
         self._hosts[name] = host
         for key, value in ((secret or {}).get("data") or {}).items():
             try:
@@ -267,6 +269,7 @@ class KubernetesBackend:
             except ValueError:
                 continue
             iid = key.removesuffix(".json")
+            host.members[iid] = command  # re-applied as it is until the runner confirms it
             inst = _Inst(
                 iid,
                 ActualState(iid, Phase.STARTING, generation=int(command.get("generation", 0))),
@@ -460,14 +463,14 @@ class KubernetesBackend:
                 inst is not None
                 and inst.wanted
                 and current is not None
-                and current.generation == spec.generation
+                and current.get("generation") == spec.generation
                 and not host.given_up
             ):
                 self._remember(inst, spec)
                 return
             if inst is not None and inst.host is not None and inst.host not in self._hosts:
                 inst.host = None
-            host.members[iid] = spec
+            host.members[iid] = m.add_command(spec)
             host.template = spec
             restarted = _now().isoformat() if host.given_up else ""
             host.given_up = False
@@ -481,9 +484,10 @@ class KubernetesBackend:
             self._observe(host.name)
 
     async def _apply_host(self, host: _Host, *, restarted_at: str = "", replicas: int = 1) -> None:
-        assert host.template is not None
-        labels = m.host_labels(host.name, host.template)
+        labels = m.host_labels(host.name, host.template) if host.template else host.labels
         await self._apply("Secret", m.host_secret(host.name, self.namespace, host.members, labels))
+        if host.template is None:  # adopted, no member started by this runner yet: the
+            return  # Deployment stays as it is
         await self._apply(
             "Deployment",
             m.host_deployment(
@@ -710,8 +714,7 @@ class KubernetesBackend:
             )
         try:
             if host is not None:
-                if host.template is not None:
-                    await self._apply_host(host, replicas=0)
+                await self._apply_host(host, replicas=0)
             elif targets[0].spec is not None:
                 await self._apply("Deployment", self._deployment(targets[0].spec, replicas=0))
         except Exception:

@@ -120,7 +120,7 @@ def instance_secret(spec: InstanceSpec, namespace: str, heartbeat_seconds: float
 
 
 def host_secret(
-    name: str, namespace: str, members: dict[str, InstanceSpec], labels: dict[str, str]
+    name: str, namespace: str, members: dict[str, dict[str, Any]], labels: dict[str, str]
 ) -> dict:
     """A host's Secret: one key ``<instance id>.json`` (its ``add`` command) per instance, and
     one label ``instance.otomat.io/<id>`` per instance so a selector finds what carries it."""
@@ -130,7 +130,7 @@ def host_secret(
         "kind": "Secret",
         "metadata": _meta(name, namespace, {**labels, **member_labels}),
         "type": "Opaque",
-        "data": {f"{iid}.json": _b64(add_command(spec)) for iid, spec in sorted(members.items())},
+        "data": {f"{iid}.json": _b64(command) for iid, command in sorted(members.items())},
     }
 
 
@@ -319,6 +319,11 @@ def host_labels(name: str, spec: InstanceSpec) -> dict[str, str]:
         HOST: name,
         PRODUCT: label_value(spec.product_slug),
     }
+
+
+def host_labels_of(labels: dict[str, str]) -> dict[str, str]:
+    """An existing host object's own labels (without the per-instance ones)."""
+    return {k: v for k, v in labels.items() if not k.startswith(MEMBER_PREFIX)}
 
 
 def host_deployment(

@@ -395,3 +395,36 @@ async def test_a_shared_instance_whose_token_is_refused_fails_alone(tmp_path: Pa
             assert phase_of(backend, "s-1") == Phase.RUNNING
         finally:
             await backend.close()
+
+
+@async_test
+async def test_a_new_runner_adopts_shared_hosts_without_dropping_anyone(tmp_path: Path) -> None:
+    with FakeKubernetes(auto_start=True) as kube:
+        first = make(kube, [], runtime="shared")
+        await first.open()
+        for n in range(3):
+            await first.ensure_running(spec(tmp_path, f"s-{n}", runtime="shared"))
+        await first.close()
+        (host,) = kube.list("deployments", NS, "otomat.io/runtime=shared")
+        name = host["metadata"]["name"]
+        (pod,) = kube.pods_of(NS, f"otomat.io/host={name}")
+
+        second = make(kube, [], runtime="shared")
+        await second.open()
+        try:
+            assert {i: s.phase for i, s in second.actual().items()} == {
+                f"s-{n}": Phase.RUNNING for n in range(3)
+            }
+            before = len(kube.requests)
+            await second.ensure_running(spec(tmp_path, "s-0", runtime="shared"))
+            assert len(kube.requests) == before  # the same generation: nothing applied
+            # A changed one is re-applied; the others, not confirmed yet, stay in the Secret.
+            await second.ensure_running(spec(tmp_path, "s-1", generation=2, runtime="shared"))
+            data = kube.get("secrets", NS, name)["data"]
+            assert sorted(data) == ["s-0.json", "s-1.json", "s-2.json"]
+            assert json.loads(base64.b64decode(data["s-1.json"]))["generation"] == 2
+            assert kube.pods_of(NS, f"otomat.io/host={name}") == [pod]  # nobody restarted
+            await second.ensure_stopped("s-2")
+            assert sorted(kube.get("secrets", NS, name)["data"]) == ["s-0.json", "s-1.json"]
+        finally:
+            await second.close()
