@@ -14,10 +14,10 @@ Deployments (``instances_per_host`` each) whose Secret lists them. Both:
   invalid token, 3 broken entry point) or ``crash_loop_restarts`` restarts → FAILED with the
   previous container's last log lines, and the Deployment is scaled to 0 so the cluster stops
   restarting it until the next ``ensure_running``;
-* **logs**: every ``log_poll_seconds`` the running pods' logs (``timestamps=true``) are read
-  back and appended to the instance's ``log_path`` (scrubbed of its secrets), so the instance
-  page and the API read them as for the other backends; a crash also copies the previous
-  container's log;
+* **logs**: every ``log_poll_seconds`` the logs of up to ``log_reads_per_poll`` running pods
+  (in turn; ``timestamps=true``) are read back and appended to the instance's ``log_path``
+  (scrubbed of its secrets), so the instance page and the API read them as for the other
+  backends; a crash also copies the previous container's log at once;
 * **clean up by label**: ``ensure_stopped`` deletes every Deployment and Secret labelled
   ``otomat.io/instance=<id>`` (a host's Secret drops the instance's key, and the host goes when
   its last instance does); ``purge()`` deletes everything labelled ``otomat.io/managed-by=otomat``
@@ -116,6 +116,7 @@ class KubernetesBackend:
         crash_loop_restarts: int = 5,
         heartbeat_seconds: float = 5.0,
         log_poll_seconds: float = 10.0,
+        log_reads_per_poll: int = 50,
         watch_timeout: int = 30,
         stop_on_close: bool = False,
         data_size: str = "1Gi",
@@ -139,6 +140,8 @@ class KubernetesBackend:
         self.crash_loop_restarts = crash_loop_restarts
         self.heartbeat_seconds = heartbeat_seconds
         self.log_poll_seconds = log_poll_seconds
+        self.log_reads_per_poll = log_reads_per_poll
+        self._log_cursor = ""  # the pod whose log the previous poll read last
         self.watch_timeout = watch_timeout
         self.stop_on_close = stop_on_close
         self.data_size = data_size
@@ -781,26 +784,39 @@ class KubernetesBackend:
                 await self.poll_logs_once()
 
     async def poll_logs_once(self) -> None:
-        """Read the current container's log of every wanted instance's pod into its log."""
-        for owner, pods in list(self._pods.items()):
-            insts = (
-                [self._instances[owner]]
-                if self.runtime == "process" and owner in self._instances
-                else [i for i in self._instances.values() if i.host == owner]
-            )
-            insts = [i for i in insts if i.wanted]
-            for pod in list(pods.values()):
-                name = pod["metadata"]["name"]
+        """Read the current container's log of up to ``log_reads_per_poll`` running pods (in
+        turn, by name, from where the previous poll stopped) into their instances' logs — a
+        bounded load on the API server however many pods there are."""
+        by_host: dict[str, list[_Inst]] = {}
+        for inst in self._instances.values():
+            if inst.host is not None and inst.wanted:
+                by_host.setdefault(inst.host, []).append(inst)
+        candidates: list[tuple[str, dict[str, Any], list[_Inst]]] = []
+        for owner, pods in self._pods.items():
+            if self.runtime == "process":
+                inst = self._instances.get(owner)
+                insts = [inst] if inst is not None and inst.wanted else []
+            else:
+                insts = by_host.get(owner, [])
+            for name, pod in pods.items():
                 statuses = pod.get("status", {}).get("containerStatuses") or [{}]
-                restarts = int(statuses[0].get("restartCount", 0))
-                if not insts or not (statuses[0].get("state") or {}).get("running"):
-                    continue
-                lines = await self._read_log(name)
-                for inst in insts:
-                    written = self._write(inst, f"{name}#{restarts}", lines)
-                    fatal = [t for t in written if t.startswith(FATAL_MARK)]
-                    if fatal and self.runtime == "shared":
-                        await self._fail_member(inst, fatal[-1].removeprefix(FATAL_MARK).strip())
+                if insts and (statuses[0].get("state") or {}).get("running"):
+                    candidates.append((name, pod, insts))
+        candidates.sort(key=lambda c: c[0])
+        later = [c for c in candidates if c[0] > self._log_cursor]
+        turn = (later + [c for c in candidates if c[0] <= self._log_cursor])[
+            : self.log_reads_per_poll
+        ]
+        for name, pod, insts in turn:
+            self._log_cursor = name
+            statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+            restarts = int(statuses[0].get("restartCount", 0))
+            lines = await self._read_log(name)
+            for inst in insts:
+                written = self._write(inst, f"{name}#{restarts}", lines)
+                fatal = [t for t in written if t.startswith(FATAL_MARK)]
+                if fatal and self.runtime == "shared":
+                    await self._fail_member(inst, fatal[-1].removeprefix(FATAL_MARK).strip())
 
     async def _fail_member(self, inst: _Inst, reason: str) -> None:
         """A shared host dropped one instance (``fatal``: a refused token, a broken router):

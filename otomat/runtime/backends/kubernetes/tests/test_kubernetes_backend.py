@@ -428,3 +428,30 @@ async def test_a_new_runner_adopts_shared_hosts_without_dropping_anyone(tmp_path
             assert sorted(kube.get("secrets", NS, name)["data"]) == ["s-0.json", "s-1.json"]
         finally:
             await second.close()
+
+
+@async_test
+async def test_log_reads_are_bounded_per_poll_and_take_turns(tmp_path: Path) -> None:
+    with FakeKubernetes(auto_start=True) as kube:
+        backend = make(kube, [], log_reads_per_poll=2)
+        await backend.open()
+        try:
+            for n in range(5):
+                await backend.ensure_running(spec(tmp_path, f"i-{n}"))
+            await until(
+                lambda: all(s.phase == Phase.RUNNING for s in backend.actual().values()), "running"
+            )
+            for n in range(5):
+                kube.write_log(NS, only_pod(kube, f"i-{n}"), f"line of {n}")
+            reads = []
+            for _ in range(3):
+                before = sum(1 for _, path, _ in kube.requests if path.endswith("/log"))
+                await backend.poll_logs_once()
+                reads.append(
+                    sum(1 for _, path, _ in kube.requests if path.endswith("/log")) - before
+                )
+            assert reads == [2, 2, 2]
+            for n in range(5):  # after three polls of two, every pod was read
+                assert any(line.endswith(f"line of {n}") for line in tail(tmp_path / f"i-{n}.log"))
+        finally:
+            await backend.close()
