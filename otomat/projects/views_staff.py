@@ -54,8 +54,10 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     source = request.GET.get("source", "")
     q = request.GET.get("q", "").strip()[:100]
-    rows = Lead.objects.select_related("assignee", "account").annotate(
-        n_estimates=Count("estimates")
+    rows = (
+        Lead.objects.select_related("assignee", "account")
+        .annotate(n_estimates=Count("estimates"))
+        .order_by("-created_at", "-pk")  # annotate() drops Meta.ordering
     )
     if status in Lead.Status.values:
         rows = rows.filter(status=status)

@@ -1,6 +1,7 @@
 """Headless Chromium: a visitor picks options on "Estimate your project" and sees the range
 change at once (HTMX), is told when an option needs another, leaves their contact and lands on
-their estimate's page, while the owner's notice is queued. In English at a desktop width and in
+their estimate's page, while the owner's notice is queued; the owner opens the lead and moves
+it on. In English at a desktop width and in
 Polish at a phone's."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import pytest
 
 from otomat.notify.models import Notification
 from otomat.projects.models import Lead
-from otomat.testing.browser import shot
+from otomat.testing.browser import log_in, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,6 +47,23 @@ def test_an_english_visitor_estimates_and_sends(browser_page, live_server, cast,
     assert lead.source == "estimator" and lead.estimates.get().weeks_max == 10.5
     assert lead.timezone != ""  # the browser's zone, or UTC
     assert Notification.objects.filter(user=cast.owner, kind="projects/lead_received").exists()
+
+    # The owner opens the lead from the list, moves it on and leaves a note.
+    log_in(page, live_server.url, cast.owner.email, cast.password)
+    page.goto(f"{live_server.url}/projects/manage/leads/")
+    page.get_by_role("link", name="Jane Doe").click()
+    expect(page.get_by_text("6–10.5 weeks, PLN\xa021,000–36,000")).to_be_visible()
+    page.get_by_label("Status").select_option("contacted")
+    page.get_by_role("button", name="Change the status").click()
+    expect(page.get_by_text("status New → Contacted")).to_be_visible()
+    page.get_by_label("Note").fill("Sent the booking link.")
+    page.get_by_role("button", name="Add the note").click()
+    expect(page.get_by_text("Sent the booking link.")).to_be_visible()
+    shot(page, "projects-lead-en-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "projects-lead-en-phone")
 
 
 def test_a_polish_visitor_on_a_phone(browser_page, live_server, cast, options):

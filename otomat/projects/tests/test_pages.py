@@ -254,3 +254,21 @@ def test_a_new_lead_is_an_event_line_on_the_console(client, options, caplog):
     client.post(ESTIMATOR, {"opt-shop": "1", **contact(), "action": "send"})
     lines = [r.getMessage() for r in caplog.records if r.name == "otomat.events"]
     assert lines == ["new lead (estimator): Domki nad jeziorem"]
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "line"),
+    [
+        ("pl", "Nowe zapytanie: Marta Nowak (4–7 tygodni, 15 000–25 000 zł)", "Telefon: +48 600"),
+        ("id", "Prospek baru: Marta Nowak (4–7 minggu, PLN 15.000–25.000)", "Telepon: +48 600"),
+    ],
+)
+def test_the_owners_notice_is_in_the_owners_language(
+    client, cast, options, language, subject, line
+):
+    cast.owner.language = language
+    cast.owner.save()
+    client.post(ESTIMATOR, {"opt-shop": "1", **contact(phone="+48 600"), "action": "send"})
+    notice = Notification.objects.get(user=cast.owner)
+    assert notice.subject == subject
+    assert line in notice.body
