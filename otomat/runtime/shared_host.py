@@ -13,6 +13,11 @@ Protocol (full description in docs/runtime.md, "The shared backend")::
        "webhook": null | {"url": "...", "secret": "..."}}
       {"cmd": "remove", "instance_id": "..."}
 
+  A spare host (``--spare``, started without ``--source``/``--entry``) imports and warms up,
+  says ``host_ready`` {spare: true}, beats with ``host_heartbeat`` and waits for
+  ``{"cmd": "adopt", "source": DIR, "entry": "package.module:factory"}``; it then imports the
+  product (``fatal`` and exit 3 when it cannot), says ``adopted`` and serves as above.
+
   ``log_path`` null (what the backend sends): the instance's log lines go to the runner as
   ``log`` events, since a sandboxed host cannot see the platform's log directory. ``store``: the
   instance's capability token for the store the runner serves (``--store remote``, see
@@ -44,6 +49,7 @@ import argparse
 import asyncio
 import contextlib
 import contextvars
+import importlib
 import json
 import logging
 import os
@@ -712,14 +718,64 @@ def warm_up() -> None:
     SendMessage(chat_id=1, text="x")
 
 
-async def serve(host: SharedHost, updates_fd: int | None) -> int:
+async def stdin_reader() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_COMMAND_LINE)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def wait_for_adopt(
+    reader: asyncio.StreamReader, control: Control, heartbeat_seconds: float
+) -> tuple[Path, str] | None:
+    """A spare host: say ``host_ready`` (spare), beat while idle, and return the ``source`` and
+    ``entry`` of the first ``{"cmd": "adopt", "source": ..., "entry": ...}`` line (anything
+    else is rejected); None when stdin closes first."""
+    control.send("host_ready", pid=os.getpid(), spare=True)
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(heartbeat_seconds)
+            control.send("host_heartbeat", instances=0)
+
+    beating = asyncio.create_task(beat())
+    try:
+        while True:
+            try:
+                line = await reader.readline()
+            except ValueError:
+                control.send("rejected", instance_id=None, message="command line too long")
+                continue
+            if not line:
+                return None
+            try:
+                data = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                data = None
+            if (
+                isinstance(data, dict)
+                and data.get("cmd") == "adopt"
+                and isinstance(data.get("source"), str)
+                and isinstance(data.get("entry"), str)
+            ):
+                return Path(data["source"]), data["entry"]
+            if line.strip():
+                message = "a spare host takes an adopt command first"
+                control.send("rejected", instance_id=None, message=message)
+    finally:
+        beating.cancel()
+
+
+async def serve(
+    host: SharedHost, updates_fd: int | None, reader: asyncio.StreamReader | None = None
+) -> int:
     """Read commands until stdin closes or SIGTERM/SIGINT; return the exit code."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    reader = asyncio.StreamReader(limit=MAX_COMMAND_LINE)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    if reader is None:
+        reader = await stdin_reader()
     background = [asyncio.create_task(host.heartbeats())]
     if updates_fd is not None:
         background.append(asyncio.create_task(host.read_updates(updates_fd)))
@@ -752,14 +808,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m otomat.runtime.shared_host", description=__doc__
     )
-    parser.add_argument("--source", type=Path, required=True, help="product version directory")
-    parser.add_argument("--entry", required=True, help="package.module:factory")
+    parser.add_argument("--source", type=Path, help="product version directory")
+    parser.add_argument("--entry", help="package.module:factory")
+    parser.add_argument(
+        "--spare",
+        action="store_true",
+        help="import and warm up, then wait for an adopt command naming --source and --entry",
+    )
     parser.add_argument("--heartbeat-seconds", type=float, default=DEFAULT_HEARTBEAT_SECONDS)
     parser.add_argument("--update-timeout", type=float, default=DEFAULT_UPDATE_TIMEOUT)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
     parser.add_argument("--store", choices=STORES, default="sqlite", help="instance data store")
     args = parser.parse_args(argv)
+    if (args.source is None or args.entry is None) != args.spare or (
+        args.spare and (args.source or args.entry)
+    ):
+        parser.error("give --source and --entry, or --spare (they come in the adopt command)")
     if not (0.1 <= args.heartbeat_seconds <= 3600 and args.update_timeout > 0):
         parser.error("--heartbeat-seconds must be within 0.1..3600, --update-timeout positive")
     if args.concurrency < 1 or args.max_pending < args.concurrency:
@@ -783,19 +848,42 @@ def main(argv: list[str] | None = None) -> int:
     store_fd = fd_from_env(STORE_FD_ENV)
     if args.store == "remote" and store_fd is None:
         parser.error(f"--store remote needs the store socket in {STORE_FD_ENV}")
-    try:
-        factory = load_entry(args.source, args.entry)
-        warm_up()
-    except Exception:
-        log.exception("cannot load entry point %s from %s", args.entry, args.source)
-        if control_fd is not None:
-            line = json.dumps({"event": "fatal", "reason": "entry", "message": "bad entry"})
-            with contextlib.suppress(OSError):
-                os.write(control_fd, (line + "\n").encode())
-        return EXIT_CONFIG_ERROR
+
+    def load(source: Path, entry: str) -> RouterFactory | None:
+        try:
+            factory = load_entry(source, entry)
+            warm_up()
+        except Exception:
+            log.exception("cannot load entry point %s from %s", entry, source)
+            if control_fd is not None:
+                line = json.dumps({"event": "fatal", "reason": "entry", "message": "bad entry"})
+                with contextlib.suppress(OSError):
+                    os.write(control_fd, (line + "\n").encode())
+            return None
+        return factory
+
+    factory: RouterFactory | None = None
+    if args.spare:
+        warm_up()  # what every product pays for; the product's own imports come with adopt
+    else:
+        factory = load(args.source, args.entry)
+        if factory is None:
+            return EXIT_CONFIG_ERROR
 
     async def run() -> int:
+        nonlocal factory
         await control.open(control_fd)
+        reader = None
+        if args.spare:
+            reader = await stdin_reader()
+            adopted = await wait_for_adopt(reader, control, args.heartbeat_seconds)
+            if adopted is None:
+                return 0  # stdin closed before any adopt: the backend is gone
+            importlib.invalidate_caches()  # the product's files appeared after the start
+            factory = load(*adopted)
+            if factory is None:
+                return EXIT_CONFIG_ERROR
+            control.send("adopted", source=str(adopted[0]), entry=adopted[1])
         host = SharedHost(
             factory,
             control,
@@ -806,7 +894,7 @@ def main(argv: list[str] | None = None) -> int:
             store=args.store,
             store_channel=StoreChannel.from_fd(store_fd) if store_fd is not None else None,
         )
-        code = await serve(host, updates_fd)
+        code = await serve(host, updates_fd, reader)
         await asyncio.sleep(0)  # let the transport flush the last events
         return code
 

@@ -98,6 +98,10 @@ class _Key(NamedTuple):
     entry: str
 
 
+SPARE_KEY = _Key("", "", "", "")  # a spare host's key until it adopts a version
+MAX_SPARE_FAILURES = 3  # spares in a row that die before adopting: stop keeping one
+
+
 @dataclass(eq=False)
 class _Host:
     key: _Key
@@ -110,6 +114,8 @@ class _Host:
     task: asyncio.Task[None] | None = None
     alive: bool = False
     imported: bool = False  # said host_ready: imports done, an add is answered in milliseconds
+    spare: bool = False  # started without a product version, waiting for adopt
+    adopt: bool = False  # given a version while a spare: the adopt command is still to be sent
     stopping: bool = False
     last_event: float = 0.0
     exits: deque[float] = field(default_factory=deque)
@@ -145,6 +151,18 @@ def _key(spec: InstanceSpec) -> _Key:
     return _Key(spec.product_slug, spec.version, str(spec.source_dir), spec.entry or "")
 
 
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link ``source``'s files into ``target`` (copy them where links cannot be made)."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, symlinks=True, copy_function=link, dirs_exist_ok=True)
+
+
 class SharedBackend:
     """Runs botkit instances inside shared host processes. See the module docstring.
 
@@ -174,6 +192,7 @@ class SharedBackend:
         host_memory_mb: int = 4096,
         store: str = "database",
         sandbox: str = "auto",
+        spare_hosts: int = 0,
     ) -> None:
         if instances_per_host < 1:
             raise ValueError("instances_per_host must be at least 1")
@@ -183,6 +202,11 @@ class SharedBackend:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         if sandbox not in sandboxing.SANDBOX_MODES:
             raise ValueError(f"sandbox must be auto, bwrap or none, not {sandbox!r}")
+        if spare_hosts < 0:
+            raise ValueError("spare_hosts must not be negative")
+        self.spare_hosts = spare_hosts
+        self._spares: list[_Host] = []
+        self._spare_failures = 0
         self.store = store
         self.sandbox_setting = sandbox
         self.sandbox_mode: str | None = None  # resolved by open(): "bwrap" or "none"
@@ -249,7 +273,7 @@ class SharedBackend:
         if self._closed:
             return
         self._closed = True
-        hosts = [h for pool in self._hosts.values() for h in pool]
+        hosts = [h for pool in self._hosts.values() for h in pool] + self._spares
         await asyncio.gather(*(self._stop_host(h) for h in hosts), return_exceptions=True)
         # Their store threads hold database connections: closed here, not left to the GC.
         services = [h.service for h in hosts if h.service is not None]
@@ -340,13 +364,53 @@ class SharedBackend:
 
     async def prepare(self, specs: list[InstanceSpec]) -> None:
         """Start one (empty) host per product version named, so the first install of a version
-        does not wait for the imports."""
+        does not wait for the imports; and keep ``spare_hosts`` spare hosts for any other
+        version (see :meth:`_keep_spares`)."""
         self._check_open()
         for spec in specs:
             if spec.entry:
                 host = self._pick_host(_key(spec))
                 if host.task is None:
                     host.task = asyncio.create_task(self._supervise(host))
+                elif host.adopt and host.alive:
+                    await self._adopt(host)
+        self._keep_spares()
+
+    def _keep_spares(self) -> None:
+        """Start spare hosts up to ``spare_hosts``: started and imported without a product
+        version, each waits for a version that has no host with room (``_pick_host``), which
+        then pays only for its own product's import instead of a host's start. Spares that
+        die before adopting are restarted by their supervisor; after ``MAX_SPARE_FAILURES`` of
+        them have given up in a row, none is kept any more."""
+        if self._closed or not self._opened:
+            return
+        for host in [h for h in self._spares if h.task is not None and h.task.done()]:
+            self._spares.remove(host)
+            self._spare_failures += 1
+        while len(self._spares) < self.spare_hosts and self._spare_failures < MAX_SPARE_FAILURES:
+            name = f"host-spare-{uuid.uuid4().hex[:8]}"
+            host = _Host(key=SPARE_KEY, name=name, spare=True)
+            host.log = LogWriter(self.run_dir / "hosts" / f"{name}.log")
+            self._spares.append(host)
+            host.task = asyncio.create_task(self._supervise(host))
+
+    def _take_spare(self, key: _Key) -> _Host | None:
+        """A started spare host, now ``key``'s (the adopt command goes with its first add)."""
+        for host in self._spares:
+            if host.alive and not host.stopping and host.task is not None:
+                self._spares.remove(host)
+                host.key, host.spare, host.adopt = key, False, True
+                self._spare_failures = 0
+                self._write_host(
+                    host, f"[otomat] spare host given {key.product_slug} {key.version}"
+                )
+                self._keep_spares()
+                return host
+        return None
+
+    def spares(self) -> list[tuple[str, int | None, bool]]:
+        """``(name, pid, imported)`` of every spare host (tests and the bench)."""
+        return [(h.name, h.pid, h.imported) for h in self._spares]
 
     # -- extras for tests and the bench -------------------------------------------------------
 
@@ -386,6 +450,9 @@ class SharedBackend:
         for host in pool:
             if not host.stopping and len(host.members) < self.instances_per_host:
                 return host
+        if (spare := self._take_spare(key)) is not None:
+            pool.append(spare)
+            return spare
         name = f"host-{key.product_slug}-{key.version}-{uuid.uuid4().hex[:8]}"
         host = _Host(key=key, name=name)
         host.log = LogWriter(self.run_dir / "hosts" / f"{name}.log")
@@ -401,12 +468,19 @@ class SharedBackend:
     ) -> tuple[list[str], dict[str, str], str, bool]:
         """``(argv, env, cwd, sandboxed)`` of a host: in bwrap when it works, else plain. The
         environment is the whole of it: no ``OTOMAT_*`` setting, no database URL, no key."""
-        source = Path(host.key.source_dir).absolute()
         sandboxed = self.sandbox_mode == "bwrap" and self._bwrap is not None
+        if host.spare:
+            # Its product comes later: in the sandbox it is linked into this directory, which
+            # is what /opt/product shows (see _adopt).
+            source = self._host_dir(host) / "product"
+            source.mkdir(parents=True, exist_ok=True)
+            what = ["--spare"]
+        else:
+            source = Path(host.key.source_dir).absolute()
+            inside = sandboxing.PRODUCT_MOUNT if sandboxed else str(source)
+            what = ["--source", inside, "--entry", host.key.entry]
         program = [
-            "-u", "-m", "otomat.runtime.shared_host",
-            "--source", sandboxing.PRODUCT_MOUNT if sandboxed else str(source),
-            "--entry", host.key.entry,
+            "-u", "-m", "otomat.runtime.shared_host", *what,
             "--heartbeat-seconds", str(self.heartbeat_seconds),
             "--update-timeout", str(self.update_timeout), "--concurrency", str(self.concurrency),
             "--store", "remote" if self.store == "database" else "sqlite",
@@ -426,7 +500,7 @@ class SharedBackend:
             return [*argv, "--", self.python, *program], {"PATH": env["PATH"]}, "/", True
         env = sandboxing.clean_env(
             home=str(self.run_dir),
-            pythonpath=f"{OTOMAT_ROOT}:{source}",
+            pythonpath=str(OTOMAT_ROOT) if host.spare else f"{OTOMAT_ROOT}:{source}",
             control_fd=fds[protocol.CONTROL_FD_ENV],
             instance_id=None,
         )
@@ -472,6 +546,7 @@ class SharedBackend:
             self._background(self._serve_store(service, store_ours))
         host.proc = proc
         host.imported = False
+        host.adopt = False  # a restarted host is started with its version's --source/--entry
         host.stdin = proc.stdin  # type: ignore[assignment]
         host.start_time = procutil.start_time(proc.pid) or 0
         host.last_event = time.monotonic()
@@ -610,7 +685,31 @@ class SharedBackend:
             return False  # the host died: its supervisor re-adds everything
         return True
 
+    async def _adopt(self, host: _Host) -> bool:
+        """Send a spare host (given a version by ``_pick_host``) its product: in the sandbox
+        the version's files are hard-linked (copied across filesystems) into the directory
+        its /opt/product shows, read-only inside. False when the host is gone or the files
+        cannot be placed (the host is then killed: its supervisor restarts it as a host of its
+        version)."""
+        host.adopt = False
+        key = host.key
+        source = Path(key.source_dir).absolute()
+        where = str(source)
+        if host.sandboxed:
+            try:
+                await asyncio.to_thread(_link_tree, source, self._host_dir(host) / "product")
+            except OSError as exc:
+                self._write_host(host, f"[otomat] cannot place the product's files: {exc}")
+                if host.proc is not None and host.proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        host.proc.kill()
+                return False
+            where = sandboxing.PRODUCT_MOUNT
+        return await self._send(host, {"cmd": "adopt", "source": where, "entry": key.entry})
+
     async def _send_add(self, host: _Host, inst: _Inst) -> None:
+        if host.adopt and not await self._adopt(host):
+            return  # the host restarts and re-adds its members
         spec = inst.spec
         try:
             data_dir = self._lend(host, spec)
@@ -801,6 +900,9 @@ class SharedBackend:
         kind = event.get("event")
         if kind == "host_ready":
             host.imported = True
+            return
+        if kind == "adopted":
+            self._write_host(host, f"[otomat] imported {host.key.product_slug} {host.key.version}")
             return
         if kind == "host_heartbeat":
             return  # its arrival (last_event) is what the hang watchdog needs

@@ -490,3 +490,56 @@ async def test_secrets_stay_out_of_argv_environment_and_logs(
         assert not any(token in line or "k-very-secret" in line for line in logs)
     finally:
         await backend.close()
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "none"])
+@async_test
+async def test_a_spare_host_takes_on_a_version_that_has_no_host(
+    emu: EmulatorServer, probe: Path, tmp_path: Path, sandbox: str
+) -> None:
+    """With ``spare_hosts=1`` a started, imported host waits without a product; the first
+    instance of a version with no host is added to it (the spare's pid answers, no new host is
+    started for it) and another spare is started at once. In the sandbox the product's files
+    reach the spare through its own read-only /opt/product; a second version gets the next
+    spare, and a version whose entry cannot be imported fails only its instances."""
+    cast = Cast(emu, probe, tmp_path)
+    backend = backend_for(tmp_path, spare_hosts=1, sandbox=sandbox)
+    await backend.open()
+    try:
+        await backend.prepare([])  # the runner's first reconcile: nothing listed
+        await until(lambda: [s for s in backend.spares() if s[2]], what="an imported spare")
+        [(spare_name, spare_pid, _)] = backend.spares()
+        assert backend.hosts() == []
+
+        await backend.ensure_running(cast.spec("alice"))
+        await until(lambda: running(backend, "alice"), what="alice in the spare")
+        assert backend.actual()["alice"].pid == spare_pid
+        assert [(name, members) for name, _, members in backend.hosts()] == [
+            (spare_name, ["alice"])
+        ]
+        assert await cast.ask("alice", "hi") == "alice #1: hi"
+        await until(lambda: [s for s in backend.spares() if s[2]], what="the next spare")
+        [(next_name, next_pid, _)] = backend.spares()
+        assert next_name != spare_name
+
+        other = dataclass_replace(cast.spec("bob"), version="2")
+        await backend.ensure_running(other)
+        await until(lambda: running(backend, "bob"), what="bob in the next spare")
+        assert backend.actual()["bob"].pid == next_pid
+        assert await cast.ask("bob", "yo") == "bob #1: yo"
+
+        broken = dataclass_replace(cast.spec("carol"), version="3", entry="probe.no:build_router")
+        await until(lambda: [s for s in backend.spares() if s[2]], what="a third spare")
+        await backend.ensure_running(broken)
+        await until(lambda: phase(backend, "carol") == Phase.FAILED, what="carol failed")
+        assert "entry cannot be loaded" in backend.actual()["carol"].message
+        assert running(backend, "alice", "bob")
+        # A host taken from the spares is an ordinary host: killed, it comes back with its
+        # version's files and its instance.
+        os.kill(spare_pid, signal.SIGKILL)
+        await until(lambda: phase(backend, "alice") == Phase.BACKOFF, what="alice's host died")
+        await until(lambda: running(backend, "alice"), timeout=30, what="alice back")
+        assert await cast.ask("alice", "again") == "alice #2: again"
+    finally:
+        await backend.close()
+    assert host_processes("--spare") == [] and host_processes(str(probe)) == []
