@@ -49,9 +49,19 @@ def api_client_from_settings() -> Any:
 def make_backends(on_change: OnChange | None, api_client: Any = None) -> dict[str, Backend]:
     """``{"process": …, "shared": …}`` for the runner's composite backend, from settings."""
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
+    from otomat.runtime.backends.kubernetes import manifests
     from otomat.runtime.backends.kubernetes.backend import KubernetesBackend
 
+    if not manifests.NAMESPACE_RE.match(settings.K8S_NAMESPACE):
+        raise ImproperlyConfigured(
+            f"OTOMAT_K8S_NAMESPACE={settings.K8S_NAMESPACE!r} is not a valid namespace name"
+        )
+    try:
+        manifests.check_image_template(settings.K8S_IMAGE)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"OTOMAT_K8S_IMAGE: {error}") from None
     api_client = api_client or api_client_from_settings()
     common: dict[str, Any] = {
         "api_client": api_client,

@@ -125,6 +125,12 @@ class KubernetesBackend:
     ) -> None:
         if runtime not in ("process", "shared"):
             raise ValueError(f"runtime must be process or shared, not {runtime!r}")
+        if not m.NAMESPACE_RE.match(namespace or ""):
+            raise ValueError(
+                f"namespace {namespace!r} is not a valid Kubernetes namespace name "
+                "(lower-case letters, digits and '-', at most 63)"
+            )
+        m.check_image_template(image)
         from kubernetes import client
 
         self.api_client = api_client
@@ -223,11 +229,25 @@ class KubernetesBackend:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Adopt what runs in the namespace (its generation label) and start watching pods."""
+        """Adopt what runs in the namespace (its generation label) and start watching pods.
+        Raises KubernetesError, naming the API server, when it cannot be reached or refuses."""
+        from kubernetes.client.rest import ApiException
+
         self._loop = asyncio.get_running_loop()
-        deployments = await self._call(
-            self.apps.list_namespaced_deployment, self.namespace, label_selector=self.selector
-        )
+        server = self.api_client.configuration.host
+        try:
+            deployments = await self._call(
+                self.apps.list_namespaced_deployment, self.namespace, label_selector=self.selector
+            )
+        except ApiException as error:
+            raise KubernetesError(
+                f"the Kubernetes API at {server} refused to list Deployments in namespace "
+                f"{self.namespace!r}: {error.status} {error.reason}"
+            ) from None
+        except Exception as error:
+            raise KubernetesError(
+                f"cannot reach the Kubernetes API at {server}: {type(error).__name__}"
+            ) from error
         for item in deployments.get("items", []):
             await self._adopt(item)
         pods = await self._call(

@@ -34,6 +34,22 @@ DATA_DIR = "/data"
 UID = 10001
 
 
+NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_image_template(template: str) -> None:
+    """Raise ValueError unless ``template`` names an image with only ``{slug}`` and
+    ``{version}`` to fill in."""
+    try:
+        image = template.format(slug="s", version="1.0.0")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"image template {template!r} may use only {{slug}} and {{version}} ({error})"
+        ) from None
+    if not image or any(c.isspace() for c in image):
+        raise ValueError(f"image template {template!r} is not an image reference")
+
+
 def instance_name(instance_id: str) -> str:
     return f"otomat-i-{_dns(instance_id)}"
 

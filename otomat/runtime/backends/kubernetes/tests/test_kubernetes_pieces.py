@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -268,7 +269,6 @@ def test_the_runner_factory_builds_both_runtimes_from_settings(settings, kube) -
 
 def test_the_dockerfile_matches_what_the_manifests_and_the_entry_point_expect() -> None:
     import importlib.util
-    import re
 
     from otomat.runtime.backends.kubernetes import podmain
 
@@ -338,3 +338,43 @@ def test_the_host_entry_point_follows_the_secret_files(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         reader.join(timeout=5)
     assert TOKEN not in "".join(output)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("K8S_NAMESPACE", "Bots_Prod", "OTOMAT_K8S_NAMESPACE='Bots_Prod' is not a valid"),
+        ("K8S_NAMESPACE", "", "OTOMAT_K8S_NAMESPACE='' is not a valid"),
+        ("K8S_IMAGE", "reg/{product}:{version}", "may use only {slug} and {version}"),
+        ("K8S_IMAGE", "reg/p:{", "may use only {slug} and {version}"),
+        ("K8S_IMAGE", "reg/p {slug}", "is not an image reference"),
+    ],
+)
+def test_bad_settings_are_refused_clearly_before_anything_is_applied(
+    settings, kube, setting, value, message
+) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from otomat.runtime.backends.kubernetes import make_backends
+
+    setattr(settings, setting, value)
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        make_backends(None, api_client=kube.client())
+    assert kube.requests == []
+
+
+def test_an_unreachable_or_refusing_api_server_is_named_when_the_backend_opens(kube) -> None:
+    import asyncio
+
+    from otomat.runtime.backends.kubernetes.backend import KubernetesBackend, KubernetesError
+
+    with pytest.raises(ValueError, match="runtime must be process or shared"):
+        KubernetesBackend(api_client=kube.client(), namespace=NS, runtime="docker")
+    api = kube.client()
+    api.configuration.host = "http://127.0.0.1:9"  # nothing listens there
+    api.configuration.retries = 0
+    backend = KubernetesBackend(api_client=api, namespace=NS)
+    with pytest.raises(
+        KubernetesError, match=r"cannot reach the Kubernetes API at http://127\.0\.0\.1:9"
+    ):
+        asyncio.run(backend.open())
