@@ -34,6 +34,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from _common import nearest_rank
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 OWNER_BOT = "bench_owner_bot"
@@ -63,12 +65,6 @@ while True:
 
 
 SETTLE_SECONDS = 2.5  # after the failure: its scan and any (unexpected) second message
-
-
-def p95(values: list[float]) -> float:
-    """The nearest-rank 95th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
 
 
 def main() -> int:
@@ -230,7 +226,7 @@ def main() -> int:
         ("kill → failed (baseline: alerted after it)", failed_after),
     ):
         print(
-            f"{label:<44}{statistics.median(values):>10.2f}{p95(values):>8.2f}"
+            f"{label:<44}{statistics.median(values):>10.2f}{nearest_rank(values, 95):>8.2f}"
             f"{min(values):>8.2f}{max(values):>8.2f}"
         )
     print(f"owner messages per crash loop: {sorted(set(messages))} (one expected)")

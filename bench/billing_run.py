@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-POSTGRES = os.environ.get(
-    "OTOMAT_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/otomat_bench"
-)
+from _common import POSTGRES, child_env, postgres_available
+from _common import run_child as _run
 
 
 def child(size: int, overdue_share: float = 0.0) -> dict:
@@ -226,40 +222,9 @@ def child(size: int, overdue_share: float = 0.0) -> dict:
 
 
 def run_child(size: int, database: str, overdue_share: float) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
-    data_dir = tempfile.mkdtemp(prefix="otomat-bench-billing-")
-    env.update(DJANGO_SETTINGS_MODULE="otomat.settings", OTOMAT_DATA_DIR=data_dir)
-    env["OTOMAT_TASK_BACKEND"] = "django_tasks.backends.dummy.DummyBackend"
-    if database == "postgres":
-        import psycopg
-
-        base, _, name = POSTGRES.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["OTOMAT_DATABASE_URL"] = POSTGRES
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(size), "--overdue-share", str(overdue_share)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"child failed ({database}, {size}):\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        base = POSTGRES.rpartition("/")[0]
-        with psycopg.connect(f"{base}/postgres", connect_timeout=2):
-            return True
-    except Exception:
-        return False
+    env = child_env("otomat-bench-billing-", database)
+    args = ["--child", str(size), "--overdue-share", str(overdue_share)]
+    return _run(__file__, args, env, label=f"{database}, {size}")
 
 
 def main() -> int:

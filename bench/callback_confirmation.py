@@ -33,12 +33,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from _common import percentile
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:

@@ -30,7 +30,6 @@ import gc
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import aiohttp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port  # noqa: E402
 
 # The last commit with the whole-state JSON file (the parent of the SQLite store's commit).
 DEFAULT_BASELINE_REF = "5c1a32d25d262d3a1e15bc1d370b4076d6844f6c"
@@ -65,12 +66,6 @@ else:
 state.rate_limiter.configure(RateLimits(enabled=False))
 web.run_app(create_app(state), host="127.0.0.1", port=port, print=None, access_log=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def history(size: int) -> tuple[dict, str, list[int]]:

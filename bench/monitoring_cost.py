@@ -33,14 +33,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-POSTGRES = os.environ.get(
-    "OTOMAT_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/otomat_bench"
-)
+from _common import POSTGRES, child_env, postgres_available
+from _common import run_child as _run
+
 FAKE_BOT_API = """
 import sys
 from aiohttp import web
@@ -302,48 +299,9 @@ def free_port() -> int:
 
 
 def run_child(size: int, database: str, repeat: int, fake_url: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
-    data_dir = tempfile.mkdtemp(prefix="otomat-bench-monitoring-")
-    env.update(DJANGO_SETTINGS_MODULE="otomat.settings", OTOMAT_DATA_DIR=data_dir)
-    env["OTOMAT_TASK_BACKEND"] = "django_tasks.backends.dummy.DummyBackend"
-    if database == "postgres":
-        import psycopg
-
-        base, _, name = POSTGRES.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["OTOMAT_DATABASE_URL"] = POSTGRES
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            str(size),
-            "--repeat",
-            str(repeat),
-            "--fake",
-            fake_url,
-        ],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"child failed ({database}, {size}):\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(f"{POSTGRES.rpartition('/')[0]}/postgres", connect_timeout=2):
-            return True
-    except Exception:
-        return False
+    env = child_env("otomat-bench-monitoring-", database)
+    args = ["--child", str(size), "--repeat", str(repeat), "--fake", fake_url]
+    return _run(__file__, args, env, label=f"{database}, {size}")
 
 
 def main() -> int:

@@ -23,13 +23,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import child_env, postgres_available
+from _common import run_child as _run
+
 POSTGRES = os.environ.get(
     "OTOMAT_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/otomat_pages_bench"
 )
@@ -203,37 +202,9 @@ def child(size: int, days: int, repeat: int) -> dict:
 
 
 def run_child(size: int, days: int, repeat: int, database: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="otomat.settings",
-        OTOMAT_DATA_DIR=tempfile.mkdtemp(prefix="otomat-bench-pages-"),
-        OTOMAT_TASK_BACKEND="django_tasks.backends.dummy.DummyBackend",
-    )
-    if database == "postgres":
-        import psycopg
-
-        base, _, name = POSTGRES.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["OTOMAT_DATABASE_URL"] = POSTGRES
-    args = [sys.executable, __file__, "--child", str(size), "--days", str(days)]
-    out = subprocess.run(
-        [*args, "--repeat", str(repeat)], env=env, cwd=REPO, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"child failed ({database}, {size}):\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(f"{POSTGRES.rpartition('/')[0]}/postgres", connect_timeout=2):
-            return True
-    except Exception:
-        return False
+    env = child_env("otomat-bench-pages-", database, postgres=POSTGRES)
+    args = ["--child", str(size), "--days", str(days), "--repeat", str(repeat)]
+    return _run(__file__, args, env, label=f"{database}, {size}")
 
 
 def main() -> int:
@@ -250,7 +221,7 @@ def main() -> int:
         return 0
     report = {}
     for database in args.databases.split(","):
-        if database == "postgres" and not postgres_available():
+        if database == "postgres" and not postgres_available(POSTGRES):
             print(f"PostgreSQL does not answer at {POSTGRES}; skipped", file=sys.stderr)
             continue
         for size in (int(s) for s in args.sizes.split(",")):

@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["healthz", "catalog", "list", "detail", "manage", "dashboard"]
 TARGET = 3.0
@@ -243,12 +245,6 @@ async def load(port: int, path: str, cookie: str, seconds: float, concurrency: i
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait(port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -269,7 +265,7 @@ def serve_and_measure(env: dict, workers: str, data: dict, args) -> dict:
         env.pop("OTOMAT_WEB_WORKERS", None)
     else:
         env["OTOMAT_WEB_WORKERS"] = workers
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "otomat.cli", "web", "--port", str(port)],
         env=env,

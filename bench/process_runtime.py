@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, percentile  # noqa: E402
 
 from otomat.runtime.backends import procutil  # noqa: E402
 from otomat.runtime.backends.base import InstanceSpec, Phase  # noqa: E402
@@ -73,12 +74,6 @@ t = time.perf_counter()
 import aiogram, aiogram.client.session.aiohttp, aiogram.methods  # what the host imports
 print(time.perf_counter() - t, before, rss_kib())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Emulator:
@@ -192,11 +187,6 @@ async def measure_installs(
     return latencies, backend.sandbox_mode or "?"
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def measure_memory(emu: Emulator, root: Path, sandbox: str, idle: float) -> dict[str, Any]:
     """Memory of one idle greeter instance and of a bare aiogram bot, both after one answer."""
     out: dict[str, Any] = {}
@@ -285,7 +275,7 @@ async def main() -> None:
     print(f"{'mode':<22}{'n':>4}{'median s':>11}{'p90 s':>9}{'min s':>9}{'max s':>9}")
     for label, values in (("cold start (no spare)", cold), ("warm spare", warm)):
         print(
-            f"{label:<22}{len(values):>4}{statistics.median(values):>11.3f}{pct(values, 0.9):>9.3f}"
+            f"{label:<22}{len(values):>4}{statistics.median(values):>11.3f}{percentile(values, 0.9):>9.3f}"
             f"{min(values):>9.3f}{max(values):>9.3f}"
         )
     print(f"speed-up (median): {statistics.median(cold) / statistics.median(warm):.0f}x")

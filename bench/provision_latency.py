@@ -30,6 +30,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from _common import percentile
+
 REPO = Path(__file__).resolve().parent.parent
 BARE_BOT = textwrap.dedent("""
     import asyncio, sys
@@ -50,11 +52,6 @@ BARE_BOT = textwrap.dedent("""
 
     asyncio.run(main())
 """)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:

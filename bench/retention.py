@@ -23,13 +23,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import child_env, postgres_available
+from _common import run_child as _run
+
 POSTGRES = os.environ.get(
     "OTOMAT_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/otomat_bench_retention"
 )
@@ -167,42 +166,8 @@ def _pdf_figures(user, account) -> tuple[float, float]:
 
 
 def run_child(size: int, database: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTOMAT_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="otomat.settings",
-        OTOMAT_DATA_DIR=tempfile.mkdtemp(prefix="otomat-bench-retention-"),
-        OTOMAT_TASK_BACKEND="django_tasks.backends.dummy.DummyBackend",
-        OTOMAT_RETENTION_MAX_ROWS=str(10 * size),
-    )
-    if database == "postgres":
-        import psycopg
-
-        base, _, name = POSTGRES.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["OTOMAT_DATABASE_URL"] = POSTGRES
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(size)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"child failed ({database}, {size}):\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(f"{POSTGRES.rpartition('/')[0]}/postgres", connect_timeout=2):
-            return True
-    except Exception:
-        return False
+    env = child_env("otomat-bench-retention-", database, OTOMAT_RETENTION_MAX_ROWS=str(10 * size))
+    return _run(__file__, ["--child", str(size)], env, label=f"{database}, {size}")
 
 
 def main() -> int:
@@ -219,7 +184,7 @@ def main() -> int:
         return 0
     results = []
     for database in args.databases.split(","):
-        if database == "postgres" and not postgres_available():
+        if database == "postgres" and not postgres_available(POSTGRES):
             print(f"PostgreSQL skipped: nothing answers at {POSTGRES}", file=sys.stderr)
             continue
         for size in (int(s) for s in args.sizes.split(",")):

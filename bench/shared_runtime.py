@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,8 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port  # noqa: E402
 
 from otomat.runtime.backends import procutil  # noqa: E402
 from otomat.runtime.backends.base import InstanceSpec, Phase  # noqa: E402
@@ -92,12 +93,6 @@ SimpleRequestHandler(dp, bot, secret_token=secret).register(app, path="/hook")
 setup_application(app, dp, bot=bot)
 web.run_app(app, host="127.0.0.1", port=int(port), print=None, access_log=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def mib(kib: float) -> float:
