@@ -26,17 +26,20 @@ LANGUAGE = Annotated[
 ]
 
 
-class SelectionIn(Schema):
+class EstimateSelectionIn(Schema):
     key: Line = line(64)
     quantity: int = Field(1, ge=0, le=1000)
 
 
 class EstimateIn(Schema):
-    selections: list[SelectionIn] = Field(default_factory=list, max_length=estimator.MAX_SELECTIONS)
+    selections: list[EstimateSelectionIn] = Field(
+        max_length=estimator.MAX_SELECTIONS,
+        description="What is picked ([] for nothing: the base range); a quantity of 0 is not picked.",
+    )
     language: Line = line(8, default="", description="en, id or pl (default: the request's).")
 
 
-class LineOut(Schema):
+class EstimateLineOut(Schema):
     key: str
     title: str
     quantity: int
@@ -54,10 +57,10 @@ class EstimateOut(Schema):
     cost_min_minor: int = Field(description="In the currency's minor unit (grosze, cents, rupiah).")
     cost_max_minor: int
     summary: str = Field(description='For people: "4–7 weeks, PLN 18,000–31,000".')
-    lines: list[LineOut]
+    lines: list[EstimateLineOut]
 
 
-class OptionOut(Schema):
+class EstimatorOptionOut(Schema):
     key: str
     kind: str
     group: str
@@ -126,7 +129,7 @@ def _estimate_out(result, language: str) -> dict:
     }
 
 
-@router.get("/options", auth=None, response=answers({200: list[OptionOut]}, 400, 422))
+@router.get("/options", auth=None, response=answers({200: list[EstimatorOptionOut]}, 400, 422))
 def list_options(request, language: LANGUAGE = ""):
     language = _language(language)
     return [

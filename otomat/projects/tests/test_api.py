@@ -45,6 +45,8 @@ def test_anyone_computes_a_range_without_a_token(client, options):
         ({"selections": [{"key": "shop", "quantity": "lots"}]}, 422, None),
         ({"selections": [{"key": "shop", "quantity": 1001}]}, 422, None),
         ({"selections": "shop"}, 422, None),
+        ({}, 422, None),
+        ([None, None], 422, None),
         ({"selections": [{"key": "x" * 65}]}, 422, None),
         ({"selections": [{"key": f"k{i}"} for i in range(201)]}, 422, None),
     ],
