@@ -16,6 +16,8 @@ class AccountLocaleMiddleware(LocaleMiddleware):
         from django.contrib.auth import get_user
 
         user = get_user(request)
+        # AuthenticationMiddleware's request.user takes this one instead of reading it again.
+        request._cached_user = user
         if user.is_authenticated and user.language:
             translation.activate(user.language)
             request.LANGUAGE_CODE = user.language

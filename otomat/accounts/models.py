@@ -63,6 +63,12 @@ class User(AbstractUser):
 
     @property
     def account(self) -> Account | None:
+        if self.pk is not None and not User.membership.is_cached(self):
+            # The membership and its account in one query (remembered on this object, a
+            # missing membership too), instead of one for each.
+            models.prefetch_related_objects(
+                [self], models.Prefetch("membership", Membership.objects.select_related("account"))
+            )
         membership = getattr(self, "membership", None)
         return membership.account if membership else None
 

@@ -185,6 +185,15 @@ def plan_name(plan: Any, lang: str | None = None, *, version: ProductVersion | N
     )
 
 
+def remember_plan_texts(plans: Any, latest: ProductVersion | None) -> None:
+    """Have :func:`plan_name` take each of ``plans``' translations from ``latest``, the latest
+    version of their product that the caller has read already, instead of one query per plan."""
+    translations = (latest.manifest or {}).get("i18n", {}) if latest else {}
+    for plan in plans:
+        if plan is not None and latest is not None and plan.product_id == latest.product_id:
+            plan._otomat_i18n = translations
+
+
 def _plan_i18n(plan: Any) -> dict[str, Any]:
     if not hasattr(plan, "_otomat_i18n"):
         from otomat.catalog.models import ProductVersion

@@ -93,14 +93,16 @@ def manage(request: HttpRequest) -> HttpResponse:
 
 
 def instance_context(request: HttpRequest, instance: Instance) -> dict:
-    """What instances know for an instance's page (``instances/detail.html``): a newer version
-    and the bugs it fixes, the history in the reader's language, whether it is restarting, its
+    """What instances know for an instance's page (``instances/detail.html``): the product's
+    latest version, a newer version than the instance's and the bugs it fixes, the history in the reader's language, whether it is restarting, its
     emulator chat, and for staff its sandboxes. The page itself, with the plan, the invoices to
     pay and the logs, is composed above (``otomat.web.instance_pages``)."""
-    newer = newer_version(instance)
+    latest = instance.version.product.latest_version()
+    newer = newer_version(instance, latest)
     is_staff = request.user.is_staff
     return {
         "instance": instance,
+        "latest_version": latest,
         "newer_version": newer,
         "fixes": list(newer.fixes.all()) if newer else [],
         "events": _labelled(instance.events.select_related("actor")[:30]),
@@ -116,9 +118,8 @@ def instance_context(request: HttpRequest, instance: Instance) -> dict:
     }
 
 
-def newer_version(instance: Instance):
-    """The product's latest version when it is newer than the one the instance runs."""
-    latest = instance.version.product.latest_version()
+def newer_version(instance: Instance, latest):
+    """``latest`` (the product's latest version) when it is newer than the instance's."""
     if (
         latest
         and latest.pk != instance.version_id

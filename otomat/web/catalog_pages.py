@@ -38,6 +38,7 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
     context = product_context(request, slug)
     account = request.user.account if request.user.is_authenticated else None
     context["plans"] = plans_for(context["product"], account)
+    i18n.remember_plan_texts(context["plans"], context["latest"])  # no query per plan's name
     return render(request, "catalog/detail.html", context)
 
 

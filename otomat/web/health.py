@@ -37,6 +37,14 @@ _ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call las
 S = Instance.State
 
 
+def telegram_status(instance: Instance) -> TelegramStatus | None:
+    """What monitoring's Telegram check last saw of the bot (None before the first check), read
+    once per instance object: the page's title and its health card both show it."""
+    if not hasattr(instance, "_telegram_status"):
+        instance._telegram_status = TelegramStatus.objects.filter(instance=instance).first()
+    return instance._telegram_status
+
+
 def bot_username(instance: Instance, telegram: TelegramStatus | None) -> str:
     """The bot's @username (without "@"): the emulator bot of a sandbox or trial, else what the
     last getMe answered (stored by monitoring's Telegram check)."""
@@ -131,7 +139,7 @@ def health_context(instance: Instance, now: datetime | None = None) -> dict:
     alerts = list(
         Alert.objects.filter(instance=instance, state=Alert.State.FIRING).order_by("failing_since")
     )
-    telegram = TelegramStatus.objects.filter(instance=instance).first()
+    telegram = telegram_status(instance)
     username = bot_username(instance, telegram)
     return {
         "instance": instance,

@@ -17,7 +17,7 @@ from otomat.billing.invoicing import BillingError
 from otomat.billing.models import Invoice, Subscription
 from otomat.billing.ordering import order_product
 from otomat.billing.subscriptions import had_trial, plans_for
-from otomat.catalog import schema_form
+from otomat.catalog import i18n, schema_form
 from otomat.catalog.models import Product
 from otomat.instances.services import InstanceError
 from otomat.instances.views import get_instance, instance_context
@@ -42,6 +42,7 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
         version.config_schema, product_slug=product.slug, source_dir=version.source_path
     )
     plans = plans_for(product, account)
+    i18n.remember_plan_texts(plans, version)
     form = form_class(request.POST or None)
     posted = request.method == "POST"
     name = request.POST.get("instance_name", "").strip() if posted else ""
@@ -101,6 +102,8 @@ def detail(request: HttpRequest, instance_id) -> HttpResponse:
     instance = get_instance(request, instance_id)
     context = instance_context(request, instance)
     subscription = Subscription.objects.filter(instance=instance).select_related("plan").first()
+    if subscription is not None:  # its plan's name in the reader's language, without a query
+        i18n.remember_plan_texts([subscription.plan], context["latest_version"])
     context["subscription"] = subscription
     context["open_invoices"] = (
         list(subscription.invoices.filter(status=Invoice.Status.OPEN).order_by("due_at"))

@@ -19,11 +19,7 @@ def instance_health(context, instance):
 def bot_handle(instance):
     """``{% bot_handle instance as bot %}``: ``{"username": ..., "chat_url": ...}`` for the title
     of the instance page (empty strings while the bot's @username is not known yet)."""
-    from otomat.monitoring.models_uptime import TelegramStatus
-    from otomat.web.health import bot_username, chat_link
+    from otomat.web.health import bot_username, chat_link, telegram_status
 
-    telegram = (
-        None if instance.emulator_bot else TelegramStatus.objects.filter(instance=instance).first()
-    )
-    username = bot_username(instance, telegram)
+    username = bot_username(instance, telegram_status(instance))
     return {"username": username, "chat_url": chat_link(instance, username)}
