@@ -129,7 +129,7 @@ def _estimate_out(result, language: str) -> dict:
     }
 
 
-@router.get("/options", auth=None, response=answers({200: list[EstimatorOptionOut]}, 400, 422))
+@router.get("/options", auth=None, response=answers({200: list[EstimatorOptionOut]}, 400, 413, 422))
 def list_options(request, language: LANGUAGE = ""):
     language = _language(language)
     return [
