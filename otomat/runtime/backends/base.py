@@ -6,7 +6,7 @@ should run and asks it to converge; the backend reports what actually happens th
 ``on_change`` callback it was constructed with. A backend never touches the database.
 
 Backends: ``process`` (one sandboxed OS process per instance), ``shared`` (many instances in
-one host process, next), ``kubernetes`` (Deployment + Secret per instance, later).
+one host process), ``kubernetes`` (Deployments and Secrets in a cluster, docs/kubernetes.md).
 """
 
 from __future__ import annotations
