@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "support": 3,
     "monitoring": 3,
     "projects": 3,
+    "hooks": 3,  # outgoing webhooks: they watch the apps below by model name (signals)
     # 4: the faces that compose every domain.
     "api": 4,
     "web": 4,
