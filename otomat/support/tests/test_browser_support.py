@@ -202,7 +202,8 @@ def test_pages_fit_a_phone_screen_in_indonesian_and_polish(
     browser_page, live_server, cast, department, sla_policy, installed, language
 ):
     """Longer words do not widen the pages either; on a desktop the menu stays in the bar and
-    the tables stay tables."""
+    the tables stay tables. The customer's path (catalog, install and order form, invoices,
+    ticket, instance) and the owner's, with screenshots at both widths."""
     instance = installed()
     ticket = tickets.open_ticket(
         account=cast.alice.account, requester=cast.alice, subject="Pertanyaan", body="?"
@@ -213,8 +214,10 @@ def test_pages_fit_a_phone_screen_in_indonesian_and_polish(
         user.save(update_fields=["language"])
     page = browser_page
     pages = {
-        cast.alice: ["/billing/", "/billing/invoices/", f"/billing/invoices/{invoice.id}/",
-                     "/support/", "/instances/", f"/instances/{instance.id}/"],
+        cast.alice: ["/catalog/", f"/instances/install/{instance.version.product.slug}/",
+                     "/billing/", "/billing/invoices/", f"/billing/invoices/{invoice.id}/",
+                     "/support/", f"/support/t/{ticket.number}/", "/instances/",
+                     f"/instances/{instance.id}/"],
         cast.owner: ["/", "/billing/manage/invoices/", "/support/manage/", "/instances/manage/",
                      f"/support/t/{ticket.number}/"],
     }  # fmt: skip
@@ -229,7 +232,9 @@ def test_pages_fit_a_phone_screen_in_indonesian_and_polish(
                 page.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
                 page.evaluate(LEFT_OF_SCREEN),
             )
-            name = path.strip("/").replace("/", "-") or "home"
+            name = ("owner-" if user.is_staff else "customer-") + (
+                path.strip("/").replace("/", "-") or "home"
+            )
             shot(page, f"phone-{language}-{name}")
             page.set_viewport_size(DESKTOP)
             assert not page.locator(".nav-toggle").is_visible()
