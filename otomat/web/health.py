@@ -1,9 +1,9 @@
 """An instance's health for its page: is the bot answering, its uptime over 30 days with one bar
 per day, its recent errors, its @username and a link to open the chat.
 
-The instance page belongs to ``instances``, which must not import monitoring; the card is drawn
-by the ``{% instance_health %}`` tag (``web/templatetags/health_tags.py``) and refreshed from
-:func:`health_fragment`, both here in ``web``, above both apps. The fragment answers 404 for an
+The instance page is composed in ``web`` (``web/instance_pages.py``), above instances and
+monitoring; the card is drawn by the ``{% instance_health %}`` tag
+(``web/templatetags/health_tags.py``) and refreshed from :func:`health_fragment`. The fragment answers 404 for an
 instance the person may not see (the same scoping as the instance page).
 """
 
