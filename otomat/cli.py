@@ -127,7 +127,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     heartbeats.start(heartbeats.Service.WORKER)  # at once, not only at its first task
     if settings.TASKS_USE_RQ:
         # RQ: each job is taken by exactly one worker; the scheduler part runs deferred tasks.
-        call_command("rqworker", "default", job_class="django_tasks_rq.Job", with_scheduler=True)
+        call_command(
+            "rqworker",
+            "default",
+            job_class="django_tasks_rq.Job",
+            worker_class="otomat.ops.rq.Worker",  # beats from its main process, not the horses
+            with_scheduler=True,
+        )
     else:
         call_command("db_worker", interval=1)
     return 0
