@@ -203,16 +203,23 @@ class QueueState:
 
 
 def queue(*, now: datetime | None = None) -> QueueState | None:
-    """The database task queue's backlog, or None with another queue (RQ: see its own tools).
-    A task due later (``run_after``) is not late before then."""
+    """The task queue's backlog — the database queue's table, or RQ's queue in Redis — or
+    None with a queue that has none (immediate, dummy). A task due later (``run_after``) is not
+    late before then."""
     from django_tasks import task_backends
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.compat import TaskResultStatus
     from django_tasks_db.models import DBTaskResult, get_date_max
 
-    if not isinstance(task_backends["default"], DatabaseBackend):
-        return None
+    backend = task_backends["default"]
     now = now or timezone.now()
+    if type(backend).__module__.startswith("django_tasks_rq"):
+        from otomat.ops.rq import queue_state
+
+        ready, lag = queue_state(now)
+        return QueueState(ready=ready, lag_seconds=lag)
+    if not isinstance(backend, DatabaseBackend):
+        return None
     ready = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
     # The queue stores "no run_after" as 9999-01-01 (get_date_max); such a task is due since
     # it was enqueued, one with a run_after since then. Both orderings are the queue's index's.

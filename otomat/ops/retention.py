@@ -20,7 +20,8 @@ What is kept, and why (docs/operations.md has the table with the settings):
 * Delivered notifications (and ones given up on), instance events (each instance's newest event
   is always kept: it says why the instance is in its state), billing's automatic-action log (not
   the rows of an invoice still open: their keys keep reminders from going out twice) and
-  finished task results.
+  finished task results (the database queue's rows, left-over ones too after a move to RQ; on
+  RQ, failed jobs in Redis — RQ expires finished ones itself after 500 s).
 * The audit log is kept longer than anything else: never pruned unless ``RETENTION_DAYS["audit"]``
   is set.
 """
@@ -170,6 +171,19 @@ def prune_old_records(*, now: datetime | None = None) -> dict[str, int]:
                 max_rows=settings.RETENTION_MAX_ROWS,
             )
         except Exception:  # one failing rule must not stop the others
+            log.exception("retention: pruning %s failed", key)
+            counts[key] = 0
+    if settings.TASKS_USE_RQ:  # failed jobs in Redis (finished ones expire by themselves)
+        key = "failed_task_results:rq"
+        try:
+            from otomat.ops.rq import prune_failed
+
+            counts[key] = prune_failed(
+                now=now,
+                days=settings.RETENTION_DAYS["failed_task_results"],
+                max_rows=settings.RETENTION_MAX_ROWS,
+            )
+        except Exception:
             log.exception("retention: pruning %s failed", key)
             counts[key] = 0
     pruned = {k: v for k, v in counts.items() if v}

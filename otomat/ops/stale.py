@@ -19,6 +19,10 @@ safe — and marked FAILED after that, so a task that kills its worker every tim
 Either way the change is a conditional UPDATE (``WHERE status = RUNNING AND started_at = …``),
 so two schedulers never recover one task twice, a ``TaskRecovery`` row records it for staff
 and a warning is logged.
+
+On RQ (``OTOMAT_TASK_BACKEND=redis``) none of this table work applies: RQ has its own registry
+of started jobs with a heartbeat per job, and ``recover_stale_tasks`` runs RQ's abandoned-job
+cleanup instead — a lost job is marked FAILED (not queued again; see ``otomat.ops.rq``).
 """
 
 from __future__ import annotations
@@ -115,10 +119,17 @@ def _from_a_worker(sender) -> bool:
     return not issubclass(cls, ImmediateBackend | DummyBackend)
 
 
+def _from_redis_queue(sender) -> bool:
+    cls = sender if isinstance(sender, type) else type(sender)
+    return cls.__module__.startswith("django_tasks_rq")
+
+
 def on_task_started(sender, task_result, **kwargs) -> None:
     """Signal handler: a worker of the database queue starts ``task_result``. Any worker also
-    starts its service heartbeat here, once (``otomat.ops.heartbeats``)."""
-    if _from_a_worker(sender):
+    starts its service heartbeat here, once (``otomat.ops.heartbeats``) — except on RQ, where
+    the task runs in a forked child that lives for this one job: the worker's main process
+    beats (``otomat.ops.rq.Worker``)."""
+    if _from_a_worker(sender) and not _from_redis_queue(sender):
         from otomat.ops import heartbeats
 
         try:
@@ -185,7 +196,9 @@ def why_lost(started_at: datetime | None, beat: TaskHeartbeat | None, now: datet
 
 def recover_stale_tasks(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Queue again (or fail) up to ``limit`` RUNNING tasks whose worker is gone; returns the
-    counts {"requeued": n, "failed": m}. Does nothing unless the queue is the database."""
+    counts {"requeued": n, "failed": m}. On RQ, RQ's own abandoned-job handling instead
+    (``otomat.ops.rq.recover_abandoned``: failed, not queued again); with any other queue
+    (immediate, dummy) nothing."""
     from django_tasks import task_backends
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.compat import TaskResultStatus
@@ -193,7 +206,12 @@ def recover_stale_tasks(*, now: datetime | None = None, limit: int = 500) -> dic
     from django_tasks_db.utils import normalize_uuid
 
     counts = {"requeued": 0, "failed": 0}
-    if not isinstance(task_backends["default"], DatabaseBackend):
+    backend = task_backends["default"]
+    if _from_redis_queue(backend):
+        from otomat.ops.rq import recover_abandoned
+
+        return recover_abandoned(now=now)
+    if not isinstance(backend, DatabaseBackend):
         return counts
     now = now or timezone.now()
     running = list(

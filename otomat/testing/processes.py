@@ -222,9 +222,24 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
+def task_backend_for_tests() -> str:
+    """The task queue the task tests use: "database", or "redis" (RQ on ``settings.REDIS_URL``)
+    when ``OTOMAT_TEST_TASK_BACKEND=redis`` (scripts/test's RQ pass)."""
+    return "redis" if os.environ.get("OTOMAT_TEST_TASK_BACKEND") == "redis" else "database"
+
+
+def tasks_setting_for_tests() -> dict:
+    """``settings.TASKS`` for the test process itself, matching ``task_backend_for_tests``."""
+    if task_backend_for_tests() == "redis":
+        return {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    return {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
 class WorkerProcess:
-    """``otomat worker`` (the database task queue's worker) against the test database; it dies
-    with the test process. ``kill()`` ends it like ``kill -9``."""
+    """``otomat worker`` against the test database, on the test's task queue (the database's,
+    or RQ's with ``OTOMAT_TEST_TASK_BACKEND=redis``); it dies with the test process.
+    ``kill()`` ends it like ``kill -9`` (on RQ its main process: a job's forked work horse is
+    ``horse_pids()``)."""
 
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
@@ -239,7 +254,8 @@ class WorkerProcess:
             OTOMAT_DATABASE_URL=database_url(),
             OTOMAT_SECRET_KEY=settings.SECRET_KEY,
             OTOMAT_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),
-            OTOMAT_TASK_BACKEND="django_tasks_db.DatabaseBackend",
+            OTOMAT_TASK_BACKEND=task_backend_for_tests(),
+            OTOMAT_REDIS_URL=settings.REDIS_URL,
             DJANGO_SETTINGS_MODULE="otomat.settings",
             **self.extra_env,
         )
@@ -262,10 +278,24 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log_file.read_text(errors="replace")[-5000:] if self.log_file.exists() else ""
 
+    def horse_pids(self) -> list[int]:
+        """The worker's child processes (RQ's work horse while it runs a job)."""
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                return [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
+
     def kill(self) -> None:
+        """``kill -9`` of the worker and of a job's work horse (RQ's forked child would
+        outlive its parent otherwise), as when its machine is lost."""
         if self.proc and self.proc.poll() is None:
+            horses = self.horse_pids()
             self.proc.kill()
             self.proc.wait()
+            for pid in horses:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
