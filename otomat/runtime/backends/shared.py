@@ -900,6 +900,8 @@ class SharedBackend:
         kind = event.get("event")
         if kind == "host_ready":
             host.imported = True
+            if host.spare:
+                self._write_host(host, "[otomat] spare host ready, waiting for a version")
             return
         if kind == "adopted":
             self._write_host(host, f"[otomat] imported {host.key.product_slug} {host.key.version}")
