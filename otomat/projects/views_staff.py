@@ -186,6 +186,7 @@ def option_list(request: HttpRequest) -> HttpResponse:
         {
             "option": option,
             "title": option.text("title", language),
+            "group": option.text("group", language),
             "requires": [o.text("title", language) for o in option.requires.all()],
             "weeks": estimator.format_weeks(option.weeks_min, option.weeks_max, language),
             "cost": estimator.format_money_range(
