@@ -25,7 +25,7 @@ router = Router(tags=["projects"])
 Limit = rows_limit(50, most=200)
 
 
-class LineOut(Schema):
+class OfferLineOut(Schema):
     kind: str
     title: str
     description: str
@@ -37,7 +37,7 @@ class LineOut(Schema):
     weeks_max: Decimal
 
 
-class MilestoneOut(Schema):
+class OfferMilestoneOut(Schema):
     title: str
     weeks: Decimal | None
     due_date: dt.date | None
@@ -45,7 +45,7 @@ class MilestoneOut(Schema):
     done: bool
 
 
-class StepOut(Schema):
+class OfferStepOut(Schema):
     label: str
     trigger: str
     milestone: str | None
@@ -67,13 +67,13 @@ class OfferOut(Schema):
     low_minor: int
     high_minor: int
     agreed_total_minor: int | None
-    lines: list[LineOut] = []
-    milestones: list[MilestoneOut] = []
-    schedule: list[StepOut] = []
+    lines: list[OfferLineOut] = []
+    milestones: list[OfferMilestoneOut] = []
+    schedule: list[OfferStepOut] = []
     contract: str | None = None
 
 
-class ContractOut(Schema):
+class OfferContractOut(Schema):
     number: str
     offer: str
     status: str
@@ -84,7 +84,7 @@ class ContractOut(Schema):
     intact: bool = Field(description="Whether the stored PDFs still match their SHA-256.")
 
 
-class LineIn(Schema):
+class OfferLineIn(Schema):
     kind: Line = line(8, default="exact", description="exact or range")
     title: Line = line(200)
     description: Text = Field("", max_length=5000)
@@ -96,14 +96,14 @@ class LineIn(Schema):
     weeks_max: Decimal = Decimal(0)
 
 
-class MilestoneIn(Schema):
+class OfferMilestoneIn(Schema):
     title: Line = line(200)
     weeks: Decimal | None = None
     due_date: dt.date | None = None
     amount_minor: int | None = None
 
 
-class StepIn(Schema):
+class OfferStepIn(Schema):
     label: Line = line(200)
     trigger: Line = line(16, description="signing, milestone or release")
     milestone: int | None = Field(None, description="The index of its milestone (from 0).")
@@ -111,7 +111,7 @@ class StepIn(Schema):
     amount_minor: int | None = None
 
 
-class OfferIn(Schema):
+class OfferCreateIn(Schema):
     lead: int | None = None
     account: int | None = None
     estimate: int | None = Field(
@@ -126,9 +126,9 @@ class OfferIn(Schema):
     valid_until: dt.date | None = None
     revision_rounds: int = 2
     agreed_total_minor: int | None = None
-    lines: list[LineIn] = Field([], max_length=100)
-    milestones: list[MilestoneIn] = Field([], max_length=30)
-    schedule: list[StepIn] = Field([], max_length=20)
+    lines: list[OfferLineIn] = Field([], max_length=100)
+    milestones: list[OfferMilestoneIn] = Field([], max_length=30)
+    schedule: list[OfferStepIn] = Field([], max_length=20)
 
 
 def _scoped(request):
@@ -196,7 +196,7 @@ def get_offer(request, number: Line):
 
 
 @router.post("/offers", response=answers({201: OfferOut}, 400, 403, 413, 422))
-def create_offer(request, body: OfferIn):
+def create_offer(request, body: OfferCreateIn):
     if not request.user.is_staff:
         return Status(403, {"detail": "Only staff write offers."})
     try:
@@ -255,12 +255,12 @@ def _contract_out(contract: Contract) -> dict:
     }
 
 
-@router.get("/contracts", response=answers({200: list[ContractOut]}, 400, 413, 422))
+@router.get("/contracts", response=answers({200: list[OfferContractOut]}, 400, 413, 422))
 def list_contracts(request, limit: Limit = 50, offset: Offset = 0):
     rows = window(limit, offset, most=200)
     return [_contract_out(c) for c in _contracts(request).order_by("-created_at", "-pk")[rows]]
 
 
-@router.get("/contracts/{number}", response=answers({200: ContractOut}, 404, 422))
+@router.get("/contracts/{number}", response=answers({200: OfferContractOut}, 404, 422))
 def get_contract(request, number: Line):
     return _contract_out(get_object_or_404(_contracts(request), number=number))
