@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "otomat.projects.booking",
     "otomat.projects.offers",
     "otomat.projects.board",
+    "otomat.hooks",
     "otomat.web",
 ]
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("support/", include("otomat.support.urls")),
     path("monitoring/", include("otomat.monitoring.urls")),
     path("projects/", include("otomat.projects.urls")),
+    path("hooks/", include("otomat.hooks.urls")),
     path("projects/booking/", include("otomat.projects.booking.urls")),
     path("projects/offers/", include("otomat.projects.offers.urls")),
     path("projects/board/", include("otomat.projects.board.urls")),

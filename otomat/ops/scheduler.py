@@ -57,7 +57,11 @@ def jobs() -> list[tuple[str, object, dict]]:
     from otomat.support.tasks import poll_imap_task, sla_scan_task
 
     found.append(("sla-scan", sla_scan_task, {"minutes": 1}))
+    from otomat.hooks.tasks import retry_due_task
     from otomat.monitoring.tasks import scan_task
+
+    # Outgoing webhooks: first attempts whose task was lost, and every retry that is due.
+    found.append(("webhook-retries", retry_due_task, {"minutes": 1}))
 
     found.append(("monitoring-scan", scan_task, {"seconds": settings.MONITORING_SCAN_SECONDS}))
     from otomat.projects.booking.tasks import refresh_calendars_task
