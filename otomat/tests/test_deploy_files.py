@@ -111,7 +111,11 @@ _SERVICE = {
         "build": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"context": {"type": "string"}, "dockerfile": {"type": "string"}},
+            "properties": {
+                "context": {"type": "string"},
+                "dockerfile": {"type": "string"},
+                "target": {"type": "string"},
+            },
             "required": ["context"],
         },
         "restart": {"enum": ["no", "always", "on-failure", "unless-stopped"]},
