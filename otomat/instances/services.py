@@ -30,7 +30,7 @@ from otomat.catalog.schema_form import (
     validate_config,
 )
 from otomat.instances.models import TRANSITIONS, Instance, InstanceEvent
-from otomat.instances.signals import runner_needed
+from otomat.instances.signals import instance_data_purged, runner_needed
 
 S = Instance.State
 
@@ -720,6 +720,7 @@ def purge_terminated_data(*, now=None) -> int:
         )
         if claimed:
             purged += 1
+            instance_data_purged.send(sender=Instance, instance_id=str(instance.pk))
             record_audit(
                 "instance.data_deleted",
                 actor_label="system:scheduler",

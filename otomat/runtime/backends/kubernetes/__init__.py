@@ -46,6 +46,25 @@ def api_client_from_settings() -> Any:
     return client.ApiClient(configuration)
 
 
+def delete_instance_data(instance_id: str, *, api_client: Any = None) -> None:
+    """Delete a terminated instance's data volume in the cluster (the worker's purge of data
+    after the grace period; the runner's backend keeps it when it stops the instance)."""
+    from django.conf import settings
+    from kubernetes import client
+
+    from otomat.runtime.backends.kubernetes import manifests
+
+    core = client.CoreV1Api(api_client or api_client_from_settings())
+    core.delete_collection_namespaced_persistent_volume_claim(
+        settings.K8S_NAMESPACE,
+        label_selector=f"{manifests.DATA_OF}={manifests.label_value(instance_id)}",
+    )
+
+
+def on_instance_data_purged(sender, *, instance_id: str, **kwargs) -> None:
+    delete_instance_data(instance_id)
+
+
 def make_backends(on_change: OnChange | None, api_client: Any = None) -> dict[str, Backend]:
     """``{"process": …, "shared": …}`` for the runner's composite backend, from settings."""
     from django.conf import settings

@@ -378,3 +378,31 @@ def test_an_unreachable_or_refusing_api_server_is_named_when_the_backend_opens(k
         KubernetesError, match=r"cannot reach the Kubernetes API at http://127\.0\.0\.1:9"
     ):
         asyncio.run(backend.open())
+
+
+def test_the_purge_after_the_grace_period_deletes_the_data_volume_in_the_cluster():
+    from otomat.runtime.backends.kubernetes import delete_instance_data
+    from otomat.runtime.backends.kubernetes import manifests as mf
+    from otomat.runtime.backends.kubernetes.fake import FakeKubernetes
+
+    with FakeKubernetes() as kube:
+        api = kube.client()
+        from kubernetes import client
+
+        core = client.CoreV1Api(api)
+        for iid in ("a" * 8, "b" * 8):
+            core.create_namespaced_persistent_volume_claim(
+                "otomat",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {
+                        "name": f"otomat-d-{iid}",
+                        "labels": {mf.DATA_OF: mf.label_value(iid)},
+                    },
+                    "spec": {"accessModes": ["ReadWriteOnce"]},
+                },
+            )
+        delete_instance_data("a" * 8, api_client=api)
+        left = [o["metadata"]["name"] for o in kube.list("persistentvolumeclaims", "otomat")]
+        assert left == ["otomat-d-" + "b" * 8]
