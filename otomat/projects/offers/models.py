@@ -82,7 +82,8 @@ class Offer(models.Model):
 
     @property
     def is_editable(self) -> bool:
-        return self.status in (self.Status.DRAFT, self.Status.SENT)
+        # An expired offer can be renewed: editing it (with a new validity date) sends it again.
+        return self.status in (self.Status.DRAFT, self.Status.SENT, self.Status.EXPIRED)
 
 
 class OfferLine(models.Model):

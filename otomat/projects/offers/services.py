@@ -331,8 +331,9 @@ def update_offer(
     offer: Offer, data: OfferIn, *, actor: User, now: dt.datetime | None = None
 ) -> Offer:
     """Save the offer's content. A sent offer keeps the version the client saw (frozen) and
-    becomes the next version, which the client then reads. Raises OfferError (nothing saved),
-    also for an offer that is accepted, declined, expired or withdrawn."""
+    becomes the next version, which the client then reads; an expired one becomes the next
+    version and is open again (its validity date must be today or later). Raises OfferError
+    (nothing saved), also for an offer that is accepted, declined or withdrawn."""
     now = now or timezone.now()
     if not actor.is_staff:
         raise OfferError(_("Only staff write offers."))
@@ -345,9 +346,10 @@ def update_offer(
                 % {"status": offer.get_status_display().lower()}
             )
         previous = offer.version
-        if offer.status == Offer.Status.SENT:
+        if offer.status in (Offer.Status.SENT, Offer.Status.EXPIRED):
             _freeze(offer, accepted=False, now=now)
             offer.version = previous + 1
+            offer.status = Offer.Status.SENT  # a renewed expired offer is open again
         _write_content(offer, data)
         record_audit(
             "offer.updated",

@@ -242,3 +242,36 @@ def test_content_is_plain_json(cast, offer):
     assert data["schedule"][0]["amount_minor"] == 540_000  # 30 % of 18,000 zł
     assert data["schedule"][1]["milestone"] == "Wdrożenie"
     assert dataclasses.is_dataclass(exact_data())
+
+
+def test_an_expired_offer_is_renewed_by_editing_it(cast, offer):
+    later = NOW + dt.timedelta(days=40)
+    services.expire_offers(now=later)
+    renewed = exact_data(valid_until=dt.date(2027, 1, 31))
+    offer = services.update_offer(
+        Offer.objects.get(pk=offer.pk), renewed, actor=cast.owner, now=later
+    )
+    assert (offer.status, offer.version) == (Offer.Status.SENT, 2)
+    assert services.accept_offer(offer, version=2, now=later).offer == offer
+
+
+@pytest.mark.parametrize(
+    "language, title",
+    [
+        ("en", "Contract for software development"),
+        ("id", "Kontrak pengembangan perangkat lunak"),
+        ("pl", "Umowa o wykonanie oprogramowania"),
+    ],
+)
+def test_the_contract_is_in_the_offers_language(cast, lead, language, title):
+    import io
+
+    from pypdf import PdfReader
+
+    offer = services.create_offer(
+        exact_data(language=language), actor=cast.owner, lead=lead, now=NOW
+    )
+    services.send_offer(offer, actor=cast.owner, now=NOW)
+    contract = services.accept_offer(offer, version=1, now=NOW)
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(contract.document))).pages)
+    assert contract.title == title and title in text and "Integracja z Allegro" in text
