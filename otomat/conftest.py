@@ -19,6 +19,26 @@ def pytest_configure(config):
     compile_catalogs()
 
 
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """``OTOMAT_TEST_DATABASE_ONLY=1`` (the PostgreSQL pass of scripts/test): keep only the tests
+    that use the database. The others (the emulator, the SDK, products, pure functions) give
+    the same result whatever the database is, and the SQLite pass has run them."""
+    import os
+
+    if os.environ.get("OTOMAT_TEST_DATABASE_ONLY") != "1":
+        return
+    kept, dropped = [], []
+    for item in items:
+        uses_db = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        (kept if uses_db or item.get_closest_marker("django_db") else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True)
 def _isolated_dirs(request, tmp_path):
     """Every test writes products, instance data, logs and sockets under its own tmp_path."""
