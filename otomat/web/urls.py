@@ -2,13 +2,14 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from otomat.web import demo_blog, health, overview, status, views
+from otomat.web import demo_blog, health, overview, pipeline, status, views
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("overview/live/", overview.overview_fragment, name="overview"),
     path("status/", status.status_page, name="status"),
+    path("pipeline/", pipeline.pipeline, name="pipeline"),
     path("status/badge.svg", status.badge, name="status_badge"),
     path("instances/<uuid:instance_id>/health/", health.health_fragment, name="instance_health"),
     # Browsers ask for /favicon.ico on every page that names none (the API docs, the admin).
