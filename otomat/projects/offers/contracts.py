@@ -327,7 +327,9 @@ def sign_contract(
     expected = consent_text(contract.language)
     with transaction.atomic():
         locked = (
-            Contract.objects.select_for_update().select_related("offer__lead").get(pk=contract.pk)
+            Contract.objects.select_for_update(of=("self",))
+            .select_related("offer__lead")
+            .get(pk=contract.pk)
         )
         if locked.status == Contract.Status.SIGNED:
             schedule.issue_on_signing(locked, now=now)

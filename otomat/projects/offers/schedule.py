@@ -101,7 +101,9 @@ def complete_milestone(
     label = f"user:{actor.email}" if actor else "system:board"
     with transaction.atomic():
         milestone = (
-            Milestone.objects.select_for_update().select_related("offer").get(pk=milestone.pk)
+            Milestone.objects.select_for_update(of=("self",))
+            .select_related("offer")
+            .get(pk=milestone.pk)
         )
         offer = milestone.offer
         _signed(offer)

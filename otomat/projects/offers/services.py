@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -249,7 +250,7 @@ def create_offer(
             lead=lead,
             account=account,
             estimate=estimate,
-            number=f"new-{now.timestamp()}-{id(data)}",
+            number=f"new-{secrets.token_hex(8)}",  # replaced at once by OF-<year>-<pk>
             title=data.title,
             currency=data.currency,
             valid_until=data.valid_until,
@@ -386,7 +387,11 @@ def send_offer(offer: Offer, *, actor: User, now: dt.datetime | None = None) -> 
     if not actor.is_staff:
         raise OfferError(_("Only staff send offers."))
     with transaction.atomic():
-        offer = Offer.objects.select_for_update().select_related("lead", "account").get(pk=offer.pk)
+        offer = (
+            Offer.objects.select_for_update(of=("self",))
+            .select_related("lead", "account")
+            .get(pk=offer.pk)
+        )
         if offer.status not in (Offer.Status.DRAFT, Offer.Status.SENT):
             raise OfferError(
                 _("This offer is %(status)s and cannot be sent.")
@@ -561,7 +566,9 @@ def accept_offer(
     _expire_if_due(offer, now=now)
     with transaction.atomic():
         locked = (
-            Offer.objects.select_for_update().select_related("lead", "account").get(pk=offer.pk)
+            Offer.objects.select_for_update(of=("self",))
+            .select_related("lead", "account")
+            .get(pk=offer.pk)
         )
         if locked.status == Offer.Status.ACCEPTED and locked.accepted_version == version:
             return locked.contract
@@ -606,7 +613,9 @@ def decline_offer(
     reason = clean_text(reason, _("The reason"), most=2000)
     _expire_if_due(offer, now=now)
     with transaction.atomic():
-        locked = Offer.objects.select_for_update().select_related("lead").get(pk=offer.pk)
+        locked = (
+            Offer.objects.select_for_update(of=("self",)).select_related("lead").get(pk=offer.pk)
+        )
         locked = _open_for_decision(locked, version=version, now=now)
         locked.status, locked.declined_at, locked.decline_reason = (
             Offer.Status.DECLINED,
