@@ -257,8 +257,8 @@ class WorkerProcess:
             OTOMAT_TASK_BACKEND=task_backend_for_tests(),
             OTOMAT_REDIS_URL=settings.REDIS_URL,
             DJANGO_SETTINGS_MODULE="otomat.settings",
-            **self.extra_env,
         )
+        env.update(self.extra_env)
         with self.log_file.open("ab") as handle:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "otomat.cli", "worker"],
