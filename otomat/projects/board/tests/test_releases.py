@@ -107,3 +107,13 @@ def test_a_cancelled_release_is_not_reminded(accepted, project, cast):
     assert project.release_date is None
     with time_machine.travel(T0 + timedelta(days=3, hours=1), tick=False):
         assert releases.remind_releases() == 0
+
+
+def test_the_notice_is_in_the_clients_language(accepted, project, cast):
+    cast.alice.language = "pl"
+    cast.alice.save()
+    with time_machine.travel(T0, tick=False):
+        releases.schedule_release(project, scheduled_for=FRIDAY, actor=cast.staff)
+    notice = Notification.objects.get(kind="board/release_scheduled", channel="email")
+    assert "wdrożenie na produkcję" in notice.subject
+    assert "wdrożymy na produkcję" in notice.body and "Twoja tablica:" in notice.body
