@@ -195,6 +195,8 @@ def book_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "error": error,
                 "zone_name": zone_name,
                 "zones": TIMEZONE_CHOICES,
+                # A first visit without a zone asked for shows the browser's own (zone.js).
+                "auto_zone": request.method == "GET" and not request.GET.get("tz"),
                 "days": _week(meeting_type, zone_name, first),
                 "nav": _week_nav(first),
                 "picked": request.POST.get("start", ""),
