@@ -225,3 +225,43 @@ def test_a_project_from_an_accepted_offer(client, cast):
 def test_staff_pages_are_404_for_clients(client, cast, name):
     client.force_login(cast.alice)
     assert client.get(reverse(name)).status_code == 404
+
+
+def test_staff_quote_a_change_past_the_quota_from_the_card(client, project, accepted, cast):
+    from otomat.projects.board import revisions
+    from otomat.support.models import Quote
+
+    Project.objects.filter(pk=project.pk).update(revisions_used=2)
+    revision = revisions.request_change(accepted, user=cast.alice, body="A second calendar")
+    client.force_login(cast.staff)
+    page = client.get(reverse("board:card", args=[revision.card_id])).content.decode()
+    assert "Paid quote for this change" in page and revision.ticket.number in page
+    url = reverse("board:quote", args=[revision.card_id])
+    for bad in (
+        {"price": "lots", "days": "3"},
+        {"price": "100", "days": "0"},
+        {"price": "-5", "days": "2"},
+    ):
+        response = client.post(url, bad, follow=True)
+        assert 'class="message message-error"' in response.content.decode(), bad
+    assert not Quote.objects.exists()
+    response = client.post(url, {"price": "1500.50", "days": "4"}, follow=True)
+    assert f"Quote sent on ticket {revision.ticket.number}" in response.content.decode()
+    assert Quote.objects.get().price_minor == 150_050
+    # Another card (no change past the quota) has no quote to send.
+    assert (
+        client.post(reverse("board:quote", args=[accepted.pk]), {"price": "1"}).status_code == 404
+    )
+
+
+def test_finish_and_product_buttons(client, project, card, cast):
+    client.force_login(cast.staff)
+    response = client.post(reverse("board:product", args=[project.pk]), follow=True)
+    assert "Only a finished project" in response.content.decode()
+    response = client.post(reverse("board:finish", args=[project.pk]), follow=True)
+    assert "not released yet" in response.content.decode()
+    Card.objects.filter(pk=card.pk).update(status="released", whose_move="")
+    client.post(reverse("board:finish", args=[project.pk]))
+    response = client.post(reverse("board:product", args=[project.pk]), follow=True)
+    assert "Draft product “Cottage booking site” created" in response.content.decode()
+    assert client.post(reverse("board:release_action", args=[1, "explode"])).status_code == 404
