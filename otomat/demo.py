@@ -85,6 +85,7 @@ def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
         customer.account.save(update_fields=["currency"])
     ensure_demo_billing()
     ensure_demo_support()
+    ensure_demo_projects(owner=User.objects.get(email=OWNER_EMAIL), customer=customer)
     lines.append(f"Owner:    {OWNER_EMAIL} / {creds['owner_password']}")
     lines.append(f"Customer: {CUSTOMER_EMAIL} / {creds['customer_password']}")
     if emulator_url:
@@ -92,6 +93,20 @@ def ensure_demo_data(emulator_url: str | None = None) -> list[str]:
         if token:
             lines.append(f"Demo bot token (paste it in the install form): {token}")
     return lines
+
+
+def ensure_demo_projects(*, owner, customer) -> None:
+    """The software house's pipeline (idempotent): estimator options, the owner's meeting type
+    and hours, contract templates and offers, and a project board for the demo customer."""
+    from otomat.projects import demo as estimator_demo
+    from otomat.projects.board import demo as board_demo
+    from otomat.projects.booking import demo as booking_demo
+    from otomat.projects.offers import demo as offers_demo
+
+    estimator_demo.seed_demo()
+    booking_demo.seed_demo(owner)
+    offers_demo.seed_demo(customer.account)
+    board_demo.seed_demo(CUSTOMER_EMAIL)
 
 
 DEMO_OWNER_BOT = "demo_owner_bot"
