@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -125,6 +126,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from otomat.ops import heartbeats
 
     heartbeats.start(heartbeats.Service.WORKER)  # at once, not only at its first task
+    # A stop asked before the queue's worker has set its own signal handlers (it is still
+    # importing) is a clean stop too: exit, so the heartbeat is marked stopped (atexit).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if settings.TASKS_USE_RQ:
         # RQ: each job is taken by exactly one worker; the scheduler part runs deferred tasks.
         call_command(
