@@ -176,7 +176,7 @@ class RunnerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(60)  # a loaded machine: RQ stops its scheduler first
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -233,6 +233,15 @@ def tasks_setting_for_tests() -> dict:
     if task_backend_for_tests() == "redis":
         return {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     return {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def flush_test_redis() -> None:
+    """Empty the Redis database of ``settings.REDIS_URL`` in the RQ pass (each run of
+    scripts/test has a database number of its own), so one test's jobs never reach the next."""
+    if task_backend_for_tests() == "redis":
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).flushdb()
 
 
 class WorkerProcess:
@@ -301,7 +310,7 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(60)  # a loaded machine: RQ stops its scheduler first
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -21,7 +21,12 @@ from otomat.ops import heartbeats
 from otomat.ops.models import ServiceHeartbeat
 from otomat.ops.stale import HOSTNAME
 from otomat.ops.tests.slow_tasks import slow_task
-from otomat.testing.processes import WorkerProcess, wait_until
+from otomat.testing.processes import (
+    WorkerProcess,
+    flush_test_redis,
+    tasks_setting_for_tests,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -52,7 +57,11 @@ def prompt_rules(db):
 
 @pytest.fixture
 def database_queue(settings):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    """The test's real task queue: the database's, or RQ's in scripts/test's RQ pass."""
+    settings.TASKS = tasks_setting_for_tests()
+    flush_test_redis()
+    yield
+    flush_test_redis()
 
 
 def beat_all(*services: str) -> None:
@@ -175,6 +184,7 @@ def test_the_runner_beats_and_a_clean_stop_removes_its_heartbeat(tmp_path, setti
 
 
 @pytest.mark.slow
+@pytest.mark.tasks
 @pytest.mark.django_db(transaction=True)
 def test_otomat_worker_beats_before_its_first_task(tmp_path, database_queue, settings):
     settings.READY_SERVICES = []
@@ -269,6 +279,7 @@ def test_readyz_is_not_ready_when_the_database_does_not_answer(client, db, monke
 
 
 @pytest.mark.slow
+@pytest.mark.tasks
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_makes_readyz_not_ready_and_opens_an_incident(
     client, cast, tmp_path, database_queue, calm_host, prompt_rules

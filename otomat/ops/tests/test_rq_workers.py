@@ -9,7 +9,8 @@
   expired (recorded as a ``TaskRecovery``), and the next enqueue does the work;
 * monitoring reads the queue's depth and lag from Redis; retention prunes old failed jobs.
 
-Skipped when nothing answers at ``settings.REDIS_URL``. The Redis database of that URL is
+Run in scripts/test's RQ pass (``OTOMAT_TEST_TASK_BACKEND=redis``), skipped otherwise and when
+nothing answers at ``settings.REDIS_URL``. The Redis database of that URL is
 flushed before and after each test (scripts/test gives each run its own database number).
 """
 
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from otomat.ops.models import ServiceHeartbeat, TaskRecovery
 from otomat.ops.tests.slow_tasks import slow_task
-from otomat.testing.processes import WorkerProcess, wait_until
+from otomat.testing.processes import WorkerProcess, task_backend_for_tests, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.tasks]
 
@@ -42,6 +43,8 @@ def _redis():
 @pytest.fixture
 def rq_queue(settings):
     """RQ as this test's task queue, on an empty Redis database; skips without Redis."""
+    if task_backend_for_tests() != "redis":
+        pytest.skip("RQ tests run in scripts/test's RQ pass (OTOMAT_TEST_TASK_BACKEND=redis)")
     try:
         import django_tasks_rq  # noqa: F401
     except ImportError:
