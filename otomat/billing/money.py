@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import decimal
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -202,10 +203,7 @@ class Money:
         Shows exactly `exponent` decimals (so whole rupiah, not Babel's ISO default of two).
         Display only: never parse this back or compute with it.
         """
-        # Django language codes use "-" ("pt-br"), Babel's use "_".
-        loc = Locale.parse(locale.replace("-", "_") if isinstance(locale, str) else locale)
-        pattern = copy.copy(loc.currency_formats["standard"])
-        pattern.frac_prec = (self.exponent, self.exponent)
+        loc, pattern = _currency_pattern(locale, self.exponent)
         return pattern.apply(self.decimal, loc, currency=self.currency, currency_digits=False)
 
     def __str__(self) -> str:
@@ -475,3 +473,14 @@ def apply_credit(balance: Money, due: Money) -> CreditApplication:
     return CreditApplication(
         applied=applied, new_balance=balance - applied, still_due=due - applied
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _currency_pattern(locale: str | Locale, exponent: int):
+    """The Babel locale and its standard currency pattern showing exactly ``exponent`` decimals,
+    parsed once per process (a page of amounts formats each with the same few)."""
+    # Django language codes use "-" ("pt-br"), Babel's use "_".
+    loc = Locale.parse(locale.replace("-", "_") if isinstance(locale, str) else locale)
+    pattern = copy.copy(loc.currency_formats["standard"])
+    pattern.frac_prec = (exponent, exponent)
+    return loc, pattern
