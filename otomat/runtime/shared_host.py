@@ -852,7 +852,8 @@ def main(argv: list[str] | None = None) -> int:
     def load(source: Path, entry: str) -> RouterFactory | None:
         try:
             factory = load_entry(source, entry)
-            warm_up()
+            if not args.spare:  # a spare warmed up before it said host_ready
+                warm_up()
         except Exception:
             log.exception("cannot load entry point %s from %s", entry, source)
             if control_fd is not None:
