@@ -72,6 +72,9 @@ def jobs() -> list[tuple[str, object, dict]]:
 
     # Tomorrow's production releases: each client reminded once (claimed by a conditional update).
     found.append(("board-release-reminders", remind_releases_task, {"minutes": 30}))
+    from otomat.projects.offers.tasks import expire_offers_task
+
+    found.append(("offers-expire", expire_offers_task, {"hours": 1}))
     if settings.SUPPORT_IMAP_HOST:
         found.append(("support-imap", poll_imap_task, {"minutes": 1}))
     if settings.OWNER_BOT_TOKEN:
