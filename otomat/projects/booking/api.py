@@ -101,7 +101,7 @@ def _scoped(request):
     return qs.filter(account=account) if account else qs.none()
 
 
-@router.get("/types", response=answers({200: list[MeetingTypeOut]}))
+@router.get("/types", response=answers({200: list[MeetingTypeOut]}, 413, 422))
 def list_types(request, language: Annotated[Line, Query("en", max_length=8)] = "en"):
     return [
         {
@@ -118,7 +118,7 @@ def list_types(request, language: Annotated[Line, Query("en", max_length=8)] = "
 
 @router.get(
     "/types/{slug}/slots",
-    response=answers({200: SlotsOut}, 400, 404, 422),
+    response=answers({200: SlotsOut}, 400, 404, 413, 422),
     description="Free slots of the meeting type for `days` days from the date `from` "
     "(YYYY-MM-DD, in `timezone`; today by default), shown in `timezone`.",
 )
@@ -193,7 +193,7 @@ def create_booking(request, body: BookingIn):
     return Status(201, _out(booking))
 
 
-@router.get("/bookings", response=answers({200: list[BookingOut]}, 400, 422))
+@router.get("/bookings", response=answers({200: list[BookingOut]}, 400, 413, 422))
 def list_bookings(request, status: str | None = None, limit: Limit = 50, offset: Offset = 0):
     rows = window(limit, offset, most=200)
     qs = narrowed(_scoped(request), "status", status, Booking.Status.values)
