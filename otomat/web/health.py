@@ -10,7 +10,8 @@ instance the person may not see (the same scoping as the instance page).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -35,6 +36,12 @@ ERROR_LINES = 5
 ERROR_SCAN_LINES = 400
 _ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
 S = Instance.State
+# The 30-day uptime moves by seconds a minute but costs seven queries and the walk over the last
+# hours: the page and its 15-second refresh reuse one process's figures for this long, and
+# compute them again at once when the instance changes state or the day changes.
+UPTIME_REUSE_SECONDS = 30
+_UPTIME_REUSED_MAX = 2_000
+_uptime_reused: dict[tuple, tuple[float, object]] = {}
 
 
 def telegram_status(instance: Instance) -> TelegramStatus | None:
@@ -111,8 +118,21 @@ def _percent_text(value: float | None) -> str:
     return formats.number_format(Decimal(str(value)).quantize(Decimal("0.01")), 2) + " %"
 
 
-def uptime_card(instance: Instance, now: datetime) -> dict:
+def _uptime(instance: Instance, now: datetime):
+    key = (instance.pk, instance.state, instance.state_changed_at, now.astimezone(UTC).date())
+    moment = time.monotonic()
+    reused = _uptime_reused.get(key)
+    if reused is not None and moment - reused[0] < UPTIME_REUSE_SECONDS:
+        return reused[1]
     uptime = uptime_for(instance, days=UPTIME_DAYS, now=now)
+    if len(_uptime_reused) >= _UPTIME_REUSED_MAX:
+        _uptime_reused.clear()
+    _uptime_reused[key] = (moment, uptime)
+    return uptime
+
+
+def uptime_card(instance: Instance, now: datetime) -> dict:
+    uptime = _uptime(instance, now)
     days = []
     for day in uptime.days:
         percent = None if day.percent is None else Decimal(str(day.percent))

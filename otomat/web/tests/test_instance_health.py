@@ -124,3 +124,28 @@ def test_a_customer_sees_only_their_own_instances_health(client, cast, alice_bot
     assert client.get(url).status_code == 200
     client.logout()
     assert client.get(url).status_code == 302
+
+
+def test_the_uptime_is_reused_for_a_moment_and_computed_again_when_the_state_changes(
+    client, cast, alice_bot, clock, django_assert_max_num_queries
+):
+    """The page and its refresh reuse the 30-day uptime for UPTIME_REUSE_SECONDS (seven queries
+    fewer); a change of state computes it again, so the card never mixes old and new."""
+    from otomat.web import health as web_health
+
+    UptimeDay.objects.create(instance=alice_bot, day=date(2026, 3, 9), up_seconds=86400)
+    client.force_login(cast.alice)
+    first = health(client, alice_bot)
+    with django_assert_max_num_queries(8):  # session, user, 2FA, membership, instance, ...
+        again = health(client, alice_bot)
+    assert again == first and "Uptime, last 30 days" in again
+    computed = []
+    real = web_health.uptime_for
+    web_health.uptime_for = lambda *a, **kw: computed.append(1) or real(*a, **kw)
+    try:
+        alice_bot.state, alice_bot.state_changed_at = S.STOPPED, T0
+        alice_bot.save(update_fields=["state", "state_changed_at"])
+        health(client, alice_bot)
+    finally:
+        web_health.uptime_for = real
+    assert computed == [1]
