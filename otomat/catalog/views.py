@@ -57,9 +57,14 @@ def product_list(request: HttpRequest) -> HttpResponse:
         .annotate(latest_id=Subquery(latest.values("pk")[:1]))
         .order_by("name")
     )
-    versions = ProductVersion.objects.in_bulk([p.latest_id for p in products])
+    # Only what the list shows: the version's number and its manifest's texts (not its settings
+    # schema and command, two more JSON documents to decode per product).
+    versions = ProductVersion.objects.only("id", "product_id", "version", "manifest").in_bulk(
+        [p.latest_id for p in products]
+    )
     for product in products:
         version = versions[product.latest_id]
+        version.product = product  # a manifest without the text falls back to the product's
         product.latest_version = version.version
         # The manifest's texts in the reader's language, else its default ones.
         product.display_name = i18n.product_text(version, "name")

@@ -52,6 +52,21 @@ def test_customers_see_listed_products(client, cast, echo, hidden):
     assert "Secret Project" not in page
 
 
+def test_the_catalog_costs_the_same_few_queries_however_many_products(
+    client, cast, echo, tmp_path, django_assert_max_num_queries
+):
+    """Session, user, second factor, account, the products, their latest versions: the same
+    for one product and for five (a product's texts come from its version's manifest)."""
+    for n in range(4):
+        text = MANIFEST.replace('"echo"', f'"echo-{n}"').replace("Echo Bot", f"Echo Bot {n}")
+        import_product(write_product(tmp_path / f"p{n}", manifest=text), actor=None)
+    client.force_login(cast.alice)
+    with django_assert_max_num_queries(6):
+        page = client.get(reverse("catalog:list")).content.decode()
+    assert page.count("Repeats what you say.") == 5
+    assert all(f"Echo Bot {n}" in page for n in range(4)) and "Version 1.0.0" in page
+
+
 def test_visitors_see_the_catalog_too(client, echo):
     assert "Echo Bot" in client.get(reverse("catalog:list")).content.decode()
 
