@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 
 from otomat.lib import dates
 
-_PROCESS_ANSWERS = re.compile(r"^process \d+ is answering$")
+_PROCESS_ANSWERS = re.compile(r"^process (\d+|None) is answering$")  # None: a pod (Kubernetes)
 _PROCESS_EXITED = re.compile(r"^process exited \(code (-?\d+|None)\); restart #(\d+) with backoff$")
 _GAVE_UP = re.compile(r"^gave up after (\d+) restarts$")
 _TRIAL = re.compile(r"^trial of (\d+) days started$")

@@ -6,8 +6,6 @@ module exposes (:func:`get_instance`, :func:`instance_context`)."""
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +19,7 @@ from otomat.accounts.services import record_audit
 from otomat.catalog import schema_form
 from otomat.catalog.models import Product
 from otomat.instances import sandboxes, services
+from otomat.instances.causes import cause_text
 from otomat.instances.exports import ExportUnavailable, build_export
 from otomat.instances.models import Instance
 from otomat.lib import emulator
@@ -127,43 +126,6 @@ def newer_version(instance: Instance, latest):
     ):
         return latest
     return None
-
-
-_PROCESS_ANSWERS = re.compile(r"^process \d+ is answering$")
-_PROCESS_EXITED = re.compile(r"^process exited \(code (-?\d+|None)\); restart #(\d+) with backoff$")
-_GAVE_UP = re.compile(r"^gave up after (\d+) restarts$")
-
-
-def cause_text(cause: str) -> str:
-    """An event's stored cause (English, written by the services and the runner) in the reader's
-    language when it is one of the usual ones; anything else as stored."""
-    usual = {
-        "created": _("created"),
-        "installed": _("installed"),
-        "started": _("started"),
-        "stopped": _("stopped"),
-        "restarted": _("restarted"),
-        "configuration changed": _("settings changed"),
-        "crash loop": _("kept crashing"),
-        "order paid": _("order paid"),
-        "unpaid": _("invoice unpaid"),
-        "trial created": _("trial created"),
-        "trial started": _("trial started"),
-        "sandbox created": _("sandbox created"),
-        "sandbox started": _("sandbox started"),
-    }
-    if cause in usual:
-        return usual[cause]
-    if _PROCESS_ANSWERS.match(cause):
-        return _("the bot answers")
-    if match := _PROCESS_EXITED.match(cause):
-        return _("the bot stopped (exit code %(code)s); restarting it, attempt %(n)s") % {
-            "code": match[1],
-            "n": match[2],
-        }
-    if match := _GAVE_UP.match(cause):
-        return _("stopped trying after %(n)s restarts") % {"n": match[1]}
-    return cause
 
 
 def _labelled(events) -> list:

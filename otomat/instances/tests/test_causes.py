@@ -77,3 +77,32 @@ def test_english_readers_get_plain_words_and_unknown_causes_stay_as_stored():
     with translation.override("pl"):
         assert cause_text("suspended (staff): <b>x</b>") == "zawieszono przez obsługę: <b>x</b>"
         assert cause_text("") == ""
+
+
+def test_the_instance_page_tells_the_history_in_the_readers_language(client, cast, greeter):
+    from django.urls import reverse
+
+    from otomat.instances.models import Instance, InstanceEvent
+
+    version = greeter
+    instance = Instance.objects.create(
+        account=cast.alice.account, version=version, name="shop", config={}
+    )
+    InstanceEvent.objects.create(
+        instance=instance,
+        from_state="pending",
+        to_state="running",
+        cause="trial of 14 days started",
+    )
+    InstanceEvent.objects.create(
+        instance=instance,
+        from_state="running",
+        to_state="running",
+        cause="process None is answering",
+    )
+    cast.alice.language = "pl"
+    cast.alice.save()
+    client.force_login(cast.alice)
+    page = client.get(reverse("instances:detail", args=[instance.pk])).content.decode()
+    assert "trial of 14 days started" not in page
+    assert "process None is answering" not in page
