@@ -31,6 +31,17 @@ ACTIONS = {
 }
 
 
+# What the lists of instances never show: the configuration (its secrets decrypted per row) and
+# the version's manifest, settings schema and command (JSON documents decoded per row).
+LIST_DEFERRED = (
+    "config",
+    "secrets",
+    "version__manifest",
+    "version__config_schema",
+    "version__command",
+)
+
+
 def scoped_instances(request: HttpRequest):
     """Every instance the person may see: staff all, a customer their account's, others none."""
     qs = Instance.objects.select_related("version__product", "account")
@@ -52,8 +63,10 @@ def instance_list(request: HttpRequest) -> HttpResponse:
     instances = scoped_instances(request)
     if request.user.is_staff and request.user.account is None:
         return redirect("instances:manage")
-    instances = instances.filter(account=request.user.account).exclude(
-        state=Instance.State.TERMINATED
+    instances = (
+        instances.filter(account=request.user.account)
+        .exclude(state=Instance.State.TERMINATED)
+        .defer(*LIST_DEFERRED)
     )
     return render(request, "instances/list.html", {"instances": instances})
 
@@ -63,7 +76,7 @@ def manage(request: HttpRequest) -> HttpResponse:
     """Staff: every instance of every customer, filtered by state, product and customer."""
     if not request.user.is_staff:
         raise Http404
-    instances = scoped_instances(request)
+    instances = scoped_instances(request).defer(*LIST_DEFERRED)
     state = request.GET.get("state", "")
     product = request.GET.get("product", "")
     query = request.GET.get("q", "").strip()
