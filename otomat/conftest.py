@@ -51,6 +51,9 @@ def _isolated_dirs(request, tmp_path):
     # Staff in the cast sign in with force_login, which has no second factor; the two-factor
     # tests (accounts/tests/test_two_factor.py) turn the requirement back on.
     settings.REQUIRE_STAFF_2FA = False
+    # A runner started by a test keeps no spare shared host waiting (a whole imported host
+    # process per runner): the tests of spare hosts ask for one.
+    settings.SHARED_SPARE_HOSTS = 0
     for name in ("PRODUCTS_DIR", "INSTANCES_DIR", "LOGS_DIR", "RUN_DIR"):
         path = tmp_path / name.removesuffix("_DIR").lower()
         path.mkdir()
