@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from ninja.errors import HttpError
 from pydantic import Field
 
 from otomat.api.schemas import Line, Text, answers, line
@@ -160,8 +161,12 @@ def get_project(request, project_id: int):
     return _project_out(get_object_or_404(_projects(request), pk=project_id), request)
 
 
-@router.get("/projects/{project_id}/cards", response=answers({200: list[CardOut]}, 404, 422))
+@router.get(
+    "/projects/{project_id}/cards", response=answers({200: list[CardOut]}, 400, 404, 413, 422)
+)
 def list_cards(request, project_id: int, whose_move: str | None = None):
+    if whose_move is not None and whose_move not in ("client", "us"):
+        raise HttpError(400, "whose_move must be client or us")
     project = get_object_or_404(_projects(request), pk=project_id)
     cards = project.cards.select_related("milestone").order_by("position", "pk")
     if whose_move is not None:
