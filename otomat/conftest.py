@@ -59,11 +59,6 @@ def _isolated_dirs(request, tmp_path):
         path.mkdir()
         setattr(settings, name, path)
     yield
-    # A test that leaves another language active (a service that activated the customer's
-    # language) must not change the next test's texts.
-    from django.utils import translation
-
-    translation.deactivate()
 
 
 @pytest.fixture

@@ -22,6 +22,13 @@ class AccountLocaleMiddleware(LocaleMiddleware):
             translation.activate(user.language)
             request.LANGUAGE_CODE = user.language
 
+    def process_response(self, request, response):
+        response = super().process_response(request, response)
+        # The language was activated for this request's thread only: what runs in that thread
+        # next (a background task, the next request's first steps) starts from the default.
+        translation.deactivate()
+        return response
+
 
 class AccountTimezoneMiddleware(MiddlewareMixin):
     def process_request(self, request):
