@@ -198,6 +198,7 @@ async def run(start: StartLine, factory: RouterFactory, control: ControlChannel)
     from aiogram.client.telegram import TelegramAPIServer
     from aiogram.utils.token import TokenValidationError
 
+    from otomat.botkit.flood import honour_flood_limits
     from otomat.botkit.instrument import Counters, instrument
 
     loop = asyncio.get_running_loop()
@@ -215,6 +216,7 @@ async def run(start: StartLine, factory: RouterFactory, control: ControlChannel)
         data_dir=start.data_dir,
     )
     session = AiohttpSession(api=TelegramAPIServer.from_base(start.api_url))
+    honour_flood_limits(session)
     try:
         try:
             bot = Bot(start.config["bot_token"], session=session)

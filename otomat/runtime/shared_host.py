@@ -336,7 +336,10 @@ class SharedHost:
             from aiogram.client.telegram import TelegramAPIServer
 
             limit = 0 if polling else API_CONNECTIONS
+            from otomat.botkit.flood import honour_flood_limits
+
             found = AiohttpSession(api=TelegramAPIServer.from_base(api_url), limit=limit)
+            honour_flood_limits(found)
             self._sessions[key] = found
         return found
 
