@@ -46,6 +46,9 @@ DATA_FOLDERS = ("products", "instances", "media")
 DATA_FILES = ("demo-credentials.json",)
 SQLITE_FILES = ("tgemu.sqlite3",)  # the built-in emulator's store (the demo's "Telegram")
 KEY_FILES = ("secret_key", "encryption_keys")
+# A bot's SQLite files are copied through SQLite; their journals are folded into the copy.
+SQLITE_SUFFIXES = (".sqlite3", ".sqlite", ".db")
+JOURNAL_SUFFIXES = ("-wal", "-shm", "-journal")
 # Refuse archives whose manifest or member count is absurd (a crafted archive, not a backup).
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_MEMBERS = 2_000_000
@@ -211,12 +214,26 @@ def _data_files(data_dir: Path):
         root = data_dir / folder
         if not root.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
+        # A running shared-runtime instance's directory is lent to its sandboxed host: moved
+        # under run/shared/ and replaced by a link. Such links are followed — only to a place
+        # inside the data directory — so a running bot's data is in the archive too.
+        inside = data_dir.resolve()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if not (Path(dirpath) / d).is_symlink()
+                or (Path(dirpath) / d).resolve().is_relative_to(inside)
+            )
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 if path.is_symlink() or not path.is_file():
                     continue  # sockets, fifos and links are not data
+                if (
+                    name.endswith(JOURNAL_SUFFIXES)
+                    and (Path(dirpath) / name.rsplit("-", 1)[0]).suffix in SQLITE_SUFFIXES
+                ):
+                    continue  # folded into the database's own copy
                 yield "files/" + path.relative_to(data_dir).as_posix(), path
     for name in DATA_FILES:
         path = data_dir / name
@@ -244,9 +261,18 @@ def backup(target: Path, *, with_keys: bool = True) -> Result:
             # the checksum of exactly what the archive holds.
             copy = staging / "file"
             try:
-                shutil.copyfile(path, copy)
-            except FileNotFoundError:
-                return  # removed while we walked (an instance's temporary file)
+                if path.suffix in SQLITE_SUFFIXES:
+                    # A bot's SQLite store, perhaps being written (with a WAL): its online
+                    # backup API gives a consistent copy, the WAL's pages folded in.
+                    _sqlite_copy(path, copy)
+                else:
+                    shutil.copyfile(path, copy)
+            except (FileNotFoundError, sqlite3.DatabaseError):
+                copy.unlink(missing_ok=True)
+                if path.exists() and path.suffix in SQLITE_SUFFIXES:
+                    shutil.copyfile(path, copy)  # not a database after all: the bytes as they are
+                else:
+                    return  # removed while we walked (an instance's temporary file)
             members[name] = {"size": copy.stat().st_size, "sha256": _sha256(copy)}
             archive.add(copy, arcname=name, recursive=False, filter=_normalise)
             copy.unlink()

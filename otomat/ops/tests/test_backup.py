@@ -165,3 +165,45 @@ def test_an_archive_lists_every_member_and_keys_only_when_asked(db, tmp_path, se
     assert without["keys"] is False
     with pytest.raises(bk.BackupError, match="already exists"):
         bk.backup(tmp_path / "with.tar.gz")
+
+
+def test_a_bots_sqlite_store_is_copied_consistently_with_its_wal(db, tmp_path, settings):
+    import sqlite3
+
+    settings.DATA_DIR = tmp_path / "data"
+    store = tmp_path / "data" / "instances" / "x" / "index.sqlite3"
+    store.parent.mkdir(parents=True)
+    writer = sqlite3.connect(store)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # the rows stay in the WAL, not the file
+    writer.execute("CREATE TABLE films (title TEXT)")
+    writer.execute("INSERT INTO films VALUES ('The Matrix')")
+    writer.commit()
+    assert (store.parent / "index.sqlite3-wal").exists()
+    result = bk.backup(tmp_path / "a.tar.gz")
+    writer.close()
+    manifest = bk.read_archive(result.path, tmp_path / "out")
+    names = set(manifest["members"])
+    assert "files/instances/x/index.sqlite3" in names
+    assert not [n for n in names if n.endswith(("-wal", "-shm"))]
+    copy = sqlite3.connect(tmp_path / "out" / "files/instances/x/index.sqlite3")
+    assert copy.execute("SELECT title FROM films").fetchall() == [("The Matrix",)]
+
+
+def test_a_running_shared_bots_lent_directory_is_followed_but_no_link_outside(
+    db, tmp_path, settings
+):
+    settings.DATA_DIR = tmp_path / "data"
+    lent = tmp_path / "data" / "run" / "shared" / "hosts" / "h" / "data" / "x"
+    lent.mkdir(parents=True)
+    (lent / "state.json").write_text("{}")
+    (tmp_path / "data" / "instances").mkdir()
+    (tmp_path / "data" / "instances" / "x").symlink_to(lent)  # as the shared backend lends it
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not ours")
+    (tmp_path / "data" / "instances" / "y").symlink_to(outside)
+    manifest = bk.read_archive(bk.backup(tmp_path / "a.tar.gz").path, tmp_path / "out")
+    names = set(manifest["members"])
+    assert "files/instances/x/state.json" in names
+    assert not [n for n in names if "secret.txt" in n or n.startswith("files/run/")]
