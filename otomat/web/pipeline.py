@@ -6,7 +6,7 @@ projects. Each block links to its app's own pages. A fixed number of queries at 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -35,7 +35,11 @@ def pipeline(request: HttpRequest) -> HttpResponse:
         contracts = Contract.objects.all()
         projects = Project.objects.all()
     else:
+        # A person with no account (none is made that way, but never by filtering on NULL,
+        # which would match every lead and booking without one) sees nothing.
         account = request.user.account
+        if account is None:
+            raise Http404
         leads = Lead.objects.filter(account=account)
         bookings = Booking.objects.filter(account=account)
         offers = Offer.objects.filter(account=account)

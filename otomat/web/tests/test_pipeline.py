@@ -52,3 +52,14 @@ def test_the_page_speaks_the_readers_language(client, cast, projects, language, 
 def test_a_visitor_is_sent_to_log_in(client, db):
     response = client.get(reverse("web:pipeline"))
     assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
+
+
+def test_a_person_without_an_account_sees_no_ones_leads(client, db):
+    from otomat.accounts.models import User
+    from otomat.projects.models import Lead
+
+    Lead.objects.create(name="Visitor", email="v@example.com", source="estimator")
+    loner = User.objects.create_user(email="loner@example.com", password="x")
+    client.force_login(loner)
+    response = client.get(reverse("web:pipeline"))
+    assert response.status_code == 404 and b"Visitor" not in response.content
