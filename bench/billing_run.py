@@ -33,100 +33,22 @@ def child(size: int, overdue_share: float = 0.0) -> dict:
 
     django.setup()
     from datetime import UTC, datetime, timedelta
-    from decimal import Decimal
 
     from django.core.management import call_command
     from django.db import connection
 
     call_command("migrate", interactive=False, verbosity=0)
-    from otomat.accounts.models import Account, Membership, User
     from otomat.billing.dunning import run_billing
-    from otomat.billing.invoicing import ensure_series
-    from otomat.billing.models import DunningPolicy, Invoice, Plan, Subscription, TaxRate
-    from otomat.catalog.models import Product, ProductVersion
+    from otomat.billing.models import Invoice, Subscription
     from otomat.instances.models import Instance
     from otomat.notify.models import Notification
 
     now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     started = time.perf_counter()
-    product = Product.objects.create(slug="bench", name="Bench Bot")
-    version = ProductVersion.objects.create(
-        product=product, version="1.0", runtime="process", source_dir="x", checksum="0"
-    )
-    tax = TaxRate.objects.create(name="PPN 11%", rate_percent=Decimal(11), inclusive=True)
-    policy = DunningPolicy.objects.create(
-        name="Bench",
-        invoice_days_before=7,
-        reminder_days=[-3, 0, 3],
-        suspend_after_days=7,
-        terminate_after_days=30,
-    )
-    plan = Plan.objects.create(
-        product=product,
-        code="m",
-        name="Monthly",
-        currency="IDR",
-        price_minor=99_000,
-        tax_rate=tax,
-        dunning_policy=policy,
-    )
-    ensure_series()
-    accounts_n = max(1, size // 10)
+    from _billing_seed import seed_renewals
+
+    plan, tax = seed_renewals(size, now)
     batch = 5000
-    Account.objects.bulk_create(
-        [Account(name=f"Customer {i}", currency="IDR") for i in range(accounts_n)], batch_size=batch
-    )
-    accounts = list(Account.objects.order_by("id"))
-    User.objects.bulk_create(
-        [
-            User(email=f"c{i}@bench.local", password="!", language=("en", "id", "pl")[i % 3])
-            for i in range(accounts_n)
-        ],
-        batch_size=batch,
-    )
-    users = list(User.objects.order_by("id"))
-    Membership.objects.bulk_create(
-        [
-            Membership(account=a, user=u, role="responsible")
-            for a, u in zip(accounts, users, strict=True)
-        ],
-        batch_size=batch,
-    )
-    anchor = now - timedelta(days=25)  # period ends in ~6 days: the renewal invoice is due now
-    end = anchor + timedelta(days=31)  # anchor 7 May → 7 June
-    Instance.objects.bulk_create(
-        [
-            Instance(
-                account=accounts[i % accounts_n],
-                version=version,
-                name=f"bot {i}",
-                state="running",
-                desired="running",
-            )
-            for i in range(size)
-        ],
-        batch_size=batch,
-    )
-    instances = Instance.objects.order_by("created_at", "id").values_list("id", "account_id")
-    Subscription.objects.bulk_create(
-        [
-            Subscription(
-                account_id=account_id,
-                instance_id=instance_id,
-                plan=plan,
-                status="active",
-                anchor_at=anchor,
-                period_index=0,
-                current_period_start=anchor,
-                current_period_end=end,
-                activated_at=anchor,
-                setup_fee_charged=True,
-                next_run_at=end - timedelta(days=7),
-            )
-            for instance_id, account_id in instances.iterator(chunk_size=batch)
-        ],
-        batch_size=batch,
-    )
     overdue = int(size * overdue_share)
     if overdue:
         # The first ``overdue`` subscriptions are a period further on with their renewal invoice
