@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -61,6 +60,7 @@ from otomat.billing.models import (
     TransferProof,
 )
 from otomat.billing.money import Money
+from otomat.lib import windows
 from otomat.lib.failpoints import failpoint
 
 log = logging.getLogger("otomat.billing")
@@ -328,18 +328,11 @@ def _throttled(remote_addr: str | None) -> bool:
     """True while ``remote_addr`` has sent ``CALLBACK_REJECTS_PER_SOURCE`` callbacks that did
     not verify within the last ``CALLBACK_REJECT_WINDOW_SECONDS`` (genuine callbacks never
     count, so a provider is not throttled by its own volume)."""
-    limit = settings.CALLBACK_REJECTS_PER_SOURCE
-    return limit > 0 and (cache.get(_reject_key(remote_addr)) or 0) >= limit
+    return windows.reached(_reject_key(remote_addr), settings.CALLBACK_REJECTS_PER_SOURCE)
 
 
 def _count_reject(remote_addr: str | None) -> None:
-    key = _reject_key(remote_addr)
-    # add() starts the window on the first failure; incr() keeps its expiry.
-    cache.add(key, 0, timeout=settings.CALLBACK_REJECT_WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=settings.CALLBACK_REJECT_WINDOW_SECONDS)
+    windows.count(_reject_key(remote_addr), window_seconds=settings.CALLBACK_REJECT_WINDOW_SECONDS)
 
 
 def receive_callback(

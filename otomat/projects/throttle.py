@@ -5,11 +5,11 @@ Over the limit a person gets a translated page, HTTP 429, that says when to try 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from otomat.accounts.throttle import client_ip
+from otomat.lib import windows
 
 WINDOW_SECONDS = 3600
 
@@ -27,18 +27,11 @@ def _key(kind: str, ip: str | None) -> str:
 
 
 def over_limit(request: HttpRequest, kind: str) -> bool:
-    most = limit(kind)
-    return most > 0 and (cache.get(_key(kind, client_ip(request))) or 0) >= most
+    return windows.reached(_key(kind, client_ip(request)), limit(kind))
 
 
 def count(request: HttpRequest, kind: str) -> None:
-    key = _key(kind, client_ip(request))
-    # add() starts the window on the first one; incr() keeps its expiry.
-    cache.add(key, 0, timeout=WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=WINDOW_SECONDS)
+    windows.count(_key(kind, client_ip(request)), window_seconds=WINDOW_SECONDS)
 
 
 def too_many(request: HttpRequest) -> HttpResponse:
