@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -22,7 +21,6 @@ from django.views.decorators.http import require_POST
 from otomat.billing.subscriptions import plans_for
 from otomat.catalog import i18n
 from otomat.catalog.errors import CheckError
-from otomat.catalog.models import ProductVersion
 from otomat.catalog.schema_form import bot_id_of, check_value, field_specs
 from otomat.catalog.values import is_multiline, text_problem
 from otomat.catalog.views import product_context, visible_product
@@ -68,21 +66,14 @@ def try_it(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("catalog:detail", slug=slug)
         trials[str(version.pk)] = str(existing.pk)
         request.session["trials"] = trials
-    return redirect(trial_chat_url(chat_url(existing.emulator_bot), version, slug))
+    return redirect(trial_chat_url(chat_url(existing.emulator_bot)))
 
 
-def trial_chat_url(chat: str, version: ProductVersion, slug: str) -> str:
-    """The emulator's chat with a trial's bot, told (in the visitor's language) what to say
-    first and the way back to the product page. The chat page follows ``back`` only to a
-    relative path or this installation's address (``otomat/tgemu/static/chat.js``)."""
-    name = i18n.product_text(version, "name")
-    query = {
-        "hint": _("Say /start to try %(product)s.") % {"product": name},
-        "back": settings.BASE_URL.rstrip("/") + reverse("catalog:detail", args=[slug]),
-        "back_label": _("Back to %(product)s") % {"product": name},
-        "lang": get_language() or settings.LANGUAGE_CODE,
-    }
-    return f"{chat}?{urlencode(query)}"
+def trial_chat_url(chat: str) -> str:
+    """The emulator's chat with a trial's bot, opened in the visitor's language. What to say
+    first and the way back to the product come from the bot's welcome, which the platform set
+    when it made the trial (never from the link, which anyone could write)."""
+    return f"{chat}?{urlencode({'lang': get_language() or settings.LANGUAGE_CODE})}"
 
 
 @require_POST
