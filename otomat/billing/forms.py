@@ -71,6 +71,15 @@ class PlanForm(forms.ModelForm):
             "is_active",
             "position",
         ]
+        labels = {
+            "product": _("Product"),
+            "code": _("Code"),
+            "period_months": _("Billing period"),
+            "trial_days": _("Trial days"),
+            "tax_rate": _("Tax rate"),
+            "dunning_policy": _("Dunning policy"),
+            "position": _("Position in the list"),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -112,6 +121,7 @@ class TaxRateForm(forms.ModelForm):
     class Meta:
         model = TaxRate
         fields = ["name", "rate_percent", "inclusive", "is_active"]
+        labels = {"is_active": _("Active")}
 
 
 class DunningPolicyForm(forms.ModelForm):
@@ -133,6 +143,10 @@ class DunningPolicyForm(forms.ModelForm):
             "late_fee_percent",
             "late_fee_after_days",
         ]
+        labels = {
+            "export_notice_days": _("Days before termination to offer a data export"),
+            "late_fee_after_days": _("Late fee after (days overdue)"),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -166,6 +180,17 @@ class CouponForm(forms.ModelForm):
             "plans",
             "is_active",
         ]
+        labels = {
+            "code": _("Code"),
+            "percent_off": _("Percent off"),
+            "currency": _("Currency"),
+            "duration": _("Duration"),
+            "duration_periods": _("Number of periods"),
+            "max_redemptions": _("Maximum redemptions"),
+            "valid_until": _("Valid until"),
+            "plans": _("Plans"),
+            "is_active": _("Active"),
+        }
         widgets = {"valid_until": forms.DateTimeInput(attrs={"type": "datetime-local"})}
 
     def clean_code(self) -> str:
@@ -214,6 +239,9 @@ class BillingSettingsForm(forms.ModelForm):
             "order_payment_days",
             "bank_transfer_instructions",
         ]
+        labels = {
+            "order_payment_days": _("Days to pay an order"),
+        }
 
 
 class BillingProfileForm(forms.ModelForm):

@@ -170,6 +170,7 @@ class OptionForm(TranslationsMixin, forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "requires": forms.CheckboxSelectMultiple,
         }
+        labels = {"position": _("Position in the list")}
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)

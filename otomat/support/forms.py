@@ -102,6 +102,11 @@ class DepartmentForm(forms.ModelForm):
             "is_default",
             "position",
         ]
+        labels = {
+            "slug": _("Short name (in addresses)"),
+            "is_default": _("Default department"),
+            "position": _("Position in the list"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,6 +166,12 @@ class SlaPolicyForm(forms.ModelForm):
             "warn_percent",
             "escalate_percent",
         ]
+        labels = {
+            "plan": _("Plan"),
+            "priority": _("Priority"),
+            "warn_percent": _("Warn at (% of the time used)"),
+            "escalate_percent": _("Escalate at (% of the time used)"),
+        }
 
     def clean(self):
         data = super().clean()
@@ -180,12 +191,17 @@ class SupportTermsForm(forms.ModelForm):
             "included_minutes",
             "hourly_rate_minor",
         ]
+        labels = {
+            "plan": _("Plan"),
+            "hourly_rate_minor": _("Hourly rate (in the currency's smallest unit, e.g. cents)"),
+        }
 
 
 class CannedReplyForm(forms.ModelForm):
     class Meta:
         model = CannedReply
         fields = ["title", "body", "department", "out_of_scope"]
+        labels = {"department": _("Department"), "out_of_scope": _("For out-of-scope requests")}
 
     def clean_body(self) -> str:
         from otomat.support.quotes import check_placeholders
@@ -199,6 +215,7 @@ class KbCategoryForm(forms.ModelForm):
     class Meta:
         model = KbCategory
         fields = ["name", "slug", "position"]
+        labels = {"slug": _("Short name (in addresses)"), "position": _("Position in the list")}
 
 
 class ArticleForm(forms.ModelForm):
@@ -214,6 +231,11 @@ class ArticleForm(forms.ModelForm):
             "body",
             "status",
         ]
+        labels = {
+            "category": _("Category"),
+            "product": _("Product"),
+            "slug": _("Short name (in addresses)"),
+        }
 
 
 class BugForm(forms.ModelForm):
@@ -240,6 +262,7 @@ class AnnouncementForm(forms.ModelForm):
     class Meta:
         model = Announcement
         fields = ["title", "body", "audience", "product"]
+        labels = {"audience": _("Audience"), "product": _("Product")}
 
     def clean(self):
         data = super().clean()
