@@ -26,6 +26,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from html import escape
 from typing import Any
 
+from django.utils.translation import gettext
+
 Number = Decimal | int
 Formatter = Callable[[Any], str]
 
@@ -159,17 +161,26 @@ def _tip(label: str, series: Sequence[Series], s: Series, value: str) -> str:
 
 
 def _summary(title: str, labels: Sequence[str], series: Sequence[Series], fmt: Formatter) -> str:
-    """The default ``<desc>``: the extent of the data and each series' latest and highest value."""
+    """The default ``<desc>``: the extent of the data and each series' latest and highest value,
+    in the active language."""
     n = len(labels)
-    span = f"{n} values from {labels[0]} to {labels[-1]}" if n > 1 else f"1 value, {labels[0]}"
+    span = (
+        gettext("%(count)s values from %(first)s to %(last)s")  # n > 1
+        % {"count": n, "first": labels[0], "last": labels[-1]}
+        if n > 1
+        else gettext("1 value, %(label)s") % {"label": labels[0]}
+    )
     parts = [f"{title}: {span}."]
     for s in series:
         top = max(range(n), key=lambda i: _num(s.values[i]))
         name = f"{s.name}: " if len(series) > 1 else ""
-        parts.append(
-            f"{name}latest {fmt(s.values[-1])} ({labels[-1]}), "
-            f"highest {fmt(s.values[top])} ({labels[top]})."
-        )
+        figures = gettext("latest %(latest)s (%(when)s), highest %(highest)s (%(top)s)") % {
+            "latest": fmt(s.values[-1]),
+            "when": labels[-1],
+            "highest": fmt(s.values[top]),
+            "top": labels[top],
+        }
+        parts.append(f"{name}{figures}.")
     return " ".join(parts)
 
 

@@ -397,3 +397,18 @@ def test_day_bars_colour_each_day_by_its_percent_and_grey_without_data():
     assert len({r.get("width") for r in rects}) == 1
     with pytest.raises(TypeError):
         day_bars([("d", "100", "x")], title="t")
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("en", "6 values from Jan to Jun"), ("id", "6 nilai dari Jan"), ("pl", "6 wartości od Jan")],
+)
+def test_the_charts_description_is_in_the_readers_language(lang, words):
+    from django.utils import translation
+
+    with translation.override(lang):
+        svg = line_chart(MONTHS, [Series("MRR", [10, 20, 15, 30, 25, 40])], title="MRR")
+    desc = parse(svg).find(f"{NS}desc").text
+    assert words in desc
+    if lang != "en":
+        assert "latest" not in desc and "highest" not in desc

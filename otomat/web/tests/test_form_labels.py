@@ -23,7 +23,10 @@ MODULES = [
     "otomat.support.forms",
 ]
 # Words that are spelled the same in English and the language.
-SAME = {"pl": {"Status", "Plan", "Slug", "Email", "E-mail", "URL"}, "id": {"Status", "Email", "URL"}}
+SAME = {
+    "pl": {"Status", "Plan", "Slug", "Email", "E-mail", "URL"},
+    "id": {"Status", "Email", "URL"},
+}
 # Forms that need arguments to be built.
 ARGUMENTS = {"OptionForm": {"currency": "IDR"}, "EndpointForm": {"event_choices": []}}
 
