@@ -1,4 +1,6 @@
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from otomat.accounts.models import User
 
@@ -17,3 +19,19 @@ class EmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    def get_user(self, user_id):
+        """The signed-in person of each request, with their membership and account and whether
+        they have a confirmed authenticator, in one query instead of three (every page needs
+        all of them: the menu names the account, the second-factor gate asks for the code)."""
+        user = (
+            User.objects.select_related("membership__account")
+            .annotate(
+                authenticator_at_load=Exists(
+                    TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+                )
+            )
+            .filter(pk=user_id)
+            .first()
+        )
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -84,7 +84,7 @@ class TwoFactorRequiredMiddleware:
         path = request.path
         if path.startswith(self.EXEMPT_PREFIXES):
             return None
-        if two_factor.has_authenticator(user):
+        if two_factor.had_authenticator_at_load(user):
             target = "accounts:login_code"
         elif settings.REQUIRE_STAFF_2FA and (user.is_staff or user.is_superuser):
             target = "accounts:two_factor_enrol"

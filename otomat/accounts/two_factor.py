@@ -48,6 +48,15 @@ def has_authenticator(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+def had_authenticator_at_load(user: User) -> bool:
+    """Whether ``user`` had a confirmed authenticator when this request loaded them (read in the
+    same query as the person, ``EmailBackend.get_user``); asked again when the person was loaded
+    some other way. For the gate at the start of a request only: an enrolment later in the
+    request is seen by ``has_authenticator``."""
+    known = getattr(user, "authenticator_at_load", None)
+    return has_authenticator(user) if known is None else bool(known)
+
+
 def normalise_code(code: str) -> str:
     """What people type: spaces and dashes ignored, case ignored."""
     return "".join(ch for ch in code if ch not in " -\t").lower()

@@ -390,3 +390,29 @@ def test_two_logins_at_once_cannot_both_spend_one_recovery_code(cast):
         thread.join()
     assert sorted(results) == [False, False, False, True]
     assert two_factor.recovery_codes_left(cast.alice) == 9
+
+
+def test_a_session_opened_before_enrolment_is_asked_for_the_code_on_its_next_page(client, cast):
+    """The gate reads the authenticator with the person at every request: a session that
+    logged in with the password alone is stopped as soon as an authenticator exists."""
+    assert password_step(client, "alice@example.com", cast.password).status_code == 302
+    assert client.get(reverse("instances:list")).status_code == 200
+    enrol(cast.alice)  # from another device
+    response = client.get(reverse("instances:list"))
+    assert response.status_code == 302 and response.url.startswith(CODE)
+
+
+def test_a_signed_in_person_their_account_and_the_gate_cost_one_query(
+    cast, django_assert_num_queries
+):
+    from otomat.accounts.backends import EmailBackend
+
+    with django_assert_num_queries(1):
+        alice = EmailBackend().get_user(cast.alice.pk)
+        assert alice.account == cast.alice.account
+        assert two_factor.had_authenticator_at_load(alice) is False
+    enrol(cast.alice)
+    staff = EmailBackend().get_user(cast.staff.pk)
+    with django_assert_num_queries(0):
+        assert staff.account is None  # no membership: known from the same query
+    assert two_factor.had_authenticator_at_load(EmailBackend().get_user(cast.alice.pk)) is True
