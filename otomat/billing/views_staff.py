@@ -76,12 +76,29 @@ def _fmt(currency: str):
     return lambda minor: Money(int(minor), currency).format(lang)
 
 
-@staff_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+# The dashboard's charts, drawn once per set of figures and language in each web process (the
+# figures themselves are shared by the processes for a minute: reports.dashboard_figures).
+_CHARTS_KEPT = 8
+_charts_drawn: dict[tuple, dict] = {}
 
-    now = timezone.now()
+
+def _dashboard_charts(figures: dict) -> dict:
+    from django.utils.translation import get_language
+
+    if "version" not in figures:  # figures kept by an older release: drawn every time
+        return _draw_dashboard_charts(figures)
+    key = (figures["version"], get_language())
+    drawn = _charts_drawn.get(key)
+    if drawn is None:
+        drawn = _draw_dashboard_charts(figures)
+        if len(_charts_drawn) >= _CHARTS_KEPT:
+            _charts_drawn.clear()
+        _charts_drawn[key] = drawn
+    return drawn
+
+
+def _draw_dashboard_charts(figures: dict) -> dict:
     empty = _("No data yet")
-    figures = reports.dashboard_figures(now)  # kept a minute, dropped on any billing change
     labels, mrr_series = figures["mrr_history"]
     mrr_charts = [
         (
@@ -147,18 +164,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if len(overdue) == 1
         else ""
     )
+    return {
+        "mrr_charts": mrr_charts,
+        "revenue_charts": revenue_charts,
+        "product_charts": product_charts,
+        "churn_chart": churn_chart,
+        "overdue_chart": overdue_chart,
+    }
+
+
+@staff_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    figures = reports.dashboard_figures(now)  # kept a minute, dropped on any billing change
     return render(
         request,
         "billing/staff/dashboard.html",
         {
             "mrr": figures["mrr"],
-            "overdue": overdue,
+            "overdue": figures["overdue"],
             "counts": figures["counts"],
-            "mrr_charts": mrr_charts,
-            "revenue_charts": revenue_charts,
-            "product_charts": product_charts,
-            "churn_chart": churn_chart,
-            "overdue_chart": overdue_chart,
+            **_dashboard_charts(figures),
             "actions": BillingAction.objects.select_related("account", "invoice")[:15],
             "pending_proofs": TransferProof.objects.filter(
                 status=TransferProof.Status.PENDING

@@ -110,3 +110,20 @@ def test_overdue_amounts_fall_in_their_age_bucket(order, cast):
         }
     }
     assert reports.overdue(invoice.due_at - DAY) == {}
+
+
+def test_the_dashboards_charts_follow_the_figures_and_the_readers_language(book, client, cast):
+    """The charts are drawn once per computation of the figures and language: another language
+    gets its own, and a payment (which drops the figures) draws them again."""
+    from django.core.cache import caches
+
+    caches["shared"].clear()
+    client.force_login(cast.owner)
+    english = client.get("/billing/manage/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "values from" in english and "MRR (IDR)" in english
+    client.post("/i18n/setlang/", {"language": "pl", "next": "/"})
+    polish = client.get("/billing/manage/").content.decode()
+    assert "wartości od" in polish and "values from" not in polish
+    before = reports.dashboard_figures(T0)["version"]
+    caches["shared"].delete(reports.DASHBOARD_CACHE_KEY)  # as any billing save does
+    assert reports.dashboard_figures(T0)["version"] != before
