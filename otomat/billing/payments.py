@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from otomat.accounts.models import User
 from otomat.billing.gateways import (
@@ -107,13 +108,22 @@ def gateway_for(code: str) -> Gateway:
         raise BillingError(str(exc)) from None
 
 
+def method_label(code: str) -> str:
+    """How a payment method is named to people: "Bank transfer" (in their language) for manual
+    payments, the provider's name ("Midtrans") for the gateways, the code itself otherwise."""
+    if code == MANUAL:
+        return _("Bank transfer")
+    cls = REGISTRY.get(code)
+    return cls.label if cls is not None else code
+
+
 def available_methods(currency: str) -> list[tuple[str, str]]:
     """(code, label) of the payment methods a customer can use for ``currency``, in the owner's
     order; manual bank transfer when it is enabled."""
     methods = []
     for config in GatewayConfig.objects.filter(enabled=True):
         if config.code == MANUAL:
-            methods.append((MANUAL, "Bank transfer"))
+            methods.append((MANUAL, method_label(MANUAL)))
             continue
         cls = REGISTRY.get(config.code)
         if cls is not None and currency in cls.currencies:

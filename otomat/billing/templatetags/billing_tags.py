@@ -11,6 +11,14 @@ from otomat.lib import dates
 register = template.Library()
 
 
+@register.filter
+def method_label(code: str) -> str:
+    """``{{ payment.gateway|method_label }}``: "Bank transfer" or the provider's name."""
+    from otomat.billing.payments import method_label as label
+
+    return label(code)
+
+
 @register.simple_tag
 def totals_of(invoice, lines) -> Totals:
     """``{% totals_of invoice lines as totals %}``: see otomat.billing.totals."""

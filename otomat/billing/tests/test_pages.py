@@ -357,3 +357,15 @@ def test_plan_change_refuses_bad_choices(client, cast, order, greeter, plan, pro
 def test_the_catalog_shows_prices(client, cast, plan):
     page = client.get(reverse("catalog:detail", args=["greeter"])).content.decode()
     assert "Basic" in page and "IDR150,000" in page and "setup IDR50,000" in page
+
+
+@pytest.mark.parametrize(("lang", "name"), [("en", "Bank transfer"), ("pl", "Przelew bankowy")])
+def test_a_payment_is_named_by_its_method_in_the_readers_language(client, cast, order, lang, name):
+    _instance, invoice = order()
+    pay(invoice)
+    client.force_login(cast.alice)
+    client.post("/i18n/setlang/", {"language": lang, "next": "/"})
+    cast.alice.language = lang
+    cast.alice.save(update_fields=["language"])
+    page = client.get(reverse("billing:invoice", args=[invoice.id])).content.decode()
+    assert f"· {name}</li>" in page and "· manual</li>" not in page
