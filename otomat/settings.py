@@ -146,7 +146,7 @@ _SQLITE_OPTIONS = {
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
 if _database_url.startswith("sqlite"):
-    DATABASES = {"default": dj_database_url.parse(_database_url)}
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
     DATABASES["default"]["OPTIONS"] = dict(_SQLITE_OPTIONS)
 elif _database_url:
     if _database_url.startswith("mysql"):
@@ -164,6 +164,8 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "otomat.sqlite3",
             "OPTIONS": dict(_SQLITE_OPTIONS),
+            # Kept by the web server's threads between requests (otomat.asgi).
+            "CONN_MAX_AGE": 60,
             # A file (not :memory:) so the runner process started by end-to-end tests sees it.
             "TEST": {"NAME": str(DATA_DIR / "test-otomat.sqlite3")},
         }
