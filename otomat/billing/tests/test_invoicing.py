@@ -210,11 +210,14 @@ def test_plan_changes_charge_exactly_the_prorated_difference(
     # Ordered at a fixed moment: ordered "now" in December, a plan change late in the period
     # would be invoiced in the next year's series, and the next example's order in this year's
     # would then be refused as going back in the numbering.
+    # Paid at that moment too: the payment's follow-up starts the period at "now", and a real
+    # "now" late in December put the plan change in the next year's series.
     with time_machine.travel(T0, tick=False):
         instance, invoice = order(plan_=old)
-    if invoice.status == Invoice.Status.OPEN:
-        pay(invoice, at=T0)
+        if invoice.status == Invoice.Status.OPEN:
+            pay(invoice, at=T0)
     sub = Subscription.objects.get(instance=instance)
+    assert T0 - timedelta(days=1) <= sub.current_period_start <= T0 + timedelta(days=1)
     start, end = sub.current_period_start, sub.current_period_end
     moment = start + timedelta(seconds=at)
     credit_before = credit_balance(cast.alice.account, "PLN").amount_minor
