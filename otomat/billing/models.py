@@ -424,7 +424,10 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="billing_inv_open_due"),
             models.Index(fields=["account", "status"], name="billing_inv_account"),
-            models.Index(fields=["subscription", "status"], name="billing_inv_sub"),
+            # A subscription's open invoices, soonest due first (the instance page): read in
+            # index order. With (subscription, status) alone SQLite walked every open invoice
+            # through billing_inv_open_due to skip the sort (16 ms at 100,000 invoices).
+            models.Index(fields=["subscription", "status", "due_at"], name="billing_inv_sub_due"),
             # The staff invoice list (newest first, paginated) and a customer's invoice list:
             # read in index order, no sort of every invoice per page.
             models.Index(fields=["-issued_at", "-id"], name="billing_inv_issued"),

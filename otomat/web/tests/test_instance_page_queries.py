@@ -91,3 +91,28 @@ def test_the_instance_page_reads_as_much_with_a_long_history(
         assert reverse("billing:pay", args=[invoice.token]) in page
     assert ("Sandbox 2" in page) == (who == "staff")
     assert page.count("note ") == 30  # the newest 30 events of the history
+
+
+def test_the_open_invoices_of_the_instance_page_are_read_through_the_subscriptions_index(
+    client, cast, ordered
+):
+    """The open invoices are found from the subscription, in due order, not by walking every
+    open invoice of every customer (16 ms at 100,000 invoices when SQLite took the
+    status-and-due-date index to skip the sort)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's plan is fixed by its rules; other servers plan from statistics")
+    client.force_login(cast.alice)
+    url = reverse("instances:detail", args=[ordered.id])
+    client.get(url)
+    with CaptureQueriesContext(connection) as done:
+        assert client.get(url).status_code == 200
+    [sql] = [
+        q["sql"]
+        for q in done.captured_queries
+        if 'FROM "billing_invoice"' in q["sql"] and '"subscription_id" =' in q["sql"]
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql)
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "billing_inv_sub_due" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # no sort either
