@@ -411,6 +411,9 @@ def test_a_signed_in_person_their_account_and_the_gate_cost_one_query(
         alice = EmailBackend().get_user(cast.alice.pk)
         assert alice.account == cast.alice.account
         assert two_factor.had_authenticator_at_load(alice) is False
+    # An enrolment begun and never confirmed is no authenticator.
+    TOTPDevice.objects.create(user=cast.alice, name="half-done", confirmed=False)
+    assert two_factor.had_authenticator_at_load(EmailBackend().get_user(cast.alice.pk)) is False
     enrol(cast.alice)
     staff = EmailBackend().get_user(cast.staff.pk)
     with django_assert_num_queries(0):
