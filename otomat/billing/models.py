@@ -28,6 +28,7 @@ from otomat.accounts.models import CURRENCIES, Account
 from otomat.billing.money import Money
 from otomat.catalog.models import Product
 from otomat.instances.crypto import EncryptedJSONField
+from otomat.lib.choices import ChoiceLabels
 
 
 def _token() -> str:
@@ -295,7 +296,7 @@ class Coupon(models.Model):
         return self.code
 
 
-class Subscription(models.Model):
+class Subscription(ChoiceLabels, models.Model):
     """One instance's paid plan. The dunning engine (``otomat.billing.dunning``) moves it along;
     ``next_run_at`` is when it next has something to do (the engine's indexed work queue)."""
 
@@ -359,7 +360,7 @@ class Subscription(models.Model):
         )
 
 
-class Invoice(models.Model):
+class Invoice(ChoiceLabels, models.Model):
     class Kind(models.TextChoices):
         ORDER = "order", _("Order")  # the first invoice of a subscription (with the setup fee)
         RENEWAL = "renewal", _("Renewal")
@@ -671,7 +672,7 @@ class ProcessedEvent(models.Model):
         ]
 
 
-class Payment(models.Model):
+class Payment(ChoiceLabels, models.Model):
     """Money received for one invoice. Unique per (gateway, provider payment id): the same
     payment reported twice (or by the callback and a person) is recorded once."""
 

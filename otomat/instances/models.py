@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from otomat.accounts.models import Account
 from otomat.catalog.models import ProductVersion
 from otomat.instances.crypto import EncryptedJSONField
+from otomat.lib.choices import ChoiceLabels
 
 # What the runner acts on: a write to any of these marks the row changed (``changed_at``), and the
 # runner's incremental reconcile reads only rows changed since its last look.
@@ -34,7 +35,7 @@ class InstanceQuerySet(models.QuerySet):
         return super().update(**kwargs)
 
 
-class Instance(models.Model):
+class Instance(ChoiceLabels, models.Model):
     class State(models.TextChoices):
         PENDING = "pending", _("Pending")  # created, waiting for payment / provisioning
         PROVISIONING = "provisioning", _("Provisioning")  # asked to run, not yet answering

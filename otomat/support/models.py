@@ -21,6 +21,7 @@ from otomat.accounts.models import CURRENCIES, Account
 from otomat.billing.models import Invoice, Plan
 from otomat.catalog.models import Product, ProductVersion
 from otomat.instances.models import Instance
+from otomat.lib.choices import ChoiceLabels
 
 
 def _token() -> str:
@@ -94,7 +95,7 @@ class SupportTerms(models.Model):
         verbose_name_plural = "support terms"
 
 
-class Ticket(models.Model):
+class Ticket(ChoiceLabels, models.Model):
     class Status(models.TextChoices):
         OPEN = "open", _("Waiting on us")
         PENDING = "pending", _("Waiting on the customer")

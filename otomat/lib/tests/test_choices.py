@@ -1,0 +1,52 @@
+"""ChoiceLabels: a model's get_FOO_display() reads as Django's, in the reader's language, with
+one translation per call instead of one per choice."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.db import models
+from django.utils import translation
+from django.utils.translation import trans_real
+
+from otomat.instances.models import Instance
+
+STATE = Instance._meta.get_field("state")
+
+
+def djangos(instance: Instance) -> str:
+    return models.Model._get_FIELD_display(instance, STATE)
+
+
+@pytest.mark.parametrize("language", ["en", "id", "pl"])
+@pytest.mark.parametrize("state", [*Instance.State.values, "not-a-state", "", None])
+def test_each_state_reads_as_djangos_in_each_language(language, state):
+    instance = Instance(state=state)
+    with translation.override(language):
+        assert instance.get_state_display() == djangos(instance)
+
+
+def test_the_label_follows_the_readers_language():
+    instance = Instance(state=Instance.State.SUSPENDED)
+    with translation.override("en"):
+        english = instance.get_state_display()
+    with translation.override("pl"):
+        polish = instance.get_state_display()
+    assert english == "Suspended" and polish not in ("", english)
+
+
+def test_one_translation_per_call_where_django_makes_one_per_choice():
+    instance = Instance(state=Instance.State.RUNNING)
+    with translation.override("pl"):
+        translation.gettext("warm")  # the language's catalogue loaded before counting
+        with mock.patch.object(
+            translation._trans, "gettext", side_effect=trans_real.gettext
+        ) as gettext:
+            instance.get_state_display()
+            ours = gettext.call_count
+            gettext.reset_mock()
+            djangos(instance)
+            theirs = gettext.call_count
+    assert ours == 1
+    assert theirs >= len(Instance.State.choices)
