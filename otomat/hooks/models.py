@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from otomat.accounts.models import Account
 from otomat.instances.crypto import EncryptedJSONField
+from otomat.lib.choices import ChoiceLabels
 
 # Event types a URL can subscribe to, with who may receive them: "all" (owner and the customer
 # whose object it is) or "staff" (the owner's endpoints only).
@@ -67,7 +68,7 @@ class Endpoint(models.Model):
         return (self.signing or {}).get("secret", "")
 
 
-class Delivery(models.Model):
+class Delivery(ChoiceLabels, models.Model):
     """One event for one endpoint, with its attempts; retried with backoff until delivered or
     given up. ``event_id`` is the same for every endpoint that receives the event, so a
     receiver can drop a delivery it has already seen."""

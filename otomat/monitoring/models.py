@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from otomat.accounts.models import Account
 from otomat.instances.models import Instance
+from otomat.lib.choices import ChoiceLabels
 
 
 class Severity(models.TextChoices):
@@ -64,7 +65,7 @@ class AlertRule(models.Model):
         return self.check_name
 
 
-class Alert(models.Model):
+class Alert(ChoiceLabels, models.Model):
     """One tracked (check, subject): its streak counters and, while it fires, the problem.
 
     The row stays when the problem resolves (state back to ``ok``) so that flapping is seen
@@ -121,7 +122,7 @@ class Alert(models.Model):
         return f"{self.check_name} {self.subject} {self.state}"
 
 
-class Incident(models.Model):
+class Incident(ChoiceLabels, models.Model):
     """Something is wrong for people: opened from alerts or by hand, with a timeline."""
 
     class Status(models.TextChoices):
@@ -177,7 +178,7 @@ class Incident(models.Model):
         return self.status != self.Status.RESOLVED
 
 
-class IncidentUpdate(models.Model):
+class IncidentUpdate(ChoiceLabels, models.Model):
     """One entry of an incident's timeline."""
 
     class Kind(models.TextChoices):

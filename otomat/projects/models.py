@@ -25,6 +25,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from otomat.accounts.models import CURRENCIES, Account
+from otomat.lib.choices import ChoiceLabels
 
 
 def new_token() -> str:
@@ -115,7 +116,7 @@ class EstimatorOption(models.Model):
         return translated or getattr(self, field)
 
 
-class Lead(models.Model):
+class Lead(ChoiceLabels, models.Model):
     """Somebody who may become a client. ``token`` is their private link (their estimate, their
     booking); ``account`` is set once they are (or become) a customer account."""
 
@@ -170,7 +171,7 @@ class Lead(models.Model):
         return f"{self.name} <{self.email}>"
 
 
-class Estimate(models.Model):
+class Estimate(ChoiceLabels, models.Model):
     """What a visitor picked and the range it came to, frozen at the time (the options' ranges
     may change later). ``lines``: ``[{"key", "title", "quantity", "weeks_min", "weeks_max",
     "cost_min_minor", "cost_max_minor"}]`` with the titles in the visitor's language."""

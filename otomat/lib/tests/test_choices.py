@@ -50,3 +50,27 @@ def test_one_translation_per_call_where_django_makes_one_per_choice():
             theirs = gettext.call_count
     assert ours == 1
     assert theirs >= len(Instance.State.choices)
+
+
+def test_every_model_with_choice_labels_reads_every_choice_as_djangos():
+    from django.apps import apps
+
+    from otomat.lib.choices import ChoiceLabels
+
+    mixed = [m for m in apps.get_models() if issubclass(m, ChoiceLabels)]
+    assert len(mixed) >= 15
+    checked = 0
+    for model in mixed:
+        for field in model._meta.concrete_fields:
+            if not field.choices:
+                continue
+            display = f"get_{field.name}_display"
+            for value in [*(v for v, _ in field.flatchoices), "not-a-choice"]:
+                row = model(**{field.attname: value})
+                for language in ("en", "id", "pl"):
+                    with translation.override(language):
+                        assert getattr(row, display)() == models.Model._get_FIELD_display(
+                            row, field
+                        ), (model.__name__, field.name, value, language)
+                checked += 1
+    assert checked > 100

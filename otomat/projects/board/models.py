@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from otomat.accounts.models import CURRENCIES, Account
+from otomat.lib.choices import ChoiceLabels
 
 
 class Side(models.TextChoices):
@@ -24,7 +25,7 @@ class Side(models.TextChoices):
     US = "us", _("us")
 
 
-class Project(models.Model):
+class Project(ChoiceLabels, models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", _("In progress")
         ON_HOLD = "on_hold", _("On hold")
@@ -103,7 +104,7 @@ class Milestone(models.Model):
         return self.title
 
 
-class Card(models.Model):
+class Card(ChoiceLabels, models.Model):
     class Status(models.TextChoices):
         TODO = "todo", _("To do")
         IN_PROGRESS = "in_progress", _("In progress")

@@ -25,6 +25,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from otomat.accounts.models import TIMEZONE_CHOICES, Account
+from otomat.lib.choices import ChoiceLabels
 from otomat.projects.models import Lead
 
 
@@ -185,7 +186,7 @@ class MeetingType(models.Model):
             raise ValidationError({"video_link_template": _("Only {token} may stand in braces.")})
 
 
-class Booking(models.Model):
+class Booking(ChoiceLabels, models.Model):
     class Status(models.TextChoices):
         CONFIRMED = "confirmed", _("Confirmed")
         CANCELLED = "cancelled", _("Cancelled")

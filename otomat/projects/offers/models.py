@@ -17,10 +17,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from otomat.accounts.models import CURRENCIES, Account
+from otomat.lib.choices import ChoiceLabels
 from otomat.projects.models import Estimate, Lead, new_token
 
 
-class Offer(models.Model):
+class Offer(ChoiceLabels, models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         SENT = "sent", _("Sent")
