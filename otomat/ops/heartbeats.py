@@ -120,16 +120,23 @@ class _Beater:
         self.service = service
         self.pid = os.getpid()
         self.stop_event = threading.Event()
+        # A beat and the stop mark are written one at a time: a beat still waiting for a busy
+        # database when the process stops would otherwise land after the mark and erase it
+        # (the clean stop then read as a crash).
+        self.writing = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{service}", daemon=True)
 
     def _run(self) -> None:
         try:
             while True:
                 close_old_connections()
-                try:
-                    beat(self.service)
-                except Exception:  # a busy or unreachable database: the next beat tries again
-                    log.warning("heartbeat of the %s not written", self.service, exc_info=True)
+                with self.writing:
+                    if self.stop_event.is_set():
+                        break
+                    try:
+                        beat(self.service)
+                    except Exception:  # a busy or unreachable database: the next beat tries
+                        log.warning("heartbeat of the %s not written", self.service, exc_info=True)
                 if self.stop_event.wait(settings.HEARTBEAT_SECONDS):
                     break
         finally:
@@ -137,13 +144,14 @@ class _Beater:
 
     def stop(self) -> None:
         self.stop_event.set()
+        with self.writing:  # after a beat being written, and no beat after this
+            try:
+                mark_stopped(self.service)
+            except Exception:
+                log.warning("heartbeat of the %s not removed", self.service, exc_info=True)
+            finally:
+                connection.close()
         self.thread.join(timeout=5)
-        try:
-            mark_stopped(self.service)
-        except Exception:
-            log.warning("heartbeat of the %s not removed", self.service, exc_info=True)
-        finally:
-            connection.close()
 
 
 _beaters: dict[str, _Beater] = {}

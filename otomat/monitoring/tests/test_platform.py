@@ -7,8 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import time_machine
@@ -557,3 +560,33 @@ def test_json_logs_are_one_object_per_line():
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     entry = json.loads(JsonFormatter().format(record))
     assert "ValueError: boom" in entry["exc"]
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+def test_a_beat_still_being_written_at_the_stop_does_not_erase_the_stop_mark(settings):
+    """The heartbeat thread is still writing a beat (a busy database) when the process stops:
+    the beat lands first and the clean stop's mark after it, never the other way round (a
+    stop read as a crash). The beat is held until the stop has returned, or for 6 s: longer
+    than the stop used to wait for the thread before writing its mark anyway."""
+    settings.HEARTBEAT_SECONDS = 0.1
+    settings.READY_SERVICES = []
+    held, stopped = threading.Event(), threading.Event()
+    real = heartbeats.measure
+    calls = []
+
+    def busy_database():
+        calls.append(1)
+        if len(calls) == 2:  # the thread's second beat waits, as on a locked database
+            held.set()
+            stopped.wait(6)
+        return real()
+
+    with mock.patch.object(heartbeats, "measure", busy_database):
+        heartbeats.start("web")
+        assert held.wait(15), "the heartbeat thread did not beat twice"
+        heartbeats.stop("web")
+        stopped.set()
+        time.sleep(0.3)  # what the beat would still write, it writes now
+    row = ServiceHeartbeat.objects.get(service="web", pid=os.getpid())
+    assert row.info["stopped_at"]
+    assert len(calls) == 2  # and no beat after the stop
