@@ -174,14 +174,17 @@ def running(backend: SharedBackend, *iids: str) -> bool:
 
 
 def host_processes(marker: str) -> list[int]:
-    """Live shared hosts whose argv mentions ``marker`` (the product folder)."""
+    """Live shared hosts of this test process whose argv mentions ``marker`` (the product
+    folder, or ``--spare``). Only this process's descendants: another test run on the machine
+    (scripts/test runs its PostgreSQL pass beside the SQLite pass) has spares of its own. A host
+    its backend lost is still one: it dies with its parent (pdeathsig, bwrap's
+    --die-with-parent), not before."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            argv = procutil.cmdline(int(entry.name))
-            mine = "otomat.runtime.shared_host" in argv and any(marker in a for a in argv)
-            if mine and procutil.alive(int(entry.name)):
-                found.append(int(entry.name))
+    for pid in procutil.descendants(os.getpid()):
+        argv = procutil.cmdline(pid)
+        mine = "otomat.runtime.shared_host" in argv and any(marker in a for a in argv)
+        if mine and procutil.alive(pid):
+            found.append(pid)
     return found
 
 
@@ -510,6 +513,7 @@ async def test_a_spare_host_takes_on_a_version_that_has_no_host(
         await until(lambda: [s for s in backend.spares() if s[2]], what="an imported spare")
         [(spare_name, spare_pid, _)] = backend.spares()
         assert backend.hosts() == []
+        assert host_processes("--spare")  # what the last check counts, it sees
 
         await backend.ensure_running(cast.spec("alice"))
         await until(lambda: running(backend, "alice"), what="alice in the spare")
